@@ -1,0 +1,281 @@
+"""Checkpoints: safetensors weights + a JSON sidecar. Nothing is ever unpickled.
+
+A checkpoint called STEM is two files:
+- `STEM.safetensors`: the weights, with the model's config and metadata embedded in the
+  safetensors header, so the weights file alone is enough to rebuild the model;
+- `STEM.json`: a readable sidecar with the same metadata plus what is measured later
+  (metrics), and the SHA-256 of the weights it describes.
+
+Every file is written to a temporary name and renamed into place (atomic on POSIX), so a
+process killed during a save leaves the previous checkpoint intact. If a kill lands between
+the two renames, the sidecar no longer matches the weights' hash; loading notices and rebuilds
+the sidecar from the weights' own header, so no checkpoint is ever left broken.
+
+Resumable training state (weights, optimiser state, step, RNG states) is a single
+safetensors file, `resume.safetensors`, in the run folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from genlab import __version__
+from genlab.models import GenerativeModel, ModelConfig
+
+HEADER_KEY = "genlab"
+
+
+class CheckpointError(Exception):
+    """A checkpoint is missing, truncated, corrupt or does not fit the model it describes."""
+
+
+# --------------------------------------------------------------------------- atomic writes
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: dict) -> None:
+    atomic_write_bytes(Path(path), (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+def _atomic_save_tensors(path: Path, tensors: dict, metadata: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def stem_of(path: str | os.PathLike) -> Path:
+    """`runs/x/model`, `runs/x/model.json` and `runs/x/model.safetensors` all name one checkpoint;
+    a run folder names its `model` checkpoint."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "model"
+    if p.suffix in (".json", ".safetensors"):
+        p = p.with_suffix("")
+    return p
+
+
+# --------------------------------------------------------------------------- save / load
+
+
+def _contiguous(state: dict, dtype: torch.dtype | None) -> dict:
+    out = {}
+    for k, v in state.items():
+        v = v.detach().cpu()
+        if dtype is not None and v.is_floating_point():
+            v = v.to(dtype)
+        out[k] = v.contiguous().clone()
+    return out
+
+
+def save_checkpoint(stem, model: GenerativeModel, meta: dict | None = None, half: bool = False) -> Path:
+    """Write STEM.safetensors and STEM.json atomically; returns the stem. `meta`: dataset, steps,
+    device, wall time, recipe, metrics… (JSON-able). `half`: store weights as float16."""
+    stem = stem_of(stem)
+    info = {"genlab_version": __version__, "config": model.cfg.to_dict(), "dtype": "float16" if half else "float32"}
+    info.update(meta or {})
+    weights = stem.with_suffix(".safetensors")
+    _atomic_save_tensors(weights, _contiguous(model.state_dict(), torch.float16 if half else None),
+                         {HEADER_KEY: json.dumps(info)})
+    sidecar = dict(info, weights_file=weights.name, weights_sha256=_sha256(weights))
+    atomic_write_json(stem.with_suffix(".json"), sidecar)
+    return stem
+
+
+def _read_header(weights: Path) -> dict:
+    if not weights.exists():
+        raise CheckpointError(f"checkpoint '{weights}' not found; check the path or train one with `genlab train`")
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            header = f.metadata() or {}
+            keys = list(f.keys())
+    except Exception as e:
+        raise CheckpointError(f"checkpoint '{weights}' is truncated or corrupt ({type(e).__name__}: {e}); "
+                              f"delete it and train or copy it again") from None
+    if HEADER_KEY not in header:
+        raise CheckpointError(f"'{weights}' is a safetensors file but not a genlab checkpoint (no genlab header)")
+    try:
+        info = json.loads(header[HEADER_KEY])
+    except json.JSONDecodeError:
+        raise CheckpointError(f"checkpoint '{weights}' has a corrupt genlab header; train or copy it again") from None
+    info["_keys"] = keys
+    return info
+
+
+def read_metadata(path) -> dict:
+    """The checkpoint's metadata: the sidecar when it matches the weights, else the weights'
+    own header (and the sidecar is rewritten from it)."""
+    stem = stem_of(path)
+    weights, sidecar = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+    info = _read_header(weights)
+    info.pop("_keys")
+    if sidecar.exists():
+        try:
+            side = json.loads(sidecar.read_text())
+            if side.get("weights_sha256") == _sha256(weights):
+                return side
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+            pass  # a damaged sidecar is rebuilt from the weights below
+    side = dict(info, weights_file=weights.name, weights_sha256=_sha256(weights))
+    try:
+        atomic_write_json(sidecar, side)
+    except OSError:
+        pass  # read-only location: the metadata is still right in memory
+    return side
+
+
+def load_checkpoint(path, device: str | torch.device = "cpu") -> tuple[GenerativeModel, dict]:
+    """Rebuild the model from its stored config and load its weights (strict). Returns
+    (model in eval mode on `device`, metadata)."""
+    stem = stem_of(path)
+    weights = stem.with_suffix(".safetensors")
+    meta = read_metadata(stem)
+    try:
+        cfg = ModelConfig.from_dict(meta["config"])
+        model = GenerativeModel(cfg)
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"checkpoint '{weights}' describes a model this genlab cannot build: {e}") from None
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            state = {k: f.get_tensor(k) for k in f.keys()}
+        model.load_state_dict(state, strict=True)
+    except CheckpointError:
+        raise
+    except Exception as e:
+        msg = str(e).split("\n")[0][:300]
+        raise CheckpointError(f"checkpoint '{weights}' does not fit a '{cfg.model}' model ({msg}); "
+                              f"it was saved by a different network or genlab version") from None
+    return model.to(device).eval(), meta
+
+
+def update_metadata(path, **fields) -> dict:
+    """Merge `fields` (e.g. metrics=...) into the sidecar, atomically."""
+    stem = stem_of(path)
+    meta = read_metadata(stem)
+    for k, v in fields.items():
+        if isinstance(v, dict) and isinstance(meta.get(k), dict):
+            meta[k] = {**meta[k], **v}
+        else:
+            meta[k] = v
+    atomic_write_json(stem.with_suffix(".json"), meta)
+    return meta
+
+
+def list_checkpoints(folder) -> list[dict]:
+    """Every genlab checkpoint under `folder` (recursively), one dict of metadata each; a file
+    that cannot be read is listed with its error instead of stopping the listing."""
+    rows = []
+    folder = Path(folder)
+    if not folder.exists():
+        return rows
+    for w in sorted(folder.rglob("*.safetensors")):
+        if w.name == "resume.safetensors" or w.name.startswith("."):
+            continue
+        stem = w.with_suffix("")
+        try:
+            meta = read_metadata(stem)
+            c = meta["config"]
+            rows.append({"path": str(stem), "model": c["model"], "data": c["data"], "latent_dim": c["latent_dim"],
+                         "steps": meta.get("steps"), "device": meta.get("device"), "wall_time_s": meta.get("wall_time_s"),
+                         "metrics": meta.get("metrics", {}), "name": meta.get("name", stem.name), "meta": meta})
+        except CheckpointError as e:
+            rows.append({"path": str(stem), "error": str(e)})
+    return rows
+
+
+# --------------------------------------------------------------------------- resumable state
+
+
+def save_train_state(path, model: GenerativeModel, optimizers: dict, step: int, rng: dict, extra: dict) -> None:
+    """Everything `--resume` needs, in one atomic safetensors file."""
+    tensors = {f"model.{k}": v for k, v in _contiguous(model.state_dict(), None).items()}
+    opt_meta = {}
+    for name, opt in optimizers.items():
+        sd = opt.state_dict()
+        scalars = {}
+        for pid, st in sd["state"].items():
+            for k, v in st.items():
+                if torch.is_tensor(v):
+                    tensors[f"opt.{name}.{pid}.{k}"] = v.detach().cpu().contiguous().clone()
+                else:
+                    scalars[f"{pid}.{k}"] = v
+        opt_meta[name] = {"param_groups": sd["param_groups"], "scalars": scalars}
+    for k, v in rng.items():
+        tensors[f"rng.{k}"] = v.detach().cpu().contiguous().clone()
+    header = {"step": step, "config": model.cfg.to_dict(), "optimizers": opt_meta, "extra": extra,
+              "genlab_version": __version__}
+    _atomic_save_tensors(Path(path), tensors, {HEADER_KEY: json.dumps(header)})
+
+
+def load_train_state(path, model: GenerativeModel, optimizers: dict) -> tuple[int, dict, dict]:
+    """Restore weights and optimiser states in place; returns (step, rng states, extra)."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"no resumable state at '{path}'; start the run without --resume")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = json.loads((f.metadata() or {})[HEADER_KEY])
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:
+        raise CheckpointError(f"resumable state '{path}' is truncated or corrupt ({type(e).__name__}); "
+                              f"delete it to start over, or resume from an earlier copy") from None
+    if header["config"] != model.cfg.to_dict():
+        diff = sorted(k for k in header["config"] if header["config"][k] != model.cfg.to_dict().get(k))
+        raise CheckpointError(f"cannot resume '{path}': it was trained with different settings ({', '.join(diff)}); "
+                              f"use the same options or a new --out folder")
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+    dev = model.device
+    for name, opt in optimizers.items():
+        om = header["optimizers"][name]
+        state: dict = {}
+        for k, v in tensors.items():
+            if k.startswith(f"opt.{name}."):
+                _, _, pid, key = k.split(".", 3)
+                state.setdefault(int(pid), {})[key] = v if key == "step" else v.to(dev)
+        for k, v in om["scalars"].items():
+            pid, key = k.split(".", 1)
+            state.setdefault(int(pid), {})[key] = v
+        opt.load_state_dict({"state": state, "param_groups": om["param_groups"]})
+    rng = {k[4:]: v for k, v in tensors.items() if k.startswith("rng.")}
+    return int(header["step"]), rng, header.get("extra", {})

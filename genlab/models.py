@@ -1,0 +1,555 @@
+"""The model zoo: `MODELS` maps a name to its networks, its update steps and its paper's defaults.
+
+A model is an objective over shared networks (genlab.nets), trained by the one loop in
+genlab.train. An adversarial model is a list of update steps, e.g. WGAN is
+[critic × n_critic, generator]; every step returns {"loss": ...} plus named parts. A step's
+"loss" is either one tensor (minimised over the parameters of the step's group) or a dict
+{group: tensor} when several players move at once (consensus optimisation, VAE-GAN).
+
+Every model, whatever its family, offers the same interface to the app and the metrics:
+`encode` (mu, logvar; models with an encoder), `decode(z)`, `sample(n)`, `reconstruct(x)`,
+`prior(n)` and `latent_layout()`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genlab import nets
+from genlab import objectives as obj
+
+
+@dataclass
+class ModelConfig:
+    """Every hyper-parameter of every model, flat, so it serialises to JSON as it is.
+
+    Defaults are filled from the model's paper (MODELS[name].defaults) by `make_config`."""
+
+    model: str = "vae"
+    data: str = "dsprites"
+    shape: tuple = (1, 64, 64)  # C×H×W, or (2,) for points
+    latent_dim: int = 10  # z size (for InfoGAN: the incompressible noise part)
+    likelihood: str = "auto"  # bernoulli | continuous-bernoulli | gaussian | points; auto picks by data
+    # VAE family
+    beta: float = 1.0  # β-VAE (Higgins et al. 2017)
+    gamma: float = 1000.0  # capacity-annealed β-VAE (Burgess et al. 2018)
+    capacity: float = 25.0  # C_max in nats
+    capacity_steps: int = 100_000  # steps over which C rises from 0 to C_max
+    mmd_weight: float = 1000.0  # InfoVAE λ (Zhao et al. 2019)
+    alpha: float = 1.0  # InfoVAE α; 1 = MMD-VAE (no per-sample KL)
+    # GAN family
+    gan_loss: str = "non-saturating"  # or minimax (the survey's eq. 2)
+    d_steps: int = 1  # discriminator (critic) steps per generator step; WGAN's n_critic
+    clip: float = 0.01  # WGAN weight clipping
+    gp_weight: float = 10.0  # WGAN-GP λ
+    n_categorical: int = 0  # InfoGAN: values of the categorical code (0 = none)
+    n_continuous: int = 0  # InfoGAN: continuous codes ~ U(-1, 1)
+    info_weight: float = 1.0  # InfoGAN λ
+    margin: float = 0.1  # EBGAN margin m (energy = mean squared error per pixel)
+    pt_weight: float = 0.1  # EBGAN pull-away term weight (0 = off)
+    vaegan_gamma: float = 1.0  # VAE-GAN: weight of the feature-space reconstruction in the decoder's loss
+    # GAN stabilisation tricks (survey §3.1)
+    feature_matching: bool = False
+    minibatch_discrimination: bool = False
+    label_smoothing: float = 1.0  # the real target of D; 0.9 = one-sided label smoothing
+    instance_noise: float = 0.0  # σ0 of instance noise, annealed to 0
+    instance_noise_steps: int = 10_000
+    consensus: float = 0.0  # γ of consensus optimisation (0 = off)
+    # optimisation
+    optimizer: str = "adam"  # adam | rmsprop
+    lr: float = 1e-4
+    lr_d: float | None = None  # two-time-scale update rule: separate rates for D and G
+    lr_g: float | None = None
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["shape"] = list(self.shape)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown model settings {sorted(unknown)}; this genlab knows {sorted(names)}")
+        d = dict(d)
+        if "shape" in d:
+            d["shape"] = tuple(d["shape"])
+        return cls(**d)
+
+    @property
+    def resolved_likelihood(self) -> str:
+        if self.likelihood != "auto":
+            return self.likelihood
+        if len(self.shape) == 1:
+            return "points"
+        return "bernoulli"
+
+
+@dataclass
+class Step:
+    """One update: `fn(model, x, ctx) -> {"loss": ...}` minimised over `group`'s parameters,
+    repeated `repeat` times per training step (each time on a fresh real batch)."""
+
+    name: str
+    fn: Callable
+    group: str | None  # None: the loss is a dict {group: loss}
+    repeat: int = 1
+    after: Callable | None = None  # e.g. WGAN's weight clipping, run after the optimiser step
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    family: str  # "vae", "gan" or "hybrid"
+    paper: str
+    purpose: str
+    nets: Callable[[ModelConfig], dict]
+    groups: dict  # group name -> list of net names it optimises
+    steps: Callable[[ModelConfig], list]
+    defaults: dict = field(default_factory=dict)
+
+
+class StepContext:
+    """What a step needs besides the batch: the step index and a generator for its noise."""
+
+    def __init__(self, step: int, generator: torch.Generator, sample_real: Callable | None = None):
+        self.step = step
+        self.gen = generator
+        self.sample_real = sample_real
+
+
+# --------------------------------------------------------------------------- the container
+
+
+class GenerativeModel(nn.Module):
+    """Networks of one model plus the interface every page and metric uses."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        if cfg.model not in MODELS:
+            raise ValueError(f"unknown model '{cfg.model}'; choose one of: {', '.join(MODELS)}")
+        self.cfg = cfg
+        self.spec = MODELS[cfg.model]
+        self.nets = nn.ModuleDict(self.spec.nets(cfg))
+
+    # --- layout
+    @property
+    def is_image(self) -> bool:
+        return len(self.cfg.shape) == 3
+
+    @property
+    def has_encoder(self) -> bool:
+        return "enc" in self.nets
+
+    @property
+    def z_dim(self) -> int:
+        c = self.cfg
+        return c.latent_dim + c.n_categorical + c.n_continuous
+
+    def latent_layout(self) -> list[dict]:
+        """The parts of z in order: continuous Gaussian dims, InfoGAN's noise, categorical and
+        continuous codes."""
+        c = self.cfg
+        if c.n_categorical or c.n_continuous:
+            parts = [{"kind": "noise", "size": c.latent_dim, "prior": "normal"}]
+            if c.n_categorical:
+                parts.append({"kind": "categorical", "size": c.n_categorical, "prior": "uniform one-hot"})
+            if c.n_continuous:
+                parts.append({"kind": "continuous", "size": c.n_continuous, "prior": "uniform(-1, 1)"})
+            return parts
+        return [{"kind": "continuous", "size": c.latent_dim, "prior": "normal"}]
+
+    def groups(self) -> dict[str, list[nn.Parameter]]:
+        return {g: [p for n in names for p in self.nets[n].parameters()] for g, names in self.spec.groups.items()}
+
+    # --- sampling z
+    def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n samples of p(z) on the model's device (InfoGAN: noise, one-hot code, uniform codes)."""
+        dev = self.device
+        z = torch.randn(n, self.cfg.latent_dim, generator=generator, device=dev)
+        if self.cfg.n_categorical:
+            k = torch.randint(self.cfg.n_categorical, (n,), generator=generator, device=dev)
+            z = torch.cat([z, F.one_hot(k, self.cfg.n_categorical).float()], 1)
+        if self.cfg.n_continuous:
+            u = torch.rand(n, self.cfg.n_continuous, generator=generator, device=dev) * 2 - 1
+            z = torch.cat([z, u], 1)
+        return z
+
+    def split_codes(self, z):
+        """InfoGAN: (noise, categorical one-hot, continuous) parts of z."""
+        c = self.cfg
+        a, b = c.latent_dim, c.latent_dim + c.n_categorical
+        return z[:, :a], z[:, a:b], z[:, b:]
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # --- the public interface
+    def _decoder(self) -> nn.Module:
+        return self.nets["dec"] if "dec" in self.nets else self.nets["gen"]
+
+    def decode_raw(self, z):
+        """Decoder output before the output non-linearity (logits for images)."""
+        return self._decoder()(z)
+
+    def decode(self, z):
+        """z → image in [0, 1] (mean of p(x|z), or the generator's output), or a 2-D point."""
+        out = self.decode_raw(z)
+        return torch.sigmoid(out) if self.is_image else out
+
+    def encode(self, x):
+        """x → (mu, logvar) of q(z|x). Only for models with an encoder."""
+        if not self.has_encoder:
+            raise ValueError(f"model '{self.cfg.model}' has no encoder; the VAE family, aae and vae-gan encode images")
+        return self.nets["enc"](x)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None):
+        return self.decode(self.prior(n, generator))
+
+    @torch.no_grad()
+    def reconstruct(self, x):
+        mu, _ = self.encode(x)
+        return self.decode(mu)
+
+    def update_steps(self) -> list[Step]:
+        return self.spec.steps(self.cfg)
+
+
+# --------------------------------------------------------------------------- shared pieces
+
+
+def _fake(m: GenerativeModel, n: int, ctx: StepContext):
+    z = m.prior(n, ctx.gen)
+    return m.decode(z), z
+
+
+def _noisy(m: GenerativeModel, x, ctx: StepContext):
+    sigma = obj.instance_noise_sigma(ctx.step, m.cfg.instance_noise, m.cfg.instance_noise_steps)
+    if sigma <= 0:
+        return x
+    return x + sigma * torch.randn(x.shape, generator=ctx.gen, device=x.device, dtype=x.dtype)
+
+
+def _vae_forward(m: GenerativeModel, x, ctx: StepContext):
+    mu, logvar = m.nets["enc"](x)
+    z = obj.reparameterise(mu, logvar, ctx.gen)
+    return mu, logvar, z, m.nets["dec"](z)
+
+
+# --------------------------------------------------------------------------- VAE family steps
+
+
+def beta_vae_step(m, x, ctx):
+    mu, logvar, z, logits = _vae_forward(m, x, ctx)
+    return obj.beta_vae(x, logits, mu, logvar, m.cfg.beta, m.cfg.resolved_likelihood)
+
+
+def annealed_vae_step(m, x, ctx):
+    c = m.cfg
+    mu, logvar, z, logits = _vae_forward(m, x, ctx)
+    return obj.annealed_vae(x, logits, mu, logvar, ctx.step, c.gamma, c.capacity, c.capacity_steps,
+                            c.resolved_likelihood)
+
+
+def info_vae_step(m, x, ctx):
+    c = m.cfg
+    mu, logvar, z, logits = _vae_forward(m, x, ctx)
+    prior_z = torch.randn(z.shape, generator=ctx.gen, device=z.device)
+    return obj.info_vae(x, logits, mu, logvar, z, prior_z, c.alpha, c.mmd_weight, c.resolved_likelihood)
+
+
+# --------------------------------------------------------------------------- GAN family steps
+
+
+def _d_score(m, x, ctx) -> dict:
+    return m.nets["disc"](_noisy(m, x, ctx))
+
+
+def _infogan_term(m, q, z):
+    """−L_I for the fakes made from z (minimised by both players)."""
+    c = m.cfg
+    _, cat, cont = m.split_codes(z)
+    cat_logits, cont_mean = q[:, : c.n_categorical], q[:, c.n_categorical:]
+    if c.n_categorical:
+        bound, parts = obj.infogan_mi_lower_bound(cat_logits, cat.argmax(1), cont_mean, cont)
+    else:  # continuous codes only
+        log_q = -0.5 * (cont - cont_mean).pow(2)
+        bound, parts = log_q.sum(1).mean(), {"mi_cont": log_q.sum(1).mean().detach()}
+    return -c.info_weight * bound, parts
+
+
+def _d_loss(m, x, fake, z, ctx) -> dict:
+    c = m.cfg
+    dr, df = _d_score(m, x, ctx), _d_score(m, fake, ctx)
+    if c.model in ("wgan", "wgan-gp"):
+        out = obj.wgan_d_loss(dr["logit"], df["logit"])
+        if c.model == "wgan-gp":
+            gp = obj.gradient_penalty(lambda v: m.nets["disc"](v)["logit"], x, fake, ctx.gen)
+            out["gp"] = gp.detach()
+            out["loss"] = out["loss"] + c.gp_weight * gp
+    else:
+        out = obj.gan_d_loss(dr["logit"], df["logit"], real_target=c.label_smoothing)
+    if "q" in df:
+        info, parts = _infogan_term(m, df["q"], z)
+        out["loss"] = out["loss"] + info
+        out.update(parts)
+    return out
+
+
+def _g_loss(m, x, fake, z, ctx) -> dict:
+    c = m.cfg
+    df = _d_score(m, fake, ctx)
+    if c.feature_matching:
+        with torch.no_grad():
+            real_f = _d_score(m, x, ctx)["features"]
+        out = {"loss": obj.feature_matching(real_f, df["features"])}
+    elif c.model in ("wgan", "wgan-gp"):
+        out = obj.wgan_g_loss(df["logit"])
+    else:
+        out = obj.gan_g_loss(df["logit"], c.gan_loss)
+    if "q" in df:
+        info, _ = _infogan_term(m, df["q"], z)
+        out["loss"] = out["loss"] + info
+    return out
+
+
+def gan_d_step(m, x, ctx):
+    with torch.no_grad():
+        fake, z = _fake(m, x.shape[0], ctx)
+    return _d_loss(m, x, fake, z, ctx)
+
+
+def gan_g_step(m, x, ctx):
+    fake, z = _fake(m, x.shape[0], ctx)
+    return _g_loss(m, x, fake, z, ctx)
+
+
+def consensus_step(m, x, ctx):
+    """Simultaneous gradient step of both players plus γ·½‖v‖² (Mescheder et al. 2017)."""
+    fake, z = _fake(m, x.shape[0], ctx)
+    d = _d_loss(m, x, fake.detach(), z, ctx)
+    g = _g_loss(m, x, fake, z, ctx)
+    groups = m.groups()
+    reg = obj.consensus_regulariser([(d["loss"], groups["d"]), (g["loss"], groups["g"])], m.cfg.consensus)
+    return {"loss": {"d": d["loss"] + reg, "g": g["loss"] + reg}, "loss_d": d["loss"].detach(),
+            "loss_g": g["loss"].detach(), "consensus": reg.detach()}
+
+
+def clip_critic(m: GenerativeModel):
+    """WGAN (Arjovsky et al. 2017): clamp the critic's weights to [−c, c] after each update."""
+    with torch.no_grad():
+        for p in m.nets["disc"].parameters():
+            p.clamp_(-m.cfg.clip, m.cfg.clip)
+
+
+def gan_steps(c: ModelConfig) -> list[Step]:
+    if c.consensus > 0:
+        return [Step("dg", consensus_step, None, 1, clip_critic if c.model == "wgan" else None)]
+    return [Step("d", gan_d_step, "d", c.d_steps, clip_critic if c.model == "wgan" else None),
+            Step("g", gan_g_step, "g", 1)]
+
+
+def ebgan_d_step(m, x, ctx):
+    with torch.no_grad():
+        fake, _ = _fake(m, x.shape[0], ctx)
+    real_e = m.nets["disc"](_noisy(m, x, ctx))["energy"]
+    fake_e = m.nets["disc"](_noisy(m, fake, ctx))["energy"]
+    return obj.ebgan_d_loss(real_e, fake_e, m.cfg.margin)
+
+
+def ebgan_g_step(m, x, ctx):
+    fake, _ = _fake(m, x.shape[0], ctx)
+    out = m.nets["disc"](_noisy(m, fake, ctx))
+    loss = out["energy"].mean()
+    res = {"energy_fake": loss.detach()}
+    if m.cfg.pt_weight > 0:
+        pt = obj.pull_away_term(out["code"])
+        loss = loss + m.cfg.pt_weight * pt
+        res["pull_away"] = pt.detach()
+    res["loss"] = loss
+    return res
+
+
+# --------------------------------------------------------------------------- hybrids
+
+
+def aae_rec_step(m, x, ctx):
+    """Adversarial autoencoder, reconstruction phase (Makhzani et al. 2016, §2)."""
+    mu, logvar, z, logits = _vae_forward(m, x, ctx)
+    rec = obj.reconstruction_nll(logits, x, m.cfg.resolved_likelihood).mean()
+    return {"loss": rec, "rec": rec, "kl_per_dim": obj.gaussian_kl(mu, logvar).mean(0).detach()}
+
+
+def aae_d_step(m, x, ctx):
+    """Regularisation phase, discriminator: prior samples are 'real', codes of data are 'fake'."""
+    with torch.no_grad():
+        mu, logvar = m.nets["enc"](x)
+        z_q = obj.reparameterise(mu, logvar, ctx.gen)
+    z_p = m.prior(x.shape[0], ctx.gen)
+    return obj.gan_d_loss(m.nets["zdisc"](z_p)["logit"], m.nets["zdisc"](z_q)["logit"], m.cfg.label_smoothing)
+
+
+def aae_g_step(m, x, ctx):
+    """Regularisation phase, encoder: make the aggregate posterior q(z) look like the prior."""
+    mu, logvar = m.nets["enc"](x)
+    z_q = obj.reparameterise(mu, logvar, ctx.gen)
+    return obj.gan_g_loss(m.nets["zdisc"](z_q)["logit"], "non-saturating")
+
+
+def vae_gan_step(m, x, ctx):
+    """VAE-GAN (Larsen et al. 2016, Alg. 1): reconstruction measured in a discriminator layer.
+    encoder: KL + L_llike; decoder: γ·L_llike − L_GAN; discriminator: L_GAN."""
+    c = m.cfg
+    mu, logvar, z, logits = _vae_forward(m, x, ctx)
+    x_tilde = torch.sigmoid(logits) if m.is_image else logits
+    x_p, _ = _fake(m, x.shape[0], ctx)
+    d_real, d_rec, d_p = (m.nets["disc"](_noisy(m, v, ctx)) for v in (x, x_tilde, x_p))
+    kl_dim = obj.gaussian_kl(mu, logvar).mean(0)
+    kl = kl_dim.sum()
+    # Gaussian observation model on the discriminator's features: ½‖Dis_l(x) − Dis_l(x̃)‖²
+    llike = 0.5 * (d_real["features"] - d_rec["features"]).pow(2).sum(1).mean()
+    ones = torch.full_like(d_real["logit"], c.label_smoothing)
+    zeros = torch.zeros_like(d_real["logit"])
+    bce = F.binary_cross_entropy_with_logits
+    gan_d = bce(d_real["logit"], ones) + bce(d_rec["logit"], zeros) + bce(d_p["logit"], zeros)
+    gan_g = F.softplus(-d_rec["logit"]).mean() + F.softplus(-d_p["logit"]).mean()  # non-saturating
+    return {"loss": {"enc": kl + llike, "dec": c.vaegan_gamma * llike + gan_g, "d": gan_d},
+            "kl": kl.detach(), "llike": llike.detach(), "gan_d": gan_d.detach(), "gan_g": gan_g.detach(),
+            "kl_per_dim": kl_dim.detach()}
+
+
+# --------------------------------------------------------------------------- the registry
+
+
+def _vae_nets(c):
+    return {"enc": nets.Encoder(c.shape, c.latent_dim), "dec": nets.Decoder(c.shape, c.latent_dim)}
+
+
+def _gan_nets(c):
+    z = c.latent_dim + c.n_categorical + c.n_continuous
+    extra = c.n_categorical + c.n_continuous
+    return {"gen": nets.Decoder(c.shape, z),
+            "disc": nets.Discriminator(c.shape, c.minibatch_discrimination, extra_out=extra)}
+
+
+def _vae_steps(fn):
+    return lambda c: [Step("vae", fn, "vae")]
+
+
+_VAE_GROUPS = {"vae": ["enc", "dec"]}
+_GAN_GROUPS = {"d": ["disc"], "g": ["gen"]}
+_DCGAN_ADAM = {"lr": 2e-4, "adam_beta1": 0.5, "adam_beta2": 0.999}
+
+MODELS: dict[str, ModelSpec] = {
+    "vae": ModelSpec("vae", "vae", "Kingma & Welling 2014, Auto-Encoding Variational Bayes",
+                     "the ELBO with the reparameterisation trick: the baseline every VAE is measured against",
+                     _vae_nets, _VAE_GROUPS, _vae_steps(beta_vae_step), {"beta": 1.0}),
+    "beta-vae": ModelSpec("beta-vae", "vae", "Higgins et al. 2017, β-VAE",
+                          "β > 1 on the KL term trades reconstruction for disentangled latents",
+                          _vae_nets, _VAE_GROUPS, _vae_steps(beta_vae_step), {"beta": 4.0}),
+    "annealed-vae": ModelSpec("annealed-vae", "vae", "Burgess et al. 2018, Understanding disentangling in β-VAE",
+                              "γ·|KL − C| with the capacity C raised linearly: latents switch on one by one",
+                              _vae_nets, _VAE_GROUPS, _vae_steps(annealed_vae_step),
+                              {"gamma": 1000.0, "capacity": 25.0, "capacity_steps": 100_000}),
+    "info-vae": ModelSpec("info-vae", "vae", "Zhao, Song & Ermon 2019, InfoVAE",
+                          "MMD between the aggregate posterior and the prior instead of a per-sample KL",
+                          _vae_nets, _VAE_GROUPS, _vae_steps(info_vae_step), {"alpha": 1.0, "mmd_weight": 1000.0}),
+    "gan": ModelSpec("gan", "gan", "Goodfellow et al. 2014, Generative Adversarial Nets",
+                     "the minimax game; the non-saturating generator loss by default (--gan-loss minimax for eq. 2)",
+                     _gan_nets, _GAN_GROUPS, gan_steps, dict(_DCGAN_ADAM)),
+    "wgan": ModelSpec("wgan", "gan", "Arjovsky, Chintala & Bottou 2017, Wasserstein GAN",
+                      "a critic estimating the Wasserstein-1 distance, kept Lipschitz by weight clipping",
+                      _gan_nets, _GAN_GROUPS, gan_steps,
+                      {"optimizer": "rmsprop", "lr": 5e-5, "d_steps": 5, "clip": 0.01}),
+    "wgan-gp": ModelSpec("wgan-gp", "gan", "Gulrajani et al. 2017, Improved Training of Wasserstein GANs",
+                         "WGAN with a gradient penalty instead of clipping: the practical default",
+                         _gan_nets, _GAN_GROUPS, gan_steps,
+                         {"lr": 1e-4, "adam_beta1": 0.5, "adam_beta2": 0.9, "d_steps": 5, "gp_weight": 10.0}),
+    "infogan": ModelSpec("infogan", "gan", "Chen et al. 2016, InfoGAN",
+                         "maximises the mutual information between codes and samples: unsupervised factors",
+                         _gan_nets, _GAN_GROUPS, gan_steps,
+                         {"lr_d": 2e-4, "lr_g": 1e-3, "adam_beta1": 0.5, "n_categorical": 3, "n_continuous": 5,
+                          "latent_dim": 5, "info_weight": 1.0}),
+    "ebgan": ModelSpec("ebgan", "gan", "Zhao, Mathieu & LeCun 2017, Energy-based GAN",
+                       "an auto-encoder discriminator whose reconstruction error is the energy",
+                       lambda c: {"gen": nets.Decoder(c.shape, c.latent_dim), "disc": nets.AutoEncoderDiscriminator(c.shape)},
+                       _GAN_GROUPS,
+                       lambda c: [Step("d", ebgan_d_step, "d", c.d_steps), Step("g", ebgan_g_step, "g")],
+                       dict(_DCGAN_ADAM, margin=0.1, pt_weight=0.1)),
+    "aae": ModelSpec("aae", "hybrid", "Makhzani et al. 2016, Adversarial Autoencoders",
+                     "reconstruction plus a discriminator that matches the aggregate q(z) to the prior",
+                     lambda c: dict(_vae_nets(c), zdisc=nets.LatentDiscriminator(c.latent_dim)),
+                     {"ae": ["enc", "dec"], "d": ["zdisc"], "enc": ["enc"]},
+                     lambda c: [Step("rec", aae_rec_step, "ae"), Step("d", aae_d_step, "d", c.d_steps),
+                                Step("g", aae_g_step, "enc")],
+                     dict(_DCGAN_ADAM)),
+    "vae-gan": ModelSpec("vae-gan", "hybrid", "Larsen et al. 2016, Autoencoding beyond pixels (VAE-GAN)",
+                         "reconstruction error measured in a discriminator's feature layer, plus the GAN loss",
+                         lambda c: dict(_vae_nets(c), disc=nets.Discriminator(c.shape, c.minibatch_discrimination)),
+                         {"enc": ["enc"], "dec": ["dec"], "d": ["disc"]},
+                         lambda c: [Step("vae-gan", vae_gan_step, None)],
+                         dict(_DCGAN_ADAM, vaegan_gamma=1.0)),
+}
+
+GAN_TRICKS = ("feature_matching", "minibatch_discrimination", "label_smoothing", "instance_noise",
+              "lr_d", "lr_g", "consensus", "d_steps")
+
+
+def make_config(model: str, data: str, shape: tuple, **overrides) -> ModelConfig:
+    """A config for `model` on `data`: dataclass defaults, then the paper's, then `overrides`
+    (None values are ignored, so CLI options left unset keep the paper's defaults)."""
+    if model not in MODELS:
+        raise ValueError(f"unknown model '{model}'; choose one of: {', '.join(MODELS)}")
+    values = dict(MODELS[model].defaults)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    cfg = ModelConfig.from_dict(dict(values, model=model, data=data, shape=tuple(shape)))
+    validate_config(cfg)
+    return cfg
+
+
+def validate_config(c: ModelConfig) -> None:
+    if len(c.shape) == 3:
+        nets.check_image_shape(c.shape)
+    elif tuple(c.shape) != (2,):
+        raise ValueError(f"data shape {tuple(c.shape)} is not supported: genlab models take images or 2-D points")
+    if c.latent_dim < 1:
+        raise ValueError("latent_dim must be at least 1")
+    if c.model == "infogan" and c.n_categorical + c.n_continuous == 0:
+        raise ValueError("InfoGAN needs at least one code: set --n-categorical or --n-continuous")
+    if c.model == "ebgan" and c.consensus > 0:
+        raise ValueError("consensus optimisation is implemented for the GAN family with a classifier/critic D, not EBGAN")
+    if not 0.0 < c.label_smoothing <= 1.0:
+        raise ValueError(f"label smoothing target must be in (0, 1], got {c.label_smoothing}")
+    if c.d_steps < 1:
+        raise ValueError("d_steps (n_critic) must be at least 1")
+
+
+def build_optimizers(model: GenerativeModel) -> dict[str, torch.optim.Optimizer]:
+    """One optimiser per parameter group. D-like groups use lr_d, G-like groups lr_g (TTUR,
+    Heusel et al. 2017) when set, else lr."""
+    c = model.cfg
+    opts = {}
+    for g, params in model.groups().items():
+        lr = c.lr
+        if g == "d" and c.lr_d is not None:
+            lr = c.lr_d
+        elif g in ("g", "dec") and c.lr_g is not None:
+            lr = c.lr_g
+        if c.optimizer == "rmsprop":
+            opts[g] = torch.optim.RMSprop(params, lr=lr)
+        elif c.optimizer == "adam":
+            opts[g] = torch.optim.Adam(params, lr=lr, betas=(c.adam_beta1, c.adam_beta2))
+        else:
+            raise ValueError(f"unknown optimizer '{c.optimizer}'; use adam or rmsprop")
+    return opts

@@ -1,0 +1,204 @@
+"""Networks shared by every model: encoders, decoders (= generators), discriminators.
+
+Images of 64×64 (dSprites), 32×32 (CIFAR-10, CelebA crops), 28×28 (MNIST-like) and 8×8
+(digits) use conv nets; 2-D points use MLPs. A VAE decoder and a GAN generator are the same
+network class, so the same z can drive both.
+
+The 64×64 encoder and decoder are disentanglement_lib's conv_encoder / deconv_decoder, the
+network of Burgess et al. 2018 used in the large study of Locatello et al. 2019:
+conv 32 (4×4, s2) → conv 32 (4×4, s2) → conv 64 (2×2, s2) → conv 64 (2×2, s2) → FC 256,
+and FC 256 → FC 1024 → deconvs 64 → 32 → 32 → C (4×4, s2).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+# (out_channels, kernel, stride, padding) per conv layer, and the spatial size after them.
+_CONV_PLANS = {
+    64: ([(32, 4, 2, 1), (32, 4, 2, 1), (64, 2, 2, 0), (64, 2, 2, 0)], 4),
+    32: ([(32, 4, 2, 1), (64, 4, 2, 1), (64, 4, 2, 1)], 4),
+    28: ([(32, 4, 2, 1), (64, 4, 2, 1)], 7),
+    8: ([(32, 3, 1, 1), (64, 4, 2, 1)], 4),
+}
+# Decoder plans mirror them: (in_channels of the 4×4/7×7 map, [(out, kernel, stride, padding)]).
+_DECONV_PLANS = {
+    64: (64, [(64, 4, 2, 1), (32, 4, 2, 1), (32, 4, 2, 1)]),
+    32: (64, [(64, 4, 2, 1), (32, 4, 2, 1)]),
+    28: (64, [(32, 4, 2, 1)]),
+    8: (64, [(32, 4, 2, 1)]),
+}
+SUPPORTED_SIZES = tuple(_CONV_PLANS)
+HIDDEN = 256
+
+
+def check_image_shape(shape: tuple) -> None:
+    if len(shape) != 3 or shape[1] != shape[2] or shape[1] not in _CONV_PLANS:
+        raise ValueError(f"image shape {tuple(shape)} is not supported; genlab's conv nets take square "
+                         f"images of {', '.join(map(str, SUPPORTED_SIZES))} pixels (C×H×W)")
+
+
+class ConvBody(nn.Module):
+    """Image → feature vector of size HIDDEN (conv stack + FC)."""
+
+    def __init__(self, shape: tuple, act: type[nn.Module] = nn.ReLU):
+        super().__init__()
+        check_image_shape(shape)
+        c, size = shape[0], shape[1]
+        plan, out_size = _CONV_PLANS[size]
+        layers, ch = [], c
+        for out, k, s, p in plan:
+            layers += [nn.Conv2d(ch, out, k, s, p), _act(act)]
+            ch = out
+        self.convs = nn.Sequential(*layers)
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(ch * out_size * out_size, HIDDEN), _act(act))
+
+    def forward(self, x):  # (B, C, H, W) -> (B, HIDDEN)
+        return self.fc(self.convs(x))
+
+
+def _act(act):
+    return act(0.2) if act is nn.LeakyReLU else act()
+
+
+class Encoder(nn.Module):
+    """x → (mu, logvar) of a diagonal Gaussian q(z|x)."""
+
+    def __init__(self, shape: tuple, latent_dim: int):
+        super().__init__()
+        self.body = ConvBody(shape) if len(shape) == 3 else MLP(shape[0], HIDDEN_MLP, HIDDEN_MLP, depth=2, final_act=True)
+        width = HIDDEN if len(shape) == 3 else HIDDEN_MLP
+        self.head = nn.Linear(width, 2 * latent_dim)
+
+    def forward(self, x):
+        mu, logvar = self.head(self.body(x)).chunk(2, dim=1)  # (B, D) each
+        return mu, logvar
+
+
+class Decoder(nn.Module):
+    """z → logits of the image (or the point itself for 2-D data). Also serves as a GAN generator."""
+
+    def __init__(self, shape: tuple, latent_dim: int):
+        super().__init__()
+        self.shape = tuple(shape)
+        if len(shape) == 1:
+            self.net = MLP(latent_dim, HIDDEN_MLP, shape[0], depth=3)
+            return
+        check_image_shape(shape)
+        c, size = shape[0], shape[1]
+        ch, plan = _DECONV_PLANS[size]
+        start = _CONV_PLANS[size][1]
+        self.start = (ch, start, start)
+        layers = [nn.Linear(latent_dim, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, ch * start * start), nn.ReLU(),
+                  nn.Unflatten(1, self.start)]
+        for out, k, s, p in plan:
+            layers += [nn.ConvTranspose2d(ch, out, k, s, p), nn.ReLU()]
+            ch = out
+        # the last layer brings the map to full size with C channels
+        if size == 8:
+            layers += [nn.Conv2d(ch, c, 3, 1, 1)]
+        else:
+            layers += [nn.ConvTranspose2d(ch, c, 4, 2, 1)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z):  # (B, D) -> (B, C, H, W) logits, or (B, 2) points
+        return self.net(z)
+
+
+class MinibatchDiscrimination(nn.Module):
+    """Salimans et al. 2016, §3.2: each sample sees how close it is to the rest of the batch,
+    so a discriminator can spot a generator that outputs the same thing again and again."""
+
+    def __init__(self, in_features: int, n_kernels: int = 32, kernel_dim: int = 8):
+        super().__init__()
+        self.T = nn.Parameter(torch.randn(in_features, n_kernels * kernel_dim) * 0.1)
+        self.n_kernels, self.kernel_dim = n_kernels, kernel_dim
+        self.out_features = in_features + n_kernels
+
+    def forward(self, h):  # (B, F) -> (B, F + n_kernels)
+        m = (h @ self.T).view(-1, self.n_kernels, self.kernel_dim)  # (B, K, d)
+        l1 = (m[:, None] - m[None]).abs().sum(-1)  # (B, B, K)
+        o = torch.exp(-l1).sum(1) - 1.0  # exclude each sample's match with itself
+        return torch.cat([h, o], dim=1)
+
+
+class Discriminator(nn.Module):
+    """x → dict(logit (B,), features (B, F)); optional minibatch discrimination and extra heads.
+
+    `features` (the last hidden layer) serve feature matching and VAE-GAN's learned similarity.
+    `extra_out` > 0 adds a second head from the same body (InfoGAN's Q network)."""
+
+    def __init__(self, shape: tuple, minibatch_discrimination: bool = False, extra_out: int = 0):
+        super().__init__()
+        if len(shape) == 3:
+            self.body = ConvBody(shape, act=nn.LeakyReLU)
+            width = HIDDEN
+        else:
+            self.body = MLP(shape[0], HIDDEN_MLP, HIDDEN_MLP, depth=2, final_act=True, act=nn.LeakyReLU)
+            width = HIDDEN_MLP
+        self.mbd = MinibatchDiscrimination(width) if minibatch_discrimination else None
+        out_w = self.mbd.out_features if self.mbd is not None else width
+        self.head = nn.Linear(out_w, 1)
+        self.q_head = nn.Sequential(nn.Linear(width, 128), nn.LeakyReLU(0.2), nn.Linear(128, extra_out)) if extra_out else None
+
+    def forward(self, x) -> dict:
+        h = self.body(x)
+        out = {"features": h}
+        hh = self.mbd(h) if self.mbd is not None else h
+        out["logit"] = self.head(hh).squeeze(1)
+        if self.q_head is not None:
+            out["q"] = self.q_head(h)
+        return out
+
+
+class AutoEncoderDiscriminator(nn.Module):
+    """EBGAN's discriminator (Zhao, Mathieu & LeCun 2017): an auto-encoder whose reconstruction
+    error is the energy. Returns dict(energy (B,), code (B, E), x_hat)."""
+
+    def __init__(self, shape: tuple, code_dim: int = 32):
+        super().__init__()
+        self.enc_body = ConvBody(shape, act=nn.LeakyReLU) if len(shape) == 3 else MLP(shape[0], HIDDEN_MLP, HIDDEN_MLP, depth=2, final_act=True)
+        self.to_code = nn.Linear(HIDDEN if len(shape) == 3 else HIDDEN_MLP, code_dim)
+        self.dec = Decoder(shape, code_dim)
+        self.is_image = len(shape) == 3
+
+    def forward(self, x) -> dict:
+        code = self.to_code(self.enc_body(x))
+        out = self.dec(code)
+        x_hat = torch.sigmoid(out) if self.is_image else out
+        energy = (x_hat - x).pow(2).flatten(1).mean(1)  # mean squared reconstruction error per sample
+        return {"energy": energy, "code": code, "x_hat": x_hat}
+
+
+HIDDEN_MLP = 128
+
+
+class MLP(nn.Module):
+    """Fully connected net for 2-D points (and latent-space discriminators)."""
+
+    def __init__(self, d_in: int, hidden: int, d_out: int, depth: int = 3, final_act: bool = False,
+                 act: type[nn.Module] = nn.ReLU):
+        super().__init__()
+        layers, d = [], d_in
+        for _ in range(depth - 1):
+            layers += [nn.Linear(d, hidden), _act(act)]
+            d = hidden
+        layers.append(nn.Linear(d, d_out))
+        if final_act:
+            layers.append(_act(act))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class LatentDiscriminator(nn.Module):
+    """The adversarial autoencoder's discriminator on codes z (Makhzani et al. 2016)."""
+
+    def __init__(self, latent_dim: int, hidden: int = 256):
+        super().__init__()
+        self.net = MLP(latent_dim, hidden, 1, depth=3, act=nn.LeakyReLU)
+
+    def forward(self, z) -> dict:
+        return {"logit": self.net(z).squeeze(1)}

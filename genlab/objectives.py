@@ -1,0 +1,225 @@
+"""Objectives: one plain function per paper, on tensors. No networks, no optimisers here.
+
+Each returns a dict with `loss` (what is minimised) and its named parts, so the trainer can
+log whatever comes back. Names follow the survey.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+# --------------------------------------------------------------------------- VAE family
+
+
+def gaussian_kl(mu, logvar):
+    """KL(N(mu, σ²) ‖ N(0, 1)) per dimension, analytic (Kingma & Welling 2014, App. B). (B, D)."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+
+def reparameterise(mu, logvar, generator=None):
+    """z = mu + σ·ε with ε ~ N(0, I): the reparameterisation trick (Kingma & Welling 2014)."""
+    eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    return mu + (0.5 * logvar).exp() * eps
+
+
+def reconstruction_nll(logits, x, likelihood: str = "bernoulli"):
+    """-log p(x|z) per sample, summed over pixels. (B,)
+
+    bernoulli: sigmoid cross-entropy, the standard choice for binary data (dSprites) and the
+        common one for grey images in [0, 1];
+    continuous-bernoulli: Loaiza-Ganem & Cunningham 2019, a proper density on [0, 1];
+    gaussian: unit-variance Gaussian on sigmoid(logits) (the squared error / 2, plus a constant);
+    points: unit-variance Gaussian on the raw output (2-D data)."""
+    if likelihood == "bernoulli":
+        nll = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    elif likelihood == "continuous-bernoulli":
+        nll = F.binary_cross_entropy_with_logits(logits, x, reduction="none") - _cb_log_norm(logits)
+    elif likelihood == "gaussian":
+        nll = 0.5 * (torch.sigmoid(logits) - x).pow(2) + 0.5 * math.log(2 * math.pi)
+    elif likelihood == "points":
+        nll = 0.5 * (logits - x).pow(2) + 0.5 * math.log(2 * math.pi)
+    else:
+        raise ValueError(f"unknown likelihood '{likelihood}'; use bernoulli, continuous-bernoulli, gaussian or points")
+    return nll.flatten(1).sum(1)
+
+
+def _cb_log_norm(logits):
+    """log C(λ) of the continuous Bernoulli, λ = sigmoid(logits); Taylor expansion near λ = 1/2."""
+    lam = torch.sigmoid(logits).clamp(1e-6, 1 - 1e-6)
+    near = (lam - 0.5).abs() < 1e-2
+    safe = torch.where(near, torch.full_like(lam, 0.25), lam)
+    exact = torch.log((2 * torch.atanh(1 - 2 * safe)).abs()) - torch.log((1 - 2 * safe).abs())
+    taylor = math.log(2.0) + (4.0 / 3.0) * (lam - 0.5).pow(2)
+    return torch.where(near, taylor, exact)
+
+
+def beta_vae(x, logits, mu, logvar, beta: float = 1.0, likelihood: str = "bernoulli"):
+    """β-VAE (Higgins et al. 2017): E[-log p(x|z)] + β·KL(q(z|x) ‖ p(z)). β = 1 is the VAE's
+    negative ELBO (Kingma & Welling 2014)."""
+    rec = reconstruction_nll(logits, x, likelihood).mean()
+    kl_dim = gaussian_kl(mu, logvar).mean(0)  # (D,)
+    kl = kl_dim.sum()
+    return {"loss": rec + beta * kl, "rec": rec, "kl": kl, "kl_per_dim": kl_dim.detach()}
+
+
+def capacity_at(step: int, c_max: float, c_steps: int) -> float:
+    """Burgess et al. 2018: the capacity C rises linearly from 0 to C_max over c_steps steps."""
+    if c_steps <= 0:
+        return float(c_max)
+    return float(c_max) * min(1.0, step / c_steps)
+
+
+def annealed_vae(x, logits, mu, logvar, step: int, gamma: float = 1000.0, c_max: float = 25.0,
+                 c_steps: int = 100_000, likelihood: str = "bernoulli"):
+    """β-VAE with controlled capacity (Burgess et al. 2018, "Understanding disentangling in
+    β-VAE"): E[-log p(x|z)] + γ·|KL − C|, C raised linearly to C_max."""
+    rec = reconstruction_nll(logits, x, likelihood).mean()
+    kl_dim = gaussian_kl(mu, logvar).mean(0)
+    kl = kl_dim.sum()
+    c = capacity_at(step, c_max, c_steps)
+    return {"loss": rec + gamma * (kl - c).abs(), "rec": rec, "kl": kl, "capacity": torch.tensor(c),
+            "kl_per_dim": kl_dim.detach()}
+
+
+def mmd(x, y, kernel: str = "imq", scale: float | None = None):
+    """Unbiased MMD² between samples x (N, D) and y (M, D) (Gretton et al. 2012).
+
+    kernel "imq": inverse multiquadratic C/(C + ‖a−b‖²) with C = 2·D·scale² (WAE, Tolstikhin et
+    al. 2018; robust in high dimensions); "rbf": exp(−‖a−b‖² / (2·D·scale²)). scale defaults to 1,
+    the prior's standard deviation."""
+    d = x.shape[1]
+    s2 = 2.0 * d * (1.0 if scale is None else scale) ** 2
+
+    def k(a, b):
+        d2 = torch.cdist(a, b).pow(2)
+        return s2 / (s2 + d2) if kernel == "imq" else torch.exp(-d2 / s2)
+
+    n, m = x.shape[0], y.shape[0]
+    kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
+    sxx = (kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1))
+    syy = (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
+    return sxx + syy - 2.0 * kxy.mean()
+
+
+def info_vae(x, logits, mu, logvar, z, prior_z, alpha: float = 1.0, lam: float = 1000.0,
+             likelihood: str = "bernoulli"):
+    """InfoVAE (Zhao, Song & Ermon 2019), eq. for the MMD family:
+    E[-log p(x|z)] + (1−α)·KL(q(z|x) ‖ p(z)) + (α + λ − 1)·MMD(q(z), p(z)).
+    α = 1 drops the per-sample KL: the MMD-VAE. `z` are samples of the aggregate posterior q(z),
+    `prior_z` samples of p(z)."""
+    rec = reconstruction_nll(logits, x, likelihood).mean()
+    kl_dim = gaussian_kl(mu, logvar).mean(0)
+    kl = kl_dim.sum()
+    m = mmd(z, prior_z)
+    loss = rec + (1.0 - alpha) * kl + (alpha + lam - 1.0) * m
+    return {"loss": loss, "rec": rec, "kl": kl, "mmd": m, "kl_per_dim": kl_dim.detach()}
+
+
+# --------------------------------------------------------------------------- GAN family
+
+
+def gan_d_loss(real_logit, fake_logit, real_target: float = 1.0):
+    """GAN discriminator (Goodfellow et al. 2014, the survey's eq. 2): maximise
+    log D(x) + log(1 − D(G(z))), written as a cross-entropy to minimise. `real_target` < 1 is
+    one-sided label smoothing (Salimans et al. 2016: 0.9); fake targets stay 0."""
+    real = F.binary_cross_entropy_with_logits(real_logit, torch.full_like(real_logit, real_target))
+    fake = F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
+    return {"loss": real + fake, "d_real": torch.sigmoid(real_logit).mean(), "d_fake": torch.sigmoid(fake_logit).mean()}
+
+
+def gan_g_loss(fake_logit, kind: str = "non-saturating"):
+    """GAN generator. "minimax": minimise log(1 − D(G(z))), the survey's eq. 2 (its gradient
+    vanishes when D wins); "non-saturating": minimise −log D(G(z)) (Goodfellow et al. 2014, §3)."""
+    if kind == "minimax":
+        loss = -F.softplus(fake_logit).mean()  # log(1 − sigmoid(l)) = −softplus(l)
+    elif kind == "non-saturating":
+        loss = F.softplus(-fake_logit).mean()  # −log sigmoid(l)
+    else:
+        raise ValueError(f"unknown GAN generator loss '{kind}'; use minimax or non-saturating")
+    return {"loss": loss}
+
+
+def wgan_d_loss(real_score, fake_score):
+    """WGAN critic (Arjovsky et al. 2017): maximise E[f(x)] − E[f(G(z))]; the negative is
+    minimised. Its negative is the critic's estimate of the Wasserstein-1 distance."""
+    w = real_score.mean() - fake_score.mean()
+    return {"loss": -w, "wasserstein": w.detach()}
+
+
+def wgan_g_loss(fake_score):
+    """WGAN generator: minimise −E[f(G(z))]."""
+    return {"loss": -fake_score.mean()}
+
+
+def gradient_penalty(critic, real, fake, generator=None):
+    """WGAN-GP (Gulrajani et al. 2017): E[(‖∇f(x̂)‖₂ − 1)²] at random interpolates x̂ of real
+    and fake samples. `critic` maps a batch to scores (B,)."""
+    shape = (real.shape[0],) + (1,) * (real.ndim - 1)
+    eps = torch.rand(shape, generator=generator, device=real.device, dtype=real.dtype)
+    x_hat = (eps * real + (1 - eps) * fake).detach().requires_grad_(True)
+    score = critic(x_hat)
+    (grad,) = torch.autograd.grad(score.sum(), x_hat, create_graph=True)
+    return (grad.flatten(1).norm(dim=1) - 1.0).pow(2).mean()
+
+
+def feature_matching(real_features, fake_features):
+    """Feature matching (Salimans et al. 2016, §3.1): the generator matches the mean of an
+    intermediate discriminator layer on real data, ‖E f(x) − E f(G(z))‖²."""
+    return (real_features.detach().mean(0) - fake_features.mean(0)).pow(2).sum()
+
+
+def instance_noise_sigma(step: int, sigma0: float, anneal_steps: int) -> float:
+    """Instance noise (Sønderby et al. 2017; Arjovsky & Bottou 2017): Gaussian noise of std σ
+    added to real and fake inputs of D, annealed linearly from σ0 to 0 over anneal_steps."""
+    if sigma0 <= 0:
+        return 0.0
+    return float(sigma0) * max(0.0, 1.0 - step / max(1, anneal_steps))
+
+
+def consensus_regulariser(losses_and_params, gamma: float):
+    """Consensus optimisation (Mescheder, Nowozin & Geiger 2017): L(θ) = ½‖v(θ)‖², v the
+    players' joint gradient field. Returns γ·L, to be added to every player's loss.
+
+    losses_and_params: [(loss_of_player, its_parameters), ...]."""
+    sq = 0.0
+    for loss, params in losses_and_params:
+        grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
+        sq = sq + sum(g.pow(2).sum() for g in grads if g is not None)
+    return gamma * 0.5 * sq
+
+
+def infogan_mi_lower_bound(cat_logits, cat_code, cont_mean=None, cont_code=None, cont_std: float = 1.0):
+    """InfoGAN's variational lower bound on I(c; G(z, c)) (Chen et al. 2016, eq. 4):
+    L_I = H(c) + E[log Q(c | G(z, c))]. With a perfect Q it equals the codes' entropy H(c).
+
+    cat_code: (B,) class indices of a uniform categorical code with K values (H = log K).
+    cont_code: (B, C) codes ~ U(−1, 1) modelled by a fixed-std Gaussian Q; their entropy
+    log 2 per dimension is included so the bound is comparable with H(c)."""
+    k = cat_logits.shape[1]
+    log_q_cat = -F.cross_entropy(cat_logits, cat_code)
+    bound = math.log(k) + log_q_cat
+    parts = {"mi_cat": bound.detach()}
+    if cont_mean is not None and cont_code is not None and cont_code.shape[1] > 0:
+        log_q = -0.5 * ((cont_code - cont_mean) / cont_std).pow(2) - math.log(cont_std) - 0.5 * math.log(2 * math.pi)
+        cont_bound = (log_q.sum(1) + cont_code.shape[1] * math.log(2.0)).mean()
+        bound = bound + cont_bound
+        parts["mi_cont"] = cont_bound.detach()
+    return bound, parts
+
+
+def ebgan_d_loss(real_energy, fake_energy, margin: float):
+    """EBGAN discriminator (Zhao, Mathieu & LeCun 2017): D(x) + [m − D(G(z))]⁺."""
+    return {"loss": real_energy.mean() + F.relu(margin - fake_energy).mean(),
+            "energy_real": real_energy.mean().detach(), "energy_fake": fake_energy.mean().detach()}
+
+
+def pull_away_term(codes):
+    """EBGAN's repelling regulariser: mean squared cosine similarity between distinct codes of a
+    batch, pushing the generator away from producing the same code twice."""
+    s = F.normalize(codes.flatten(1), dim=1)
+    n = s.shape[0]
+    cos2 = (s @ s.t()).pow(2)
+    return (cos2.sum() - cos2.diagonal().sum()) / (n * (n - 1))
