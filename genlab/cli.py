@@ -1,0 +1,297 @@
+"""`genlab` command line: train, sweep, list, eval, score, data export, info.
+
+Menus come from the registries (MODELS, DATASETS), so the CLI and the code cannot drift apart.
+Errors a user can cause print one line and exit with status 2; nothing prints a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tomllib
+from pathlib import Path
+
+# Model options: (flag, ModelConfig field, type, help). One line each, citing the paper.
+MODEL_OPTIONS = [
+    ("--latent-dim", "latent_dim", int, "size of z (InfoGAN: the noise part) [10]"),
+    ("--likelihood", "likelihood", str, "decoder p(x|z): bernoulli, continuous-bernoulli, gaussian, points [auto]"),
+    ("--beta", "beta", float, "β on the KL term (Higgins et al. 2017) [vae 1, beta-vae 4]"),
+    ("--gamma", "gamma", float, "γ of γ·|KL − C| (Burgess et al. 2018) [1000]"),
+    ("--capacity", "capacity", float, "C_max in nats, reached linearly (Burgess et al. 2018) [25]"),
+    ("--capacity-steps", "capacity_steps", int, "steps over which C rises to C_max (Burgess et al. 2018) [100000]"),
+    ("--mmd-weight", "mmd_weight", float, "λ on MMD(q(z), p(z)) (Zhao et al. 2019, InfoVAE) [1000]"),
+    ("--alpha", "alpha", float, "InfoVAE α; 1 = MMD-VAE, no per-sample KL (Zhao et al. 2019) [1]"),
+    ("--gan-loss", "gan_loss", str, "GAN generator loss: non-saturating or minimax (Goodfellow et al. 2014) [non-saturating]"),
+    ("--n-critic", "d_steps", int, "critic steps per generator step (Arjovsky et al. 2017) [wgan 5]"),
+    ("--clip", "clip", float, "WGAN weight clipping bound (Arjovsky et al. 2017) [0.01]"),
+    ("--gp-weight", "gp_weight", float, "WGAN-GP gradient-penalty λ (Gulrajani et al. 2017) [10]"),
+    ("--n-categorical", "n_categorical", int, "InfoGAN: values of the categorical code (Chen et al. 2016) [3]"),
+    ("--n-continuous", "n_continuous", int, "InfoGAN: continuous codes ~ U(−1, 1) (Chen et al. 2016) [5]"),
+    ("--info-weight", "info_weight", float, "InfoGAN mutual-information weight λ (Chen et al. 2016) [1]"),
+    ("--margin", "margin", float, "EBGAN margin m on the energy (Zhao, Mathieu & LeCun 2017) [0.1]"),
+    ("--pt-weight", "pt_weight", float, "EBGAN pull-away term weight (Zhao, Mathieu & LeCun 2017) [0.1]"),
+    ("--vaegan-gamma", "vaegan_gamma", float, "VAE-GAN weight of the feature reconstruction for the decoder (Larsen et al. 2016) [1]"),
+    ("--label-smoothing", "label_smoothing", float, "one-sided label smoothing: D's real target, e.g. 0.9 (Salimans et al. 2016) [1]"),
+    ("--instance-noise", "instance_noise", float, "σ of instance noise on D's inputs, annealed to 0 (Sønderby et al. 2017) [0]"),
+    ("--instance-noise-steps", "instance_noise_steps", int, "steps to anneal the instance noise to 0 [10000]"),
+    ("--consensus", "consensus", float, "γ of consensus optimisation (Mescheder et al. 2017) [0 = off]"),
+    ("--d-steps", "d_steps", int, "discriminator steps per generator step (Goodfellow et al. 2014, k) [1]"),
+    ("--optimizer", "optimizer", str, "adam or rmsprop [adam; wgan rmsprop]"),
+    ("--lr", "lr", float, "learning rate [vae 1e-4, gan 2e-4]"),
+    ("--lr-d", "lr_d", float, "discriminator learning rate: two-time-scale update rule (Heusel et al. 2017)"),
+    ("--lr-g", "lr_g", float, "generator learning rate: two-time-scale update rule (Heusel et al. 2017)"),
+    ("--adam-beta1", "adam_beta1", float, "Adam β1 [0.9; GANs 0.5]"),
+    ("--adam-beta2", "adam_beta2", float, "Adam β2 [0.999; WGAN-GP 0.9]"),
+]
+FLAG_OPTIONS = [
+    ("--feature-matching", "feature_matching", "G matches D's mean features on real data (Salimans et al. 2016)"),
+    ("--minibatch-discrimination", "minibatch_discrimination", "D sees closeness to the rest of the batch (Salimans et al. 2016)"),
+]
+TRAIN_FIELDS = ("steps", "batch_size", "device", "seed", "ckpt_every", "log_every", "precision", "name")
+
+
+class UserError(Exception):
+    """A mistake in the command line or its inputs: printed as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument prints one line (not the whole usage) and exits with 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from genlab.data import DATASETS
+    from genlab.models import MODELS
+
+    p = _Parser(prog="genlab", description="genlab: a lab for deep generative models (VAEs and GANs).")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    models_help = "; ".join(f"{n}: {s.paper}" for n, s in MODELS.items())
+    t = sub.add_parser("train", help="train a model (or reproduce a recipe)",
+                       description=f"Train one model with genlab's trainer. Models — {models_help}.")
+    t.add_argument("--model", choices=list(MODELS), help="which model (see above)")
+    t.add_argument("--data", choices=list(DATASETS), help="which dataset")
+    t.add_argument("--data-path", help="original dSprites .npz, or the folder of a torchvision dataset")
+    t.add_argument("--download", action="store_true", help="allow downloading a torchvision dataset if it is missing")
+    t.add_argument("--recipe", help="a recipe file (TOML) with model, data, steps, seed and options")
+    t.add_argument("--steps", type=int, help="training steps [1000]")
+    t.add_argument("--batch-size", type=int, help="batch size [64]")
+    t.add_argument("--out", help="run folder [runs/<name>]")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
+    t.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps [auto]")
+    t.add_argument("--seed", type=int, help="random seed [0]")
+    t.add_argument("--ckpt-every", type=int, help="steps between checkpoints [1000]")
+    t.add_argument("--log-every", type=int, help="steps between log lines [10]")
+    t.add_argument("--precision", choices=["fp32", "bf16"], help="bf16 autocast is ~3× faster on CPUs with AMX [fp32]")
+    t.add_argument("--channels-last", action="store_true", help="channels_last memory format (faster with bf16 on CPU)")
+    t.add_argument("--half", action="store_true", help="store the final weights as float16")
+    t.add_argument("--name", help="a name for the run [the out folder's name]")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    for flag, dest, typ, hlp in MODEL_OPTIONS:  # --n-critic and --d-steps share one setting
+        t.add_argument(flag, dest=dest, type=typ, help=hlp)
+    for flag, dest, hlp in FLAG_OPTIONS:
+        t.add_argument(flag, dest=dest, action="store_true", default=None, help=hlp)
+
+    ls = sub.add_parser("list", help="list checkpoints", description="List genlab checkpoints under folders.")
+    ls.add_argument("dirs", nargs="*", help="folders to search [checkpoints runs]")
+    ls.add_argument("--json", action="store_true", help="print JSON")
+
+    inf = sub.add_parser("info", help="device, versions and datasets", description="Show the device, versions and datasets.")
+    inf.add_argument("--json", action="store_true", help="print JSON")
+
+    d = sub.add_parser("data", help="dataset tools", description="Dataset tools.")
+    dsub = d.add_subparsers(dest="data_command", required=True, metavar="ACTION", parser_class=_Parser)
+    ex = dsub.add_parser("export", help="export a built-in dataset to .npz",
+                         description="Write dSprites in the original file's layout: imgs, latents_classes, latents_values.")
+    ex.add_argument("dataset", choices=["dsprites"], help="dataset to export")
+    ex.add_argument("--out", required=True, help="output .npz file")
+    ex.add_argument("--limit", type=int, help="export only the first N images (default: all 737,280)")
+
+    ev = sub.add_parser("eval", help="measure a checkpoint", description="Compute the measures that apply to a checkpoint, print them and store them in its metadata.")
+    ev.add_argument("checkpoint", help="checkpoint path (stem, .json or .safetensors)")
+    ev.add_argument("--metrics", help="comma-separated subset (see `genlab eval --list`)")
+    ev.add_argument("--device", default="auto", help="auto, cpu, cuda [auto]")
+    ev.add_argument("--fast", action="store_true", help="smaller sample sizes (a quick look, not comparable with papers)")
+    ev.add_argument("--json", action="store_true", help="print JSON")
+
+    sc = sub.add_parser("score", help="disentanglement scores for any codes",
+                        description="MIG, SAP, DCI and modularity of codes from any tool: an .npz with codes (N×D float) and factors (N×K int).")
+    sc.add_argument("--codes", required=True, help=".npz file with arrays 'codes' and 'factors'")
+    sc.add_argument("--seed", type=int, default=0, help="random seed for the train/test split [0]")
+    sc.add_argument("--json", action="store_true", help="print JSON")
+    return p
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _load_recipe(path: str) -> dict:
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"recipe '{path}' not found")
+    try:
+        r = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"recipe '{path}' is not valid TOML: {e}") from None
+    for key in ("model", "data"):
+        if key not in r:
+            raise UserError(f"recipe '{path}' has no '{key}'")
+    return r
+
+
+def cmd_train(a) -> int:
+    from genlab.data import load_dataset
+    from genlab.models import make_config
+    from genlab.train import TrainConfig, fit
+
+    recipe = _load_recipe(a.recipe) if a.recipe else {}
+    model = a.model or recipe.get("model")
+    data_name = a.data or recipe.get("data")
+    if not model or not data_name:
+        raise UserError("say which model and data to train: --model NAME --data NAME, or --recipe FILE")
+    options = dict(recipe.get("options", {}))
+    for _, dest, _, _ in MODEL_OPTIONS:
+        if getattr(a, dest) is not None:
+            options[dest] = getattr(a, dest)
+    for _, dest, _ in FLAG_OPTIONS:
+        if getattr(a, dest):
+            options[dest] = True
+    data = load_dataset(data_name, download=a.download, path=a.data_path or recipe.get("data_path"))
+    cfg = make_config(model, data_name, data.shape, **options)
+    tv = {k: recipe[k] for k in TRAIN_FIELDS if k in recipe}
+    for k in TRAIN_FIELDS:
+        if getattr(a, k, None) is not None:
+            tv[k] = getattr(a, k)
+    name = tv.get("name") or recipe.get("name") or (Path(a.out).name if a.out else f"{data_name}-{model}")
+    out = a.out or f"runs/{name}"
+    tc = TrainConfig(out=out, resume=a.resume, channels_last=a.channels_last or recipe.get("channels_last", False),
+                     half_checkpoint=a.half or recipe.get("half", False), recipe=recipe or None,
+                     **dict(tv, name=name))
+    res = fit(cfg, data, tc, progress=not a.quiet)
+    state = "stopped" if res.stopped else "finished"
+    print(f"{state} at step {res.step} in {res.wall_time_s:.1f} s ({res.images_per_s:.0f} images/s); checkpoint: {res.checkpoint}")
+    return 0
+
+
+def cmd_list(a) -> int:
+    from genlab.checkpoint import list_checkpoints
+
+    dirs = a.dirs or ["checkpoints", "runs"]
+    rows = [r for d in dirs for r in list_checkpoints(d)]
+    if a.json:
+        print(json.dumps([{k: v for k, v in r.items() if k != "meta"} for r in rows], indent=2))
+        return 0
+    if not rows:
+        print(f"no checkpoints under {', '.join(dirs)}; train one with `genlab train --model vae --data digits --steps 500`")
+        return 0
+    for r in rows:
+        if "error" in r:
+            print(f"{r['path']}: {r['error']}")
+        else:
+            print(f"{r['path']}: {r['model']} on {r['data']}, z={r['latent_dim']}, {r['steps']} steps, {r['device']}")
+    return 0
+
+
+def cmd_info(a) -> int:
+    from genlab.data import dataset_status
+    from genlab.device import device_summary
+
+    info = {"system": device_summary(), "datasets": dataset_status()}
+    if a.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    for k, v in info["system"].items():
+        print(f"{k:16s} {v}")
+    print("datasets:")
+    for d in info["datasets"]:
+        mark = "yes" if d["available"] else "no "
+        print(f"  [{mark}] {d['name']:14s} {d['description']}" + ("" if d["available"] else f"\n         {d['note']}"))
+    return 0
+
+
+def cmd_data(a) -> int:
+    from genlab import dsprites
+
+    import numpy as np
+
+    idx = None if a.limit is None else np.arange(min(a.limit, dsprites.N_IMAGES))
+    path = dsprites.export_npz(a.out, indices=idx)
+    n = dsprites.N_IMAGES if idx is None else len(idx)
+    print(f"wrote {n} dSprites images to {path}")
+    return 0
+
+
+def cmd_eval(a) -> int:
+    from genlab.evaluate import evaluate_checkpoint
+
+    metrics = a.metrics.split(",") if a.metrics else None
+    res = evaluate_checkpoint(a.checkpoint, metrics=metrics, device=a.device, fast=a.fast)
+    print(json.dumps(res, indent=2) if a.json else _format_scores(res))
+    return 0
+
+
+def cmd_score(a) -> int:
+    import numpy as np
+
+    from genlab.metrics.disentanglement import score_codes
+
+    p = Path(a.codes)
+    if not p.exists():
+        raise UserError(f"codes file '{a.codes}' not found")
+    try:
+        with np.load(p, allow_pickle=False) as f:
+            codes, factors = f["codes"], f["factors"]
+    except KeyError:
+        raise UserError(f"'{a.codes}' must hold arrays 'codes' (N×D float) and 'factors' (N×K int)") from None
+    except Exception as e:
+        raise UserError(f"'{a.codes}' could not be read as .npz ({type(e).__name__}); save it with numpy.savez") from None
+    if codes.ndim != 2 or factors.ndim != 2 or len(codes) != len(factors):
+        raise UserError(f"'{a.codes}': codes must be N×D and factors N×K with the same N; got {codes.shape} and {factors.shape}")
+    res = score_codes(codes.astype(np.float64), factors.astype(np.int64), rng=np.random.default_rng(a.seed))
+    print(json.dumps(res, indent=2, default=float) if a.json else _format_scores(res))
+    return 0
+
+
+def _format_scores(res: dict, indent: str = "") -> str:
+    lines = []
+    for k, v in res.items():
+        if isinstance(v, dict):
+            lines.append(f"{indent}{k}:")
+            lines.append(_format_scores(v, indent + "  "))
+        elif isinstance(v, float):
+            lines.append(f"{indent}{k:28s} {v:.4f}")
+        elif isinstance(v, (list, tuple)) and len(v) > 12:
+            continue  # matrices and histograms: use --json
+        else:
+            lines.append(f"{indent}{k:28s} {v}")
+    return "\n".join(lines)
+
+
+COMMANDS = {"train": cmd_train, "list": cmd_list, "info": cmd_info, "data": cmd_data, "eval": cmd_eval,
+            "score": cmd_score}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from genlab.checkpoint import CheckpointError
+    from genlab.data import DatasetMissing
+    from genlab.train import DivergedError
+
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (UserError, ValueError, CheckpointError, DatasetMissing, FileNotFoundError, FileExistsError) as e:
+        print(f"genlab {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except DivergedError as e:
+        print(f"genlab {args.command}: diverged: {e}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print(f"genlab {args.command}: interrupted; continue with --resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

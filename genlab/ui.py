@@ -1,0 +1,82 @@
+"""Helpers shared by the Streamlit pages: cached loaders, the checkpoint list, error display.
+
+Pages stay thin: widgets and layout there, computation in genlab. Models are loaded once per
+process with st.cache_resource and are only ever used in eval mode under torch.no_grad().
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+# Shipped models first, then the user's own runs (which git ignores).
+CHECKPOINT_DIRS = [Path(os.environ.get("GENLAB_CHECKPOINTS", "checkpoints")), Path(os.environ.get("GENLAB_RUNS", "runs"))]
+
+
+def setup_page(title: str, intro: str, icon: str = "🧪") -> None:
+    """Page config, title and the two or three sentences for the class."""
+    st.set_page_config(page_title=f"genlab · {title}", page_icon=icon, layout="wide")
+    st.title(title)
+    st.markdown(intro)
+
+
+def _dirs_signature() -> tuple:
+    """Changes whenever a checkpoint is added or rewritten, so new runs show up without a restart."""
+    sig = []
+    for d in CHECKPOINT_DIRS:
+        if d.exists():
+            for f in sorted(d.rglob("*.json")):
+                try:
+                    sig.append((str(f), f.stat().st_mtime_ns))
+                except OSError:
+                    pass
+    return tuple(sig)
+
+
+@st.cache_data(show_spinner=False)
+def _checkpoint_rows(signature: tuple) -> list[dict]:
+    from genlab.checkpoint import list_checkpoints
+
+    return [r for d in CHECKPOINT_DIRS for r in list_checkpoints(d)]
+
+
+def checkpoint_rows() -> list[dict]:
+    """All checkpoints in checkpoints/ and runs/ (rows with an 'error' key could not be read)."""
+    return _checkpoint_rows(_dirs_signature())
+
+
+@st.cache_resource(show_spinner="Loading model…")
+def load_model(path: str, mtime_ns: int = 0):
+    """One shared eval-mode model per checkpoint and version on disk. Never train or mutate it."""
+    from genlab.checkpoint import load_checkpoint
+    from genlab.device import pick_device
+
+    model, meta = load_checkpoint(path, device=pick_device("auto"))
+    return model, meta
+
+
+def model_for(path: str):
+    p = Path(path).with_suffix(".safetensors")
+    return load_model(path, p.stat().st_mtime_ns if p.exists() else 0)
+
+
+@st.cache_data(show_spinner=False, ttl=300)
+def device_summary() -> dict:
+    from genlab.device import device_summary as ds
+
+    return ds()
+
+
+@st.cache_data(show_spinner=False, ttl=300)
+def dataset_status() -> list[dict]:
+    from genlab.data import dataset_status as ds
+
+    return ds()
+
+
+def show_error(e: Exception, what: str = "") -> None:
+    """One sentence naming the problem and the fix; never a traceback."""
+    msg = str(e).strip().split("\n")[0] or type(e).__name__
+    st.error(f"{what}{': ' if what else ''}{msg}")
