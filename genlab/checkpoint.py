@@ -109,18 +109,46 @@ def _contiguous(state: dict, dtype: torch.dtype | None) -> dict:
     return out
 
 
-def save_checkpoint(stem, model: GenerativeModel, meta: dict | None = None, half: bool = False) -> Path:
-    """Write STEM.safetensors and STEM.json atomically; returns the stem. `meta`: dataset, steps,
-    device, wall time, recipe, metrics… (JSON-able). `half`: store weights as float16."""
+def _save(stem, module: torch.nn.Module, info: dict, half: bool) -> Path:
     stem = stem_of(stem)
-    info = {"genlab_version": __version__, "config": model.cfg.to_dict(), "dtype": "float16" if half else "float32"}
-    info.update(meta or {})
+    info = dict(info, genlab_version=__version__, dtype="float16" if half else "float32")
     weights = stem.with_suffix(".safetensors")
-    _atomic_save_tensors(weights, _contiguous(model.state_dict(), torch.float16 if half else None),
+    _atomic_save_tensors(weights, _contiguous(module.state_dict(), torch.float16 if half else None),
                          {HEADER_KEY: json.dumps(info)})
     sidecar = dict(info, weights_file=weights.name, weights_sha256=_sha256(weights))
     atomic_write_json(stem.with_suffix(".json"), sidecar)
     return stem
+
+
+def save_checkpoint(stem, model: GenerativeModel, meta: dict | None = None, half: bool = False) -> Path:
+    """Write STEM.safetensors and STEM.json atomically; returns the stem. `meta`: dataset, steps,
+    device, wall time, recipe, metrics… (JSON-able). `half`: store weights as float16."""
+    return _save(stem, model, {"kind": "model", "config": model.cfg.to_dict(), **(meta or {})}, half)
+
+
+def save_classifier(stem, clf: torch.nn.Module, data: str, meta: dict | None = None) -> Path:
+    """A label classifier (genlab.metrics.classifier) in the same format, kind "classifier"."""
+    cfg = dict(clf.config(), model="classifier", data=data, latent_dim=clf.feature_dim)
+    return _save(stem, clf, {"kind": "classifier", "config": cfg, "dataset": data, **(meta or {})}, False)
+
+
+def load_classifier(path, device: str | torch.device = "cpu"):
+    """Rebuild a classifier checkpoint: (SmallConvClassifier in eval mode, metadata)."""
+    from genlab.metrics.classifier import SmallConvClassifier
+
+    stem = stem_of(path)
+    weights = stem.with_suffix(".safetensors")
+    meta = read_metadata(stem)
+    if meta.get("kind") != "classifier":
+        raise CheckpointError(f"'{weights}' is a generative model, not a classifier checkpoint")
+    cfg = {k: v for k, v in meta["config"].items() if k not in ("model", "data", "latent_dim")}
+    clf = SmallConvClassifier(**cfg)
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            clf.load_state_dict({k: f.get_tensor(k) for k in f.keys()}, strict=True)
+    except Exception as e:
+        raise CheckpointError(f"classifier '{weights}' does not fit its config ({str(e).splitlines()[0][:200]})") from None
+    return clf.to(device).eval(), meta
 
 
 def _read_header(weights: Path) -> dict:
@@ -171,6 +199,8 @@ def load_checkpoint(path, device: str | torch.device = "cpu") -> tuple[Generativ
     stem = stem_of(path)
     weights = stem.with_suffix(".safetensors")
     meta = read_metadata(stem)
+    if meta.get("kind") == "classifier":
+        raise CheckpointError(f"'{weights}' is a label classifier, not a generative model; the metrics load it themselves")
     try:
         cfg = ModelConfig.from_dict(meta["config"])
         model = GenerativeModel(cfg)
@@ -216,7 +246,7 @@ def list_checkpoints(folder) -> list[dict]:
         try:
             meta = read_metadata(stem)
             c = meta["config"]
-            rows.append({"path": str(stem), "model": c["model"], "data": c["data"], "latent_dim": c["latent_dim"],
+            rows.append({"path": str(stem), "kind": meta.get("kind", "model"), "model": c["model"], "data": c["data"], "latent_dim": c["latent_dim"],
                          "steps": meta.get("steps"), "device": meta.get("device"), "wall_time_s": meta.get("wall_time_s"),
                          "metrics": meta.get("metrics", {}), "name": meta.get("name", stem.name), "meta": meta})
         except CheckpointError as e:

@@ -247,7 +247,7 @@ def _read_idx(path: Path) -> np.ndarray:
     arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if arr.size != math.prod(dims):
         raise ValueError(f"{path} is truncated ({arr.size} of {math.prod(dims)} values); download it again")
-    return arr.reshape(dims)
+    return arr.reshape(dims).copy()  # frombuffer is read-only
 
 
 def _find(root: Path, names: list[str]) -> Path | None:

@@ -11,8 +11,12 @@ from pathlib import Path
 
 import streamlit as st
 
-# Shipped models first, then the user's own runs (which git ignores).
-CHECKPOINT_DIRS = [Path(os.environ.get("GENLAB_CHECKPOINTS", "checkpoints")), Path(os.environ.get("GENLAB_RUNS", "runs"))]
+
+
+def checkpoint_dirs() -> list[Path]:
+    """Shipped models first, then the user's own runs (which git ignores). Read from the
+    environment on every call, so GENLAB_CHECKPOINTS / GENLAB_RUNS can point elsewhere."""
+    return [Path(os.environ.get("GENLAB_CHECKPOINTS", "checkpoints")), Path(os.environ.get("GENLAB_RUNS", "runs"))]
 
 
 def setup_page(title: str, intro: str, icon: str = "🧪") -> None:
@@ -25,7 +29,7 @@ def setup_page(title: str, intro: str, icon: str = "🧪") -> None:
 def _dirs_signature() -> tuple:
     """Changes whenever a checkpoint is added or rewritten, so new runs show up without a restart."""
     sig = []
-    for d in CHECKPOINT_DIRS:
+    for d in checkpoint_dirs():
         if d.exists():
             for f in sorted(d.rglob("*.json")):
                 try:
@@ -39,7 +43,7 @@ def _dirs_signature() -> tuple:
 def _checkpoint_rows(signature: tuple) -> list[dict]:
     from genlab.checkpoint import list_checkpoints
 
-    return [r for d in CHECKPOINT_DIRS for r in list_checkpoints(d)]
+    return [r for d in checkpoint_dirs() for r in list_checkpoints(d)]
 
 
 def checkpoint_rows() -> list[dict]:

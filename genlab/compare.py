@@ -1,0 +1,374 @@
+"""Comparisons across checkpoints for the app's pages: β sweeps, VAE blur against GAN sharpness,
+feature spaces for sample-quality numbers, and small training runs for empty states.
+
+No Streamlit here: pages call these functions and cache their results.
+
+    groups = traversal_groups(rows)                  # β sweeps of one family on one dataset
+    report = compare_models({"vae": m1, "gan": m2}, x_real, n=500, space=random_projection_space(shape))
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from genlab import latent
+from genlab.models import MODELS
+
+# Models that are the β-VAE objective at some β ("vae" is β = 1): one family for the β slider.
+BETA_MODELS = ("vae", "beta-vae")
+FAMILY_ORDER = {"vae": 0, "hybrid": 1, "gan": 2}
+FAMILY_NAMES = {"vae": "VAE family", "hybrid": "hybrid", "gan": "GAN family"}
+
+# Disentanglement scores as `genlab eval` stores them, with the names the page shows.
+SCORE_LABELS = {
+    "beta_vae": "BetaVAE score", "factor_vae": "FactorVAE score", "mig": "MIG", "sap": "SAP",
+    "dci_disentanglement": "DCI disentanglement", "dci_completeness": "DCI completeness",
+    "dci_informativeness": "DCI informativeness", "modularity": "modularity",
+}
+_BOOKKEEPING = {"seconds", "sampling_seconds", "n_train", "n_test", "sklearn_version", "k", "subsets",
+                "subset_size", "threshold", "n_codes", "n_prior", "std", "train_accuracy"}
+
+
+# --------------------------------------------------------------------------- checkpoint rows
+
+
+def good_rows(rows: list[dict]) -> list[dict]:
+    """Rows of `list_checkpoints` that could be read (generative models and classifiers)."""
+    return [r for r in rows if "error" not in r]
+
+
+def model_rows(rows: list[dict]) -> list[dict]:
+    """Readable rows of generative models (not label classifiers)."""
+    return [r for r in good_rows(rows) if r.get("kind", "model") == "model"]
+
+
+def config_of(row: dict) -> dict:
+    return row.get("meta", {}).get("config", {})
+
+
+def family_of(row: dict) -> str:
+    """"vae", "gan" or "hybrid" (from the model registry); "other" for a model this genlab does not know."""
+    spec = MODELS.get(row.get("model", ""))
+    return spec.family if spec else "other"
+
+
+def is_image_row(row: dict) -> bool:
+    return len(config_of(row).get("shape", [])) == 3
+
+
+def has_encoder_row(row: dict) -> bool:
+    return family_of(row) in ("vae", "hybrid")
+
+
+def z_size(row: dict) -> int:
+    c = config_of(row)
+    return int(c.get("latent_dim", 0)) + int(c.get("n_categorical", 0)) + int(c.get("n_continuous", 0))
+
+
+def label_of(row: dict) -> str:
+    """A short readable name: model, β where it matters, dataset, steps."""
+    c = config_of(row)
+    beta = f" β={c.get('beta', 1.0):g}" if row.get("model") in BETA_MODELS else ""
+    steps = f", {row['steps']} steps" if row.get("steps") else ""
+    return f"{row.get('name', '?')} ({row.get('model')}{beta} · {row.get('data')}{steps})"
+
+
+def _newest_first(rows: list[dict]) -> list[dict]:
+    return sorted(rows, key=lambda r: (-(r.get("steps") or 0), r["path"]))
+
+
+def traversal_groups(rows: list[dict]) -> list[dict]:
+    """Checkpoints grouped for the traversal page.
+
+    A β sweep is every VAE / β-VAE checkpoint on one dataset with one latent size; a β that
+    appears twice keeps the run with the most steps. Every other image checkpoint is a group of
+    its own. Each group: id (for URLs), label, data, latent_dim, sweep (bool) and members
+    [{"beta": float | None, "row": row}] sorted by β. Sweeps with the most βs come first."""
+    sweeps: dict[tuple, dict[float, dict]] = {}
+    singles = []
+    for r in _newest_first(model_rows(rows)):
+        if not is_image_row(r):
+            continue
+        if r["model"] in BETA_MODELS:
+            beta = float(config_of(r).get("beta", 1.0))
+            sweeps.setdefault((r["data"], r["latent_dim"]), {}).setdefault(beta, r)
+        else:
+            singles.append(r)
+    groups = []
+    for (data, d), by_beta in sweeps.items():
+        members = [{"beta": b, "row": by_beta[b]} for b in sorted(by_beta)]
+        groups.append({"id": f"beta-vae:{data}:z{d}", "label": f"β-VAE on {data}, z = {d} ({len(members)} β)",
+                       "data": data, "latent_dim": d, "sweep": True, "members": members})
+    groups.sort(key=lambda g: (-len(g["members"]), g["id"]))
+    for r in sorted(singles, key=lambda r: (FAMILY_ORDER.get(family_of(r), 3), r["model"], r["path"])):
+        groups.append({"id": r["path"], "label": label_of(r), "data": r["data"], "latent_dim": r["latent_dim"],
+                       "sweep": False, "members": [{"beta": None, "row": r}]})
+    return groups
+
+
+def scalar_scores(metrics: dict | None) -> dict[str, float]:
+    """Flatten stored metrics into {name: number}.
+
+    A number stays as it is; a dict with "score" gives that score; any other dict is flattened
+    one level as name_key (so DCI becomes dci_disentanglement, dci_completeness, …); a family
+    level such as {"disentanglement": {"mig": …}} is looked through. Lists and bookkeeping
+    (seconds, sample sizes, versions) are dropped."""
+    out: dict[str, float] = {}
+
+    def walk(prefix: str, value):
+        if isinstance(value, bool):
+            return
+        if isinstance(value, (int, float)):
+            if np.isfinite(value):
+                out[prefix] = float(value)
+            return
+        if isinstance(value, dict):
+            if isinstance(value.get("score"), (int, float)) and not isinstance(value.get("score"), bool):
+                out[prefix] = float(value["score"])
+                return
+            for k, v in value.items():
+                if k in _BOOKKEEPING:
+                    continue
+                name = k if prefix in ("", "disentanglement", "quality", "sharpness", "latent", "modes") else f"{prefix}_{k}"
+                walk(name, v)
+
+    for k, v in (metrics or {}).items():
+        if k not in _BOOKKEEPING:
+            walk(k, v)
+    return out
+
+
+def sweep_scores(members: list[dict]) -> list[dict]:
+    """One row per member of a β sweep: beta, name, path, and the disentanglement scores stored
+    in its metadata["metrics"] (whatever is there; missing scores are absent)."""
+    table = []
+    for m in members:
+        r = m["row"]
+        scores = scalar_scores(r.get("metrics") or r.get("meta", {}).get("metrics"))
+        row = {"beta": m["beta"], "name": r.get("name"), "path": r["path"]}
+        row.update({k: v for k, v in scores.items() if k in SCORE_LABELS})
+        table.append(row)
+    return table
+
+
+# --------------------------------------------------------------------------- blur vs sharpness
+
+
+def lineup(rows: list[dict], data: str) -> list[dict]:
+    """Image checkpoints on `data`, VAE family first, then hybrids, then GANs."""
+    chosen = [r for r in model_rows(rows) if is_image_row(r) and r["data"] == data]
+    return sorted(chosen, key=lambda r: (FAMILY_ORDER.get(family_of(r), 3), r["model"], -(r.get("steps") or 0), r["path"]))
+
+
+def default_lineup(rows: list[dict], limit: int = 6) -> list[dict]:
+    """One checkpoint per model kind (the one trained longest), in lineup order, at most `limit`."""
+    seen, out = set(), []
+    for r in sorted(rows, key=lambda r: (FAMILY_ORDER.get(family_of(r), 3), r["model"], -(r.get("steps") or 0))):
+        if r["model"] not in seen:
+            seen.add(r["model"])
+            out.append(r)
+    return out[:limit]
+
+
+def latent_pairs(rows: list[dict]) -> list[tuple[dict, dict]]:
+    """(decoder, generator) pairs on one dataset with the same z size and a plain N(0, I) latent:
+    the decoder from a VAE-family or hybrid checkpoint, the generator from a GAN."""
+    def plain(r):
+        c = config_of(r)
+        return not c.get("n_categorical") and not c.get("n_continuous")
+
+    decs = [r for r in model_rows(rows) if is_image_row(r) and family_of(r) in ("vae", "hybrid") and plain(r)]
+    gens = [r for r in model_rows(rows) if is_image_row(r) and family_of(r) == "gan" and plain(r)]
+    return [(d, g) for d in decs for g in gens if d["data"] == g["data"] and z_size(d) == z_size(g)]
+
+
+@torch.no_grad()
+def model_images(model, x_real, n: int, seed: int = 0) -> dict:
+    """Samples (n from the prior, seeded) and, for models with an encoder, reconstructions of x_real."""
+    g = torch.Generator(device=model.device).manual_seed(int(seed))
+    z = model.prior(int(n), g)
+    out = {"samples": latent.decode_codes(model, z)}
+    out["recons"] = latent.reconstruct_batch(model, x_real) if model.has_encoder else None
+    return out
+
+
+def sharpness_rows(image_sets: dict[str, np.ndarray]) -> tuple[list[dict], dict]:
+    """Sharpness of each named image set (genlab.metrics.sharpness): a table row per set (mean
+    and std of the Laplacian variance, Sobel gradient magnitude and high-frequency share) and the
+    radially averaged power spectra {name: (freqs, power)}."""
+    from genlab.metrics.sharpness import sharpness_report
+
+    rows, spectra = [], {}
+    for name, imgs in image_sets.items():
+        rep = sharpness_report(imgs)
+        rows.append({"images": name,
+                     "Laplacian variance": rep["laplacian_variance"]["mean"],
+                     "Laplacian variance (std)": rep["laplacian_variance"]["std"],
+                     "gradient magnitude": rep["gradient_magnitude"]["mean"],
+                     "high-frequency share": rep["high_frequency_energy"]["mean"]})
+        spectra[name] = (rep["radial_power_spectrum"]["freqs"], rep["radial_power_spectrum"]["power"])
+    return rows, spectra
+
+
+@dataclass
+class FeatureSpace:
+    """A map from images (N, C, H, W) in [0, 1] to feature vectors, with the sentence that says what it is."""
+
+    name: str
+    description: str
+    fn: Callable[[np.ndarray], np.ndarray]
+
+    def __call__(self, images) -> np.ndarray:
+        return np.asarray(self.fn(np.asarray(images, dtype=np.float32)), dtype=np.float64)
+
+
+def random_projection_space(shape: tuple, dim: int = 64, seed: int = 0) -> FeatureSpace:
+    """Pixels times a fixed Gaussian matrix (seeded, scaled by 1/√pixels): a feature space that
+    needs no training. It keeps distances between images roughly (Johnson–Lindenstrauss) but
+    knows nothing of what the images show."""
+    n_pix = int(np.prod(shape))
+    w = np.random.default_rng(seed).standard_normal((n_pix, dim)) / np.sqrt(n_pix)
+    return FeatureSpace("random projection",
+                        f"a fixed random projection of the {n_pix} pixels to {dim} numbers (seed {seed})",
+                        lambda x: x.reshape(len(x), -1).astype(np.float64) @ w)
+
+
+def classifier_space(clf, dataset: str) -> FeatureSpace:
+    """The penultimate layer of genlab's small classifier trained on `dataset`."""
+    from genlab.metrics.classifier import classifier_features
+
+    return FeatureSpace("classifier",
+                        f"the {clf.feature_dim}-number penultimate layer of genlab's small classifier trained on "
+                        f"{dataset} (not Inception: compare within genlab only)",
+                        lambda x: classifier_features(clf, x))
+
+
+def quality_rows(real_features: np.ndarray, features: dict[str, np.ndarray]) -> list[dict]:
+    """Precision and recall (k = 3), density and coverage (k = 5) and the Fréchet distance of each
+    named feature set against the real features (genlab.metrics.quality)."""
+    from genlab.metrics.quality import density_coverage, frechet_distance, precision_recall
+
+    rows = []
+    for name, f in features.items():
+        pr = precision_recall(real_features, f, k=3)
+        dc = density_coverage(real_features, f, k=5)
+        rows.append({"images": name, "precision": pr["precision"], "recall": pr["recall"],
+                     "density": dc["density"], "coverage": dc["coverage"],
+                     "Fréchet distance": frechet_distance(real_features, f)})
+    return rows
+
+
+def compare_models(models: dict, x_real, n: int = 500, seed: int = 0, space: FeatureSpace | None = None,
+                   keep: int = 16) -> dict:
+    """The blur-vs-sharpness comparison for named models on one dataset.
+
+    `x_real` (N, C, H, W) real images; the first n are measured (and reconstructed), the next n,
+    when there, serve as a held-out real reference for the quality numbers. Returns the first
+    `keep` images of each set for display (real, and {name: {"samples", "recons"}}), sharpness
+    rows and spectra for the real images, each model's samples and its reconstructions, and
+    (with a feature space) quality rows of every set against the real images, with the space's
+    name and description."""
+    x_real = np.asarray(x_real.cpu() if isinstance(x_real, torch.Tensor) else x_real, dtype=np.float32)
+    n = min(int(n), len(x_real))
+    images = {name: model_images(m, torch.from_numpy(x_real[:n]), n, seed) for name, m in models.items()}
+    sets = {"real": x_real[:n]}
+    for name, imgs in images.items():
+        sets[f"{name}: samples"] = imgs["samples"]
+        if imgs["recons"] is not None:
+            sets[f"{name}: reconstructions"] = imgs["recons"]
+    sharp, spectra = sharpness_rows(sets)
+    shown = {name: {k: (None if v is None else v[:keep]) for k, v in imgs.items()} for name, imgs in images.items()}
+    out = {"real": x_real[:keep], "images": shown, "sharpness": sharp, "spectra": spectra, "quality": [],
+           "feature_space": None, "n": n}
+    if space is not None:
+        real_f = space(x_real[:n])
+        feats = {k: space(v) for k, v in sets.items() if k != "real"}
+        if len(x_real) >= 2 * n:  # real against real: what "as good as the data" scores look like
+            feats = {"real (held out)": space(x_real[n:2 * n]), **feats}
+        out["quality"] = quality_rows(real_f, feats)
+        out["feature_space"] = {"name": space.name, "description": space.description}
+    return out
+
+
+def feature_space_for(kind: str, shape: tuple, dataset: str, classifier_path: str | None = None) -> FeatureSpace:
+    """"classifier" (needs the path of a classifier checkpoint) or "random projection"."""
+    if kind == "classifier":
+        if not classifier_path:
+            raise ValueError(f"no classifier checkpoint for {dataset}; train one first")
+        from genlab.checkpoint import load_classifier
+
+        clf, _ = load_classifier(classifier_path)
+        return classifier_space(clf, dataset)
+    if kind == "random projection":
+        return random_projection_space(shape)
+    raise ValueError(f"unknown feature space '{kind}'; use classifier or random projection")
+
+
+def short_name(row: dict) -> str:
+    """model: run folder, e.g. "vae: quick-vae-digits" (for chart legends)."""
+    return f"{row.get('model')}: {Path(row['path']).parent.name or row.get('name')}"
+
+
+# --------------------------------------------------------------------------- feature classifiers
+
+
+def classifier_labels(batch: dict) -> np.ndarray | None:
+    """Class labels to train a feature classifier on: the labels, or dSprites' shape factor."""
+    if "y" in batch:
+        return np.asarray(batch["y"].cpu())
+    if "factors" in batch:
+        return np.asarray(batch["factors"][:, 0].cpu())
+    return None
+
+
+def find_classifier(rows: list[dict], dataset: str) -> dict | None:
+    """The classifier checkpoint (kind "classifier", genlab.checkpoint.save_classifier) for
+    `dataset` trained longest, or None."""
+    found = [r for r in good_rows(rows) if r.get("kind") == "classifier" and r.get("data") == dataset]
+    return _newest_first(found)[0] if found else None
+
+
+def train_feature_classifier(data, dataset: str, out_dir, steps: int = 500, n: int = 5000, seed: int = 0,
+                             device: str = "cpu") -> Path:
+    """Train genlab's small classifier on `n` fixed examples of `data` (its labels, or dSprites'
+    shape) and save it as a classifier checkpoint OUT_DIR/classifier-<dataset>/model. Returns the stem."""
+    from genlab.checkpoint import save_classifier
+    from genlab.metrics.classifier import predict_labels, train_classifier
+
+    batch = latent.fixed_batch(data, min(n, len(data)) if hasattr(data, "get") else n, seed)
+    y = classifier_labels(batch)
+    if y is None:
+        raise ValueError(f"{dataset} has no labels or factors to train a feature classifier on")
+    t0 = time.perf_counter()
+    clf = train_classifier(batch["x"].cpu(), y, int(y.max()) + 1, steps=steps, device=device, seed=seed)
+    acc = float((predict_labels(clf, batch["x"].cpu()) == y).mean())
+    return save_classifier(Path(out_dir) / f"classifier-{dataset}" / "model", clf.cpu(), dataset,
+                           {"name": f"classifier-{dataset}", "steps": steps, "n": len(y), "train_accuracy": acc,
+                            "wall_time_s": round(time.perf_counter() - t0, 2)})
+
+
+# --------------------------------------------------------------------------- small runs for empty states
+
+
+def train_quick(model: str, data: str, steps: int, out_root, batch_size: int = 64, seed: int = 0,
+                name: str | None = None, **overrides) -> Path:
+    """Train a small `model` on `data` with genlab.train.fit into OUT_ROOT/<name>-<time>; returns the
+    checkpoint stem. For empty states in the app: a few hundred steps, enough to see something."""
+    from genlab.data import load_dataset
+    from genlab.models import make_config
+    from genlab.train import TrainConfig, fit
+
+    ds = load_dataset(data)
+    cfg = make_config(model, data, ds.shape, **overrides)
+    name = name or f"{model}-{data}"
+    out = Path(out_root) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    tc = TrainConfig(steps=int(steps), batch_size=int(batch_size), seed=seed, out=str(out), ckpt_every=int(steps),
+                     log_every=max(1, int(steps) // 10), name=name)
+    fit(cfg, ds, tc, progress=False)
+    return out / "model"

@@ -1,0 +1,251 @@
+"""`genlab eval`: compute every measure that applies to a checkpoint and store it in its metadata.
+
+Which measures apply follows from the model and the data:
+- disentanglement (data with ground-truth factors, models with an encoder or InfoGAN's Q head);
+- latent statistics (models with an encoder);
+- sharpness of samples and reconstructions beside the real data's (images);
+- sample quality in a domain feature space: Fréchet distance, KID, precision/recall, density/coverage
+  (images; features from a label classifier trained on the same data, stated with every figure);
+- mode coverage (2-D mixtures) and label coverage (labelled images, through the classifier).
+
+Flat scalar results go to the sidecar's "metrics"; how they were measured to "metrics_info".
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genlab.checkpoint import list_checkpoints, load_checkpoint, load_classifier, save_classifier, update_metadata
+from genlab.data import load_dataset
+from genlab.device import pick_device
+
+GROUPS = ("disentanglement", "latent", "sharpness", "quality", "modes", "labels")
+FEATURE_CACHE = Path(os.environ.get("GENLAB_CACHE_DIR", ".cache/genlab")) / "features"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@torch.no_grad()
+def _batched(fn, x: torch.Tensor, device, batch: int = 1024) -> torch.Tensor:
+    outs = [fn(x[i:i + batch].to(device)).float().cpu() for i in range(0, len(x), batch)]
+    return torch.cat(outs) if outs else torch.empty(0)
+
+
+@torch.no_grad()
+def represent_fn(model, device):
+    """The representation the disentanglement metrics score: the encoder mean, or for InfoGAN the
+    Q head's code estimates (categorical logits and continuous means)."""
+    if model.has_encoder:
+        return lambda imgs: _batched(lambda v: model.encode(v)[0], torch.as_tensor(imgs, dtype=torch.float32), device).numpy()
+    if "disc" in model.nets and getattr(model.nets["disc"], "q_head", None) is not None:
+        return lambda imgs: _batched(lambda v: model.nets["disc"](v)["q"], torch.as_tensor(imgs, dtype=torch.float32), device).numpy()
+    return None
+
+
+@torch.no_grad()
+def generate(model, n: int, seed: int = 0, batch: int = 1024) -> torch.Tensor:
+    """n samples of the model on the CPU, reproducible by seed."""
+    g = torch.Generator(device=model.device).manual_seed(seed)
+    return torch.cat([model.sample(min(batch, n - i), g).float().cpu() for i in range(0, n, batch)])
+
+
+def applicable_groups(model, data) -> list[str]:
+    groups = []
+    has_rep = represent_fn(model, model.device) is not None
+    if getattr(data, "factor_sizes", None) and has_rep:
+        groups.append("disentanglement")
+    if model.has_encoder:
+        groups.append("latent")
+    if data.kind == "images":
+        groups += ["sharpness", "quality"]
+        if getattr(data, "labels", None) is not None:
+            groups.append("labels")
+    else:
+        groups.append("modes")
+    return groups
+
+
+def _classifier_labels(data) -> tuple[torch.Tensor, torch.Tensor, int, str]:
+    """(images, labels, n_classes, what the labels are) to train the feature network on."""
+    if getattr(data, "labels", None) is not None:
+        n = min(len(data), 20_000)
+        b = data.get(torch.arange(n))
+        return b["x"], b["y"], data.n_classes, "class labels"
+    if getattr(data, "factor_sizes", None):  # dSprites: shape × scale, 18 classes
+        rng = np.random.default_rng(0)
+        f = data.sample_factors(20_000, rng)
+        x = torch.from_numpy(data.images_from_factors(f))
+        return x, torch.from_numpy(f[:, 0] * data.factor_sizes[1] + f[:, 1]), data.factor_sizes[0] * data.factor_sizes[1], "shape × scale"
+    raise ValueError(f"dataset '{data.name}' has no labels or factors to train a feature network on")
+
+
+def feature_network(data, device, search=("checkpoints", "runs")):
+    """A label classifier for `data`: a shipped/trained classifier checkpoint if one exists, else one
+    trained now (a few hundred steps) and cached under .cache/genlab/features. Returns (clf, description)."""
+    for folder in search:
+        for row in list_checkpoints(folder):
+            if row.get("kind") == "classifier" and row.get("data") == data.name:
+                clf, meta = load_classifier(row["path"], device)
+                return clf, f"penultimate layer of the classifier {row['path']} (trained on {data.name} {meta.get('labels', 'labels')})"
+    stem = FEATURE_CACHE / f"classifier-{data.name}"
+    if stem.with_suffix(".safetensors").exists():
+        clf, meta = load_classifier(stem, device)
+        return clf, f"penultimate layer of a classifier trained on {data.name} {meta.get('labels', '')} (cached at {stem})"
+    from genlab.metrics.classifier import predict_labels, train_classifier
+
+    x, y, k, what = _classifier_labels(data)
+    t0 = time.perf_counter()
+    clf = train_classifier(x, y, k, steps=400, batch_size=64, device=device, seed=0)
+    acc = float((predict_labels(clf, x[:2000]) == y[:2000].numpy()).mean())
+    save_classifier(stem, clf, data.name, {"labels": what, "train_accuracy": acc, "steps": 400,
+                                           "wall_time_s": round(time.perf_counter() - t0, 1)})
+    return clf.eval(), f"penultimate layer of a classifier trained on {data.name} {what} (cached at {stem})"
+
+
+# --------------------------------------------------------------------------- the measures
+
+
+def _disentanglement(model, data, fast: bool, seed: int) -> tuple[dict, dict]:
+    from genlab.metrics import disentanglement as dis
+
+    rep = represent_fn(model, model.device)
+    rng = np.random.default_rng(seed)
+    if fast:
+        res = {"beta_vae": dis.beta_vae_score(data, rep, rng, num_train=1000, num_eval=500),
+               "factor_vae": dis.factor_vae_score(data, rep, rng, num_train=1000, num_eval=500, num_variance_estimate=2000)}
+        codes, factors = dis.sample_codes(data, rep, 3000, rng)
+        res.update(dis.score_codes(codes, factors, rng=rng, num_train=2000, num_test=1000))
+    else:
+        res = dis.disentanglement_suite(data, rep, rng)
+    flat = {"beta_vae": res["beta_vae"]["score"], "factor_vae": res["factor_vae"]["score"], "mig": res["mig"]["score"],
+            "sap": res["sap"]["score"], "dci_disentanglement": res["dci"]["disentanglement"],
+            "dci_completeness": res["dci"]["completeness"], "dci_informativeness": res["dci"].get("informativeness_test", res["dci"].get("informativeness")),
+            "modularity": res["modularity"]["score"]}
+    info = {"representation": "encoder mean" if model.has_encoder else "InfoGAN Q-head outputs",
+            "sklearn_version": res.get("sklearn_version"), "fast": fast,
+            "mig_per_factor": res["mig"].get("per_factor"), "seconds": {k: round(v.get("seconds", 0.0), 2) for k, v in res.items() if isinstance(v, dict)}}
+    return flat, info
+
+
+def _latent(model, data, n: int, seed: int) -> tuple[dict, dict]:
+    from genlab.metrics import latent_stats as ls
+
+    x = _real(data, n, seed)
+    dev = model.device
+    mu = _batched(lambda v: model.encode(v)[0], x, dev)
+    logvar = _batched(lambda v: model.encode(v)[1], x, dev)
+    kl = np.asarray(ls.kl_per_dim(mu.numpy(), logvar.numpy()))
+    au = ls.active_units(mu.numpy(), logvar=logvar.numpy())
+    agg = ls.aggregate_posterior_stats(mu.numpy(), logvar.numpy())
+    z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=torch.Generator().manual_seed(seed))
+    prior = torch.randn(z.shape, generator=torch.Generator().manual_seed(seed + 1))
+    holes = ls.prior_holes(mu.numpy(), prior.numpy())
+    flat = {"kl_total": float(kl.sum()), "active_units": au["n_active"], "mmd_to_prior": float(ls.mmd(z, prior)),
+            "aggregate_kl_to_prior": agg["gaussian_kl_to_prior"], "prior_holes": holes["share"]}
+    return flat, {"kl_per_dim": kl.tolist(), "n": n}
+
+
+def _real(data, n: int, seed: int) -> torch.Tensor:
+    return data.sample(n, torch.Generator().manual_seed(seed))["x"].float()
+
+
+def _sharpness(model, data, n: int, seed: int) -> tuple[dict, dict]:
+    from genlab.metrics.sharpness import sharpness_report
+
+    real = _real(data, n, seed)
+    sets = {"real": real, "samples": generate(model, n, seed)}
+    if model.has_encoder:
+        sets["reconstructions"] = _batched(model.reconstruct, real, model.device)
+    flat, spectra = {}, {}
+    for name, imgs in sets.items():
+        rep = sharpness_report(imgs)
+        for m in ("laplacian_variance", "gradient_magnitude", "high_frequency_energy"):
+            flat[f"{m}_{name}"] = rep[m]["mean"]
+        spectra[name] = np.asarray(rep["radial_power_spectrum"]["power"]).tolist()
+    return flat, {"radial_power_spectrum": spectra, "n": n}
+
+
+def _quality(model, data, n: int, seed: int) -> tuple[dict, dict]:
+    from genlab.metrics import quality as q
+    from genlab.metrics.classifier import classifier_features
+
+    clf, desc = feature_network(data, model.device)
+    real = classifier_features(clf, _real(data, n, seed))
+    fake = classifier_features(clf, generate(model, n, seed + 7))
+    flat = {"fd": q.frechet_distance(real, fake)}
+    k = q.kid(real, fake)
+    flat["kid"] = k["mean"] if isinstance(k, dict) else float(k)
+    flat.update({k2: v for k2, v in q.precision_recall(real, fake).items() if k2 != "k"})
+    flat.update({k2: v for k2, v in q.density_coverage(real, fake).items() if k2 != "k"})
+    real2 = classifier_features(clf, _real(data, n, seed + 99))
+    flat["fd_real_vs_real"] = q.frechet_distance(real, real2)  # the noise floor at this n
+    return flat, {"feature_space": desc, "n": n}
+
+
+def _labels(model, data, n: int, seed: int) -> tuple[dict, dict]:
+    from genlab.metrics.classifier import predict_labels
+    from genlab.metrics.modes import label_coverage
+
+    clf, desc = feature_network(data, model.device)
+    pred = predict_labels(clf, generate(model, n, seed + 3))
+    real_dist = torch.bincount(data.labels.cpu(), minlength=data.n_classes).numpy()
+    res = label_coverage(pred, data.n_classes, real_dist)
+    flat = {"labels_covered": res.get("modes_covered"), "label_kl_to_real": res.get("kl_to_real")}
+    return flat, {"label_histogram": np.asarray(res["histogram"]).tolist(), "classifier": desc, "n": n}
+
+
+def _modes(model, data, n: int, seed: int) -> tuple[dict, dict]:
+    from genlab.metrics.modes import mode_coverage
+
+    res = mode_coverage(generate(model, n, seed).numpy(), data.centres, data.std)
+    flat = {"modes_captured": res["modes_captured"], "n_modes": res["n_modes"], "high_quality": res["high_quality"],
+            "reverse_kl": res["reverse_kl"]}
+    return flat, {"histogram": res["histogram"], "n": n, "protocol": "PacGAN/VEEGAN: within 3 std of the nearest mode"}
+
+
+def evaluate_checkpoint(path, metrics: list[str] | None = None, device: str = "auto", fast: bool = False,
+                        seed: int = 0, store: bool = True) -> dict:
+    """Measure a checkpoint. `metrics`: groups to compute (default: all that apply); `fast`: small
+    samples for a quick look (not comparable with published figures). Stores the results in the
+    checkpoint's sidecar unless store=False. Returns {"metrics": flat scalars, "info": details}."""
+    dev = pick_device(device)
+    model, meta = load_checkpoint(path, device=dev)
+    data = load_dataset(model.cfg.data, path=(meta.get("recipe") or {}).get("data_path"))
+    todo = applicable_groups(model, data)
+    if metrics:
+        unknown = [m for m in metrics if m not in GROUPS]
+        if unknown:
+            raise ValueError(f"unknown measure group(s) {', '.join(unknown)}; choose from {', '.join(GROUPS)}")
+        skipped = [m for m in metrics if m not in todo]
+        if skipped:
+            raise ValueError(f"{', '.join(skipped)} do(es) not apply to a '{model.cfg.model}' model on {model.cfg.data}; "
+                             f"these do: {', '.join(todo)}")
+        todo = [m for m in todo if m in metrics]
+    n_img = 1000 if fast else 5000
+    flat, info = {}, {}
+    for group in todo:
+        t0 = time.perf_counter()
+        if group == "disentanglement":
+            f, i = _disentanglement(model, data, fast, seed)
+        elif group == "latent":
+            f, i = _latent(model, data, n_img, seed)
+        elif group == "sharpness":
+            f, i = _sharpness(model, data, min(n_img, 2000), seed)
+        elif group == "quality":
+            f, i = _quality(model, data, n_img, seed)
+        elif group == "labels":
+            f, i = _labels(model, data, n_img, seed)
+        else:
+            f, i = _modes(model, data, 2500, seed)
+        i["seconds"] = round(time.perf_counter() - t0, 2)
+        flat.update({k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in f.items()})
+        info[group] = i
+    if store:
+        update_metadata(path, metrics=flat, metrics_info=info)
+    return {"checkpoint": str(path), "model": model.cfg.model, "data": model.cfg.data, "metrics": flat, "info": info}

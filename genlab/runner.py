@@ -1,0 +1,407 @@
+"""Background training for the app: `genlab.train.fit` in a daemon worker thread. No Streamlit here.
+
+    run = start_run("vae", "digits", {"beta": 4.0}, steps=2000, batch_size=64, seed=0)
+    run.snapshot()   # step, total, status, latest logs, loss history, sample images
+    run.stop(); run.resume()
+
+The worker calls no Streamlit function. It writes a lock-guarded snapshot, which the page
+reads from a fragment that reruns every second, and it checks a stop Event between steps. The
+UI thread never touches the model in training: sample images come from the checkpoint that
+fit writes every `sample_every` steps, loaded as a separate eval-mode copy in the worker.
+
+Runs live in a process-wide registry keyed by run id (the run folder's name), so a page rerun
+or another browser session finds them. Each run writes to runs/<id>/ (git-ignored):
+model.{safetensors,json} (the checkpoint every page lists), resume.safetensors, log.jsonl and
+run.json (what is needed to resume it after the server restarts).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genlab.live import runs_root
+from genlab.models import MODELS, ModelConfig, make_config
+from genlab.train import Callback, TrainConfig, TrainResult, fit
+
+STATUSES = ("running", "stopped", "finished", "failed")
+
+# --------------------------------------------------------------------------- hyper-parameters per model
+
+_COMMON_GAN = ["gan_loss", "d_steps", "feature_matching", "minibatch_discrimination", "label_smoothing",
+               "instance_noise", "consensus"]
+# Which ModelConfig fields matter for each model (the Train page shows these; the rest keep defaults).
+MODEL_FIELDS = {
+    "vae": ["latent_dim", "beta", "likelihood"],
+    "beta-vae": ["latent_dim", "beta", "likelihood"],
+    "annealed-vae": ["latent_dim", "gamma", "capacity", "capacity_steps", "likelihood"],
+    "info-vae": ["latent_dim", "alpha", "mmd_weight", "likelihood"],
+    "gan": ["latent_dim"] + _COMMON_GAN,
+    "wgan": ["latent_dim", "d_steps", "clip", "feature_matching", "instance_noise"],
+    "wgan-gp": ["latent_dim", "d_steps", "gp_weight", "feature_matching", "minibatch_discrimination",
+                "instance_noise", "consensus"],
+    "infogan": ["latent_dim", "n_categorical", "n_continuous", "info_weight", "d_steps", "label_smoothing"],
+    "ebgan": ["latent_dim", "margin", "pt_weight", "d_steps", "instance_noise"],
+    "aae": ["latent_dim", "d_steps", "label_smoothing", "likelihood"],
+    "vae-gan": ["latent_dim", "vaegan_gamma", "label_smoothing", "minibatch_discrimination"],
+}
+OPTIM_FIELDS = ["optimizer", "lr", "lr_d", "lr_g", "adam_beta1", "adam_beta2"]
+FIELD_CHOICES = {
+    "gan_loss": ["non-saturating", "minimax"],
+    "likelihood": ["auto", "bernoulli", "continuous-bernoulli", "gaussian", "points"],
+    "optimizer": ["adam", "rmsprop"],
+}
+FIELD_HELP = {
+    "latent_dim": "size of z (InfoGAN: the incompressible noise part)",
+    "beta": "weight of the KL term; 1 = the VAE, >1 = β-VAE (Higgins et al. 2017)",
+    "gamma": "γ of γ·|KL − C| (Burgess et al. 2018)",
+    "capacity": "C_max in nats, the KL the code may carry at the end",
+    "capacity_steps": "steps over which C rises from 0 to C_max",
+    "alpha": "InfoVAE α; 1 = MMD-VAE (no per-sample KL)",
+    "mmd_weight": "InfoVAE λ, the weight of the MMD between q(z) and p(z)",
+    "likelihood": "the decoder's p(x|z); auto = Bernoulli for images, Gaussian for points",
+    "gan_loss": "the generator's loss: minimax is the survey's eq. 2, non-saturating its fix",
+    "d_steps": "discriminator (critic) steps per generator step; WGAN's n_critic",
+    "clip": "WGAN weight clipping c",
+    "gp_weight": "WGAN-GP gradient-penalty weight λ",
+    "n_categorical": "InfoGAN: values of the categorical code (0 = none)",
+    "n_continuous": "InfoGAN: continuous codes ~ U(−1, 1)",
+    "info_weight": "InfoGAN λ on the mutual-information bound",
+    "margin": "EBGAN margin m on the fake energy",
+    "pt_weight": "EBGAN pull-away term weight (0 = off)",
+    "vaegan_gamma": "VAE-GAN: weight of the feature-space reconstruction in the decoder's loss",
+    "feature_matching": "G matches D's mean features instead of fooling D (Salimans et al. 2016)",
+    "minibatch_discrimination": "D sees how alike the samples of a batch are (Salimans et al. 2016)",
+    "label_smoothing": "D's target for real data; 0.9 = one-sided label smoothing",
+    "instance_noise": "σ0 of Gaussian noise added to D's inputs, annealed to 0",
+    "consensus": "γ of consensus optimisation (0 = off; Mescheder et al. 2017)",
+    "optimizer": "Adam, or RMSprop as in the WGAN paper",
+    "lr": "learning rate",
+    "lr_d": "discriminator rate for TTUR (Heusel et al. 2017); empty = lr",
+    "lr_g": "generator/decoder rate for TTUR; empty = lr",
+    "adam_beta1": "Adam β1 (0.5 in DCGAN-style GANs)",
+    "adam_beta2": "Adam β2",
+}
+
+
+def paper_defaults(model: str) -> dict:
+    """ModelConfig's defaults overlaid with the paper's (MODELS[model].defaults)."""
+    if model not in MODELS:
+        raise ValueError(f"unknown model '{model}'; choose one of: {', '.join(MODELS)}")
+    base = {f.name: f.default for f in dataclasses.fields(ModelConfig)}
+    base.update(MODELS[model].defaults)
+    return base
+
+
+def hyperparameter_fields(model: str) -> list[dict]:
+    """The settings the Train page shows for `model`: name, paper default, help, choices, group."""
+    defaults = paper_defaults(model)
+    optim = OPTIM_FIELDS if MODELS[model].family != "vae" else [f for f in OPTIM_FIELDS if f not in ("lr_d", "lr_g")]
+    rows = []
+    for group, names in (("model", MODEL_FIELDS.get(model, ["latent_dim"])), ("optimisation", optim)):
+        for name in names:
+            rows.append({"name": name, "default": defaults[name], "help": FIELD_HELP.get(name, ""),
+                         "choices": FIELD_CHOICES.get(name), "group": group})
+    return rows
+
+
+# --------------------------------------------------------------------------- the background run
+
+
+def _one_sentence(e: BaseException) -> str:
+    msg = str(e).strip().split("\n")[0]
+    return msg or f"{type(e).__name__} with no message"
+
+
+def _image_grid(images: np.ndarray, cols: int = 8) -> np.ndarray:
+    """(N, C, H, W) in [0, 1] → (rows·H, cols·W, C) uint8, one-pixel gaps."""
+    n, c, h, w = images.shape
+    cols = min(cols, n)
+    rows = -(-n // cols)
+    grid = np.ones((rows * (h + 1) - 1, cols * (w + 1) - 1, c), dtype=np.float32)
+    for i in range(n):
+        r, k = divmod(i, cols)
+        grid[r * (h + 1):r * (h + 1) + h, k * (w + 1):k * (w + 1) + w] = images[i].transpose(1, 2, 0)
+    out = (np.clip(grid, 0, 1) * 255).round().astype(np.uint8)
+    return out[..., 0] if c == 1 else out
+
+
+class _Recorder(Callback):
+    """The worker's side of the snapshot: runs in the worker thread, writes under the lock."""
+
+    def __init__(self, run: "BackgroundRun"):
+        self.run = run
+
+    def on_start(self, info: dict) -> None:
+        start = int(info["start"])
+        with self.run._lock:
+            self.run._step = self.run._start_step = self.run._t_start_step = start
+            # fit cut log.jsonl back to the resumed step; keep the same history here
+            self.run._history = [r for r in self.run._history if r.get("step", 0) <= start]
+
+    def on_log(self, step: int, logs: dict):
+        row = {k: v for k, v in logs.items() if isinstance(v, (int, float))}
+        with self.run._lock:
+            self.run._step = step
+            self.run._logs = row
+            self.run._history.append(row)
+        return None
+
+    def on_checkpoint(self, step: int, path: Path) -> None:
+        with self.run._lock:
+            self.run._checkpoint = str(path)
+        self.run._sample_from(path, step)
+
+    def on_end(self, result: TrainResult) -> None:
+        with self.run._lock:
+            self.run._step = result.step
+
+
+class BackgroundRun:
+    """One training run in a daemon thread. Build with `start_run` (new) or `from_folder`
+    (found on disk); read with `snapshot()`; control with `stop()` and `resume()`."""
+
+    def __init__(self, run_id: str, model_cfg: ModelConfig, tc: TrainConfig, n_samples: int = 16):
+        if not tc.out:
+            raise ValueError("a background run needs an out folder")
+        self.run_id = run_id
+        self.model_cfg = model_cfg
+        self.tc = tc
+        self.out = Path(tc.out)
+        self.n_samples = n_samples
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._status = "stopped"
+        self._error: str | None = None
+        self._step = 0
+        self._start_step = 0
+        self._logs: dict = {}
+        self._history: list[dict] = _read_log(self.out / "log.jsonl")
+        self._samples: dict | None = None
+        self._checkpoint: str | None = str(self.out / "model") if (self.out / "model.safetensors").exists() else None
+        self._started = time.time()
+        self._t_start_step = 0
+        if self._history:
+            self._step = int(self._history[-1].get("step", 0))
+
+    # --- control
+    def start(self, resume: bool = False) -> "BackgroundRun":
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                raise RuntimeError(f"run '{self.run_id}' is already running")
+            self._stop.clear()
+            self._status, self._error = "running", None
+            self._started = time.time()
+            self._t_start_step = self._step
+            self._history = _read_log(self.out / "log.jsonl") if resume else []
+        tc = dataclasses.replace(self.tc, resume=resume)
+        self._thread = threading.Thread(target=self._work, args=(tc,), name=f"genlab-{self.run_id}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Ask the worker to stop after the current step; it checkpoints, so `resume` continues."""
+        self._stop.set()
+
+    def resume(self) -> "BackgroundRun":
+        """Continue from runs/<id>/resume.safetensors to the same final step."""
+        if self.status == "finished":
+            raise RuntimeError(f"run '{self.run_id}' has already finished")
+        return self.start(resume=(self.out / "resume.safetensors").exists())
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the worker; True when it has ended."""
+        t = self._thread
+        if t is not None:
+            t.join(timeout)
+            return not t.is_alive()
+        return True
+
+    @property
+    def status(self) -> str:
+        with self._lock:
+            return self._status
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    # --- the worker
+    def _work(self, tc: TrainConfig) -> None:
+        torch.set_num_threads(1)  # leave the other core to the server and the other sessions
+        try:
+            from genlab.data import load_dataset
+
+            data = load_dataset(self.model_cfg.data)
+            result = fit(self.model_cfg, data, tc, callbacks=[_Recorder(self)], progress=False, stop_event=self._stop)
+            self._sample_model(result.model, result.step)
+            with self._lock:
+                self._step = result.step
+                if result.checkpoint is not None:
+                    self._checkpoint = str(result.checkpoint)
+                self._status = "stopped" if result.stopped and result.step < tc.steps else "finished"
+        except BaseException as e:  # noqa: BLE001 - a worker must report, never die silently
+            with self._lock:
+                self._status, self._error = "failed", _one_sentence(e)
+
+    def _sample_from(self, path: Path, step: int) -> None:
+        """Samples from the checkpoint just written, via its own eval-mode copy."""
+        try:
+            from genlab.checkpoint import load_checkpoint
+
+            model, _ = load_checkpoint(path, device="cpu")
+            self._sample_model(model, step)
+        except Exception:  # samples are a view; a failed one must not stop training
+            pass
+
+    @torch.no_grad()
+    def _sample_model(self, model, step: int) -> None:
+        model = copy.deepcopy(model).cpu().eval() if model.training else model
+        g = torch.Generator(device=model.device).manual_seed(self.tc.seed + 12345)
+        x = model.sample(self.n_samples if model.is_image else 1000, g).float().cpu().numpy()
+        if model.is_image:
+            sample = {"step": step, "kind": "images", "grid": _image_grid(x)}
+        else:
+            sample = {"step": step, "kind": "points", "points": x}
+        with self._lock:
+            self._samples = sample
+
+    # --- what the page reads
+    def snapshot(self) -> dict:
+        with self._lock:
+            elapsed = time.time() - self._started
+            done = self._step - self._t_start_step
+            return {
+                "run_id": self.run_id, "status": self._status, "error": self._error,
+                "step": self._step, "total": self.tc.steps, "start_step": self._start_step,
+                "logs": dict(self._logs), "history": list(self._history),
+                "samples": None if self._samples is None else dict(self._samples),
+                "checkpoint": self._checkpoint, "out": str(self.out),
+                "model": self.model_cfg.model, "dataset": self.model_cfg.data,
+                "config": self.model_cfg.to_dict(), "train": dataclasses.asdict(self.tc),
+                "steps_per_s": done / elapsed if self._status == "running" and elapsed > 0 else None,
+                "stop_requested": self._stop.is_set(),
+            }
+
+    # --- on disk
+    def _write_run_json(self) -> None:
+        from genlab.checkpoint import atomic_write_json
+
+        atomic_write_json(self.out / "run.json", {"run_id": self.run_id, "config": self.model_cfg.to_dict(),
+                                                  "train": dataclasses.asdict(self.tc)})
+
+    @classmethod
+    def from_folder(cls, folder) -> "BackgroundRun":
+        """A run found on disk (e.g. after a server restart), ready to `resume()`."""
+        folder = Path(folder)
+        info_path = folder / "run.json"
+        if not info_path.exists():
+            raise FileNotFoundError(f"'{folder}' holds no run.json: it was not started from the app")
+        info = json.loads(info_path.read_text())
+        cfg = ModelConfig.from_dict(info["config"])
+        tc = TrainConfig(**{**info["train"], "out": str(folder), "resume": False})
+        run = cls(info.get("run_id", folder.name), cfg, tc)
+        done = run._step >= tc.steps and (folder / "model.safetensors").exists()
+        run._status = "finished" if done else "stopped"
+        return run
+
+
+def _read_log(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+# --------------------------------------------------------------------------- the registry
+
+_RUNS: dict[str, BackgroundRun] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+def default_run_id(model: str, dataset: str) -> str:
+    return f"{model}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def start_run(model: str, dataset: str, overrides: dict | None = None, steps: int = 1000, batch_size: int = 64,
+              seed: int = 0, run_id: str | None = None, root: str | Path | None = None,
+              sample_every: int | None = None, device: str = "auto") -> BackgroundRun:
+    """Build the config (paper defaults + overrides), register the run and start its worker.
+    Raises ValueError for bad settings or a run id that is taken, before any thread starts."""
+    from genlab.data import DATASETS
+
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset '{dataset}'; choose one of: {', '.join(DATASETS)}")
+    if steps < 1 or batch_size < 1:
+        raise ValueError("steps and batch size must be at least 1")
+    run_id = (run_id or default_run_id(model, dataset)).strip()
+    if not run_id or "/" in run_id or run_id.startswith("."):
+        raise ValueError(f"'{run_id}' cannot name a run folder: use letters, digits, - and _")
+    cfg = make_config(model, dataset, DATASETS[dataset].shape, **(overrides or {}))
+    out = Path(root) if root else runs_root()
+    out = out / run_id
+    every = sample_every or max(1, steps // 10)
+    tc = TrainConfig(steps=steps, batch_size=batch_size, seed=seed, out=str(out), ckpt_every=every,
+                     log_every=max(1, min(10, steps // 50 or 1)), device=device, name=run_id)
+    with _REGISTRY_LOCK:
+        if run_id in _RUNS or (out / "resume.safetensors").exists() or (out / "run.json").exists():
+            raise ValueError(f"a run called '{run_id}' already exists; resume it or choose another name")
+        run = BackgroundRun(run_id, cfg, tc)
+        out.mkdir(parents=True, exist_ok=True)
+        run._write_run_json()
+        _RUNS[run_id] = run
+    return run.start()
+
+
+def get_run(run_id: str, root: str | Path | None = None) -> BackgroundRun | None:
+    """The run registered under `run_id`, or one found on disk in root/<run_id> (registered then)."""
+    with _REGISTRY_LOCK:
+        if run_id in _RUNS:
+            return _RUNS[run_id]
+        folder = (Path(root) if root else runs_root()) / run_id
+        if (folder / "run.json").exists():
+            try:
+                run = BackgroundRun.from_folder(folder)
+            except Exception:
+                return None
+            _RUNS[run_id] = run
+            return run
+    return None
+
+
+def list_runs(root: str | Path | None = None) -> list[dict]:
+    """Runs of this server process plus runs on disk that the app started (newest first)."""
+    root = Path(root) if root else runs_root()
+    with _REGISTRY_LOCK:
+        ids = set(_RUNS)
+    if root.exists():
+        ids |= {p.parent.name for p in root.glob("*/run.json")}
+    rows = []
+    for rid in ids:
+        run = get_run(rid, root)
+        if run is not None:
+            s = run.snapshot()
+            rows.append({"run_id": rid, "model": s["model"], "dataset": s["dataset"], "status": s["status"],
+                         "step": s["step"], "total": s["total"], "out": s["out"]})
+    return sorted(rows, key=lambda r: r["run_id"], reverse=True)
+
+
+def forget_run(run_id: str) -> None:
+    """Drop a run from the registry (stopping it first); its folder stays on disk."""
+    with _REGISTRY_LOCK:
+        run = _RUNS.pop(run_id, None)
+    if run is not None:
+        run.stop()

@@ -1,0 +1,273 @@
+"""Latent traversal: β sweeps, one slider per latent dimension, traversal grids, KL per dimension,
+disentanglement scores against β. Widgets and layout only; the work is in genlab.latent and
+genlab.compare."""
+
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from genlab import compare, latent, ui
+
+ui.setup_page(
+    "Latent traversal",
+    "**Claim (β-VAE, Higgins et al. 2017):** raising the weight β of the KL term pushes each latent "
+    "dimension to capture one independent factor of variation, and leaves unused dimensions at the prior, "
+    "at the price of blurrier reconstructions. **Look at:** how many KL bars stay above the threshold as β "
+    "grows, whether each row of the traversal grid changes one thing only (position, scale, shape, "
+    "rotation), and how reconstruction error and the disentanglement scores move with β.",
+    "🧭",
+)
+QP = st.query_params
+RUNS = ui.checkpoint_dirs()[-1]
+
+
+def qp(name, default, cast=str):
+    """A view setting from the URL, or `default` when absent or malformed."""
+    try:
+        return cast(QP[name]) if name in QP else default
+    except (TypeError, ValueError):
+        return default
+
+
+def mtime(path: str) -> int:
+    p = Path(path).with_suffix(".safetensors")
+    return p.stat().st_mtime_ns if p.exists() else 0
+
+
+@st.cache_resource(show_spinner=False)
+def dataset(name: str):
+    from genlab.data import load_dataset
+
+    return load_dataset(name)
+
+
+@st.cache_data(show_spinner="Encoding a fixed batch of 256 images…", max_entries=64)
+def summary(path: str, version: int, data_name: str) -> dict:
+    model, _ = ui.model_for(path)
+    batch = latent.fixed_batch(dataset(data_name), 256, seed=0)
+    return latent.latent_summary(model, batch["x"])
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def start_code(path: str, version: int, data_name: str, index: int) -> tuple:
+    model, _ = ui.model_for(path)
+    x = dataset(data_name).get([index])["x"]
+    mu, _ = latent.encode_batch(model, x)
+    return x[0].numpy(), mu[0]
+
+
+def offer_training() -> None:
+    st.info("No image checkpoint yet: train a β sweep with `genlab train --model beta-vae --data dsprites --beta 4`, "
+            "or press the button for two small β-VAEs on dSprites (β = 1 and 4, 300 steps each, about a minute).")
+    if st.button("Train two small β-VAEs", type="primary"):
+        with st.spinner("Training β = 1 and β = 4 on dSprites…"):
+            try:
+                for beta in (1.0, 4.0):
+                    compare.train_quick("beta-vae", "dsprites", 300, RUNS, batch_size=32, name=f"quick-beta{beta:g}",
+                                        beta=beta, latent_dim=6)
+            except Exception as e:
+                ui.show_error(e, "Training failed")
+                st.stop()
+        st.rerun()
+    st.stop()
+
+
+# --------------------------------------------------------------------------- which checkpoint
+groups = compare.traversal_groups(ui.checkpoint_rows())
+if not groups:
+    offer_training()
+
+by_id = {g["id"]: g for g in groups}
+ids = list(by_id)
+want_group = qp("group", ids[0])
+top = st.columns([3, 2])
+group_id = top[0].selectbox("Model family and data", ids, index=ids.index(want_group) if want_group in ids else 0,
+                            format_func=lambda i: by_id[i]["label"], key="group")
+group = by_id[group_id]
+QP["group"] = group_id
+members = group["members"]
+if len(members) > 1:
+    betas = [m["beta"] for m in members]
+    want = qp("beta", betas[0], float)
+    beta = top[1].select_slider("β (weight of the KL term)", betas, value=min(betas, key=lambda b: abs(b - want)),
+                                format_func=lambda b: f"{b:g}", key="beta")
+    QP["beta"] = f"{beta:g}"
+    member = members[betas.index(beta)]
+else:
+    member = members[0]
+    if member["beta"] is not None:
+        top[1].caption(f"Only β = {member['beta']:g} trained for this family; train more βs to get a β slider.")
+row = member["row"]
+path, version = row["path"], mtime(row["path"])
+try:
+    model, meta = ui.model_for(path)
+except Exception as e:
+    ui.show_error(e, f"Could not load {path}")
+    st.stop()
+st.caption(compare.label_of(row) + f" · `{path}`")
+
+data = None
+try:
+    data = dataset(row["data"])
+except Exception as e:
+    ui.show_error(e, f"Dataset {row['data']} is not available")
+    st.caption("Without the data the page can only start from the prior and shows no KL per dimension.")
+
+stats = None
+if model.has_encoder and data is not None:
+    try:
+        stats = summary(path, version, row["data"])
+    except Exception as e:
+        ui.show_error(e, "Could not encode the data")
+
+d_z = model.z_dim
+order = list(stats["order"]) if stats else list(range(d_z))
+
+# --------------------------------------------------------------------------- starting code and sliders
+st.subheader("Move one latent dimension at a time")
+can_encode = stats is not None
+sources = ["a real image", "the prior"] if can_encode else ["the prior"]
+src_default = "the prior" if qp("start", "image") == "prior" or not can_encode else "a real image"
+ctrl, view = st.columns([2, 3])
+with ctrl:
+    source = st.radio("Start from", sources, index=sources.index(src_default), horizontal=True, key="start")
+    QP["start"] = "image" if source == "a real image" else "prior"
+    if source == "a real image":
+        n_data = len(data)
+
+        def random_index():
+            st.session_state["index"] = int(np.random.default_rng().integers(n_data))
+
+        c1, c2 = st.columns([3, 2])
+        if "index" not in st.session_state:
+            st.session_state["index"] = min(max(0, qp("index", 0, int)), n_data - 1)
+        index = c1.number_input("Image index", 0, n_data - 1, step=1, key="index")
+        c2.button("Random image", on_click=random_index)
+        QP["index"] = str(index)
+        try:
+            x0, z0 = start_code(path, version, row["data"], int(index))
+        except Exception as e:
+            ui.show_error(e, "Could not encode that image")
+            st.stop()
+        token = f"{path}|i{index}"
+    else:
+        seed = st.number_input("Prior seed", 0, 10_000, value=qp("seed", 0, int), step=1, key="seed")
+        QP["seed"] = str(seed)
+        x0, z0 = None, latent.prior_overlay(model, 1, seed=int(seed))[0]
+        token = f"{path}|s{seed}"
+    z = np.array(z0, dtype=np.float32)
+    kl = stats["kl_per_dim"] if stats else None
+    scols = st.columns(2)
+    for j, d in enumerate(order):
+        lab = f"z{d}" + (f" · KL {kl[d]:.2f} nats" if kl is not None else "")
+        z[d] = scols[j % 2].slider(lab, -4.0, 4.0, float(np.clip(z0[d], -4, 4)), 0.05, key=f"z{d}|{token}")
+with view:
+    cols = st.columns(2)
+    if x0 is not None:
+        cols[0].image(latent.to_display(x0, 224), caption=f"image {index}")
+    try:
+        cols[1].image(latent.to_display(latent.decode_codes(model, z)[0], 224), caption="decoded from the sliders")
+    except Exception as e:
+        ui.show_error(e, "Could not decode")
+
+# --------------------------------------------------------------------------- traversal grid
+st.subheader("Traversal grid")
+st.caption("Each row sweeps one dimension from −span to +span while the others keep the slider values; "
+           "rows are sorted by KL, largest first. A disentangled model changes one factor per row.")
+g1, g2, g3 = st.columns(3)
+span = g1.slider("Span (standard deviations)", 1.0, 4.0, 3.0, 0.5, key="span")
+n_values = g2.slider("Values per row", 5, 13, 9, 2, key="n_values")
+all_dims = [f"z{d}" for d in order]
+want_dims = [s for s in qp("dims", "").split(",") if s in all_dims] or all_dims[:10]
+chosen = g3.multiselect("Dimensions", all_dims, default=want_dims, key="dims")
+QP["dims"] = ",".join(chosen)
+dims = [d for d in order if f"z{d}" in chosen]  # rows by KL, largest first
+values = np.linspace(-span, span, n_values)
+if dims:
+    try:
+        grid = latent.traverse(model, z, dims, values)
+        picture = latent.image_grid(grid, pad=2)
+        h, w = grid.shape[-2:]
+        cell = latent.auto_upscale(h, w)
+        step_y, step_x = h * cell + 2, w * cell + 2
+        ticks = [f"z{d} · {kl[d]:.2f} nats" + ("" if stats["active"][d] else " (ignored)") if kl is not None else f"z{d}"
+                 for d in dims]
+        fig = go.Figure(go.Image(z=picture, hoverinfo="skip"))
+        fig.update_layout(title="Traversal grid", height=max(260, picture.shape[0] + 80), margin=dict(l=10, r=10, t=40, b=30),
+                          yaxis=dict(tickmode="array", tickvals=[2 + step_y * i + step_y / 2 for i in range(len(dims))],
+                                     ticktext=ticks, showgrid=False),
+                          xaxis=dict(tickmode="array", tickvals=[2 + step_x * i + step_x / 2 for i in range(len(values))],
+                                     ticktext=[f"{v:+.1f}" for v in values], showgrid=False, side="bottom"))
+        st.plotly_chart(fig, key="grid")
+        dl1, dl2 = st.columns(2)
+        stem = Path(path).parent.name or "model"
+        dl1.download_button("Download grid (PNG)", latent.grid_png_bytes(grid), f"traversal-{stem}.png", "image/png")
+        dl2.download_button("Download animation (GIF: one frame per value, all dimensions side by side)",
+                            latent.grid_gif_bytes(grid.swapaxes(0, 1), duration_ms=150), f"traversal-{stem}.gif",
+                            "image/gif")
+    except Exception as e:
+        ui.show_error(e, "Could not draw the traversal")
+
+# --------------------------------------------------------------------------- KL per dimension
+st.subheader("KL per dimension")
+if stats is None:
+    st.caption("This model has no encoder (or no data), so it has no q(z|x) and no KL per dimension; "
+               "its rows above are in index order.")
+else:
+    thr = stats["threshold"]
+    st.caption(f"Mean KL(q(z_i|x) ‖ N(0, 1)) over 256 fixed images. A dimension counts as **active** above "
+               f"{thr:g} nats: an ignored dimension copies the prior and sits near 0, one that encodes a factor "
+               f"carries about a nat or more. {int(stats['active'].sum())} of {d_z} dimensions are active.")
+    fig = go.Figure(go.Bar(x=[f"z{d}" for d in range(d_z)], y=stats["kl_per_dim"],
+                           marker_color=["#d62728" if a else "#bbbbbb" for a in stats["active"]],
+                           hovertemplate="%{x}: %{y:.3f} nats<extra></extra>"))
+    fig.add_hline(y=thr, line_dash="dot", annotation_text=f"active above {thr:g} nats")
+    fig.update_layout(title=f"KL per dimension (β = {member['beta']:g})" if member["beta"] is not None else "KL per dimension",
+                      yaxis_title="KL (nats)", height=320, margin=dict(l=10, r=10, t=40, b=10))
+    st.plotly_chart(fig, key="kl")
+
+# --------------------------------------------------------------------------- across β
+if group["sweep"] and len(members) > 1 and data is not None:
+    st.subheader("Across β")
+    rec, actives = [], []
+    for m in members:
+        try:
+            s = summary(m["row"]["path"], mtime(m["row"]["path"]), row["data"])
+            rec.append(s["rec_bce"])
+            actives.append(int(s["active"].sum()))
+        except Exception:
+            rec.append(None)
+            actives.append(None)
+    betas = [m["beta"] for m in members]
+    log_x = all(b > 0 for b in betas)
+    c1, c2 = st.columns(2)
+    fig = go.Figure(go.Scatter(x=betas, y=rec, mode="lines+markers", name="reconstruction"))
+    fig.add_vline(x=member["beta"], line_dash="dot")
+    fig.update_layout(title="Reconstruction error vs β", xaxis_title="β", yaxis_title="nats per image (Bernoulli NLL)",
+                      xaxis_type="log" if log_x else "linear", height=320, margin=dict(l=10, r=10, t=40, b=10))
+    c1.plotly_chart(fig, key="rec_vs_beta")
+    fig = go.Figure(go.Bar(x=[f"{b:g}" for b in betas], y=actives))
+    fig.update_layout(title=f"Active dimensions (KL > {latent.ACTIVE_KL_NATS:g} nats) vs β", xaxis_title="β",
+                      height=320, margin=dict(l=10, r=10, t=40, b=10))
+    c2.plotly_chart(fig, key="active_vs_beta")
+
+    table = compare.sweep_scores(members)
+    names = [k for k in compare.SCORE_LABELS if any(k in t for t in table)]
+    if row["data"] == "dsprites" and names:
+        fig = go.Figure()
+        for k in names:
+            pts = [(t["beta"], t[k]) for t in table if k in t]
+            fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers",
+                                     name=compare.SCORE_LABELS[k]))
+        fig.add_vline(x=member["beta"], line_dash="dot", annotation_text="selected β")
+        fig.update_layout(title="Disentanglement scores vs β (stored in each checkpoint's metadata)", xaxis_title="β",
+                          yaxis_title="score", xaxis_type="log" if log_x else "linear", height=360,
+                          margin=dict(l=10, r=10, t=40, b=10))
+        st.plotly_chart(fig, key="scores_vs_beta")
+        st.dataframe([{"β": t["beta"], **{compare.SCORE_LABELS[k]: t.get(k) for k in names}, "checkpoint": t["path"]}
+                      for t in table], hide_index=True)
+    elif row["data"] == "dsprites":
+        st.info("No disentanglement scores are stored for these checkpoints yet: measure them with "
+                f"`genlab eval {path}` for each β, then reload.")

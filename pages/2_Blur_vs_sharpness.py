@@ -1,0 +1,241 @@
+"""VAE blur vs GAN sharpness: real images beside samples and reconstructions, a zoomed crop,
+sharpness measures, power spectra, precision/recall/Fréchet distance, and one set of latent
+sliders driving a VAE decoder and a GAN generator. Widgets and layout only; the work is in
+genlab.compare and genlab.latent."""
+
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from genlab import compare, latent, ui
+
+ui.setup_page(
+    "VAE blur vs GAN sharpness",
+    "**Claim (survey, §4):** a VAE's Gaussian or Bernoulli decoder averages over every image that fits a "
+    "code, so its samples and reconstructions come out blurry; a GAN's generator is only judged by a "
+    "discriminator, so its samples are sharp but may miss parts of the data; hybrids such as VAE-GAN and "
+    "the adversarial autoencoder sit between. **Look at:** edges in the zoomed crop, the sharpness numbers "
+    "and high frequencies of the power spectrum against the real data's, and precision (quality) against "
+    "recall (coverage).",
+    "🔍",
+)
+QP = st.query_params
+RUNS = ui.checkpoint_dirs()[-1]
+
+
+def qp(name, default, cast=str):
+    """A view setting from the URL, or `default` when absent or malformed."""
+    try:
+        return cast(QP[name]) if name in QP else default
+    except (TypeError, ValueError):
+        return default
+
+
+def mtime(path: str) -> int:
+    p = Path(path).with_suffix(".safetensors")
+    return p.stat().st_mtime_ns if p.exists() else 0
+
+
+@st.cache_resource(show_spinner=False)
+def dataset(name: str):
+    from genlab.data import load_dataset
+
+    return load_dataset(name)
+
+
+@st.cache_data(show_spinner="Sampling, reconstructing and measuring…", max_entries=16)
+def comparison(paths: tuple, versions: tuple, names: tuple, data_name: str, n: int, seed: int, space: tuple) -> dict:
+    models = {name: ui.model_for(p)[0] for name, p in zip(names, paths)}
+    data = dataset(data_name)
+    x_real = latent.fixed_batch(data, 2 * n, seed)["x"]
+    fs = compare.feature_space_for(space[0], data.shape, data_name, space[1])
+    return compare.compare_models(models, x_real, n, seed, fs)
+
+
+def offer_training() -> None:
+    st.info("No image checkpoint yet: train one with `genlab train --model vae --data digits`, or press the button "
+            "for a small VAE and a small GAN on digits (z = 8, 300 steps each, a minute or two on a CPU).")
+    if st.button("Train a small VAE and GAN", type="primary"):
+        with st.spinner("Training a VAE and a GAN on digits…"):
+            try:
+                for m in ("vae", "gan"):
+                    compare.train_quick(m, "digits", 300, RUNS, name=f"quick-{m}", latent_dim=8)
+            except Exception as e:
+                ui.show_error(e, "Training failed")
+                st.stop()
+        st.rerun()
+    st.stop()
+
+
+# --------------------------------------------------------------------------- what to compare
+all_rows = ui.checkpoint_rows()
+rows = [r for r in compare.model_rows(all_rows) if compare.is_image_row(r)]
+if not rows:
+    offer_training()
+datasets = sorted({r["data"] for r in rows}, key=lambda d: (-sum(r["data"] == d for r in rows), d))
+c1, c2, c3 = st.columns([2, 1, 1])
+want = qp("data", datasets[0])
+data_name = c1.selectbox("Dataset", datasets, index=datasets.index(want) if want in datasets else 0, key="data")
+QP["data"] = data_name
+seed = int(c2.number_input("Seed", 0, 10_000, value=qp("seed", 0, int), step=1, key="seed"))
+QP["seed"] = str(seed)
+sizes = [100, 200, 500, 1000]
+n = c3.select_slider("Images measured", sizes, value=qp("n", 500, int) if qp("n", 500, int) in sizes else 500, key="n")
+QP["n"] = str(n)
+try:
+    data = dataset(data_name)
+except Exception as e:
+    ui.show_error(e, f"Dataset {data_name} is not available")
+    st.stop()
+
+cands = compare.lineup(rows, data_name)
+by_path = {r["path"]: r for r in cands}
+names = {r["path"]: compare.short_name(r) for r in cands}
+default = [p for p in qp("ckpts", "").split(",") if p in by_path] or [r["path"] for r in compare.default_lineup(cands)]
+chosen = st.multiselect("Checkpoints (VAE family, hybrids, GANs)", list(by_path), default=default,
+                        format_func=lambda p: compare.label_of(by_path[p]), key="ckpts")
+QP["ckpts"] = ",".join(chosen)
+if not chosen:
+    st.info("Pick at least one checkpoint above.")
+    st.stop()
+families = {compare.family_of(by_path[p]) for p in chosen}
+missing = [compare.FAMILY_NAMES[f] for f in ("vae", "gan") if f not in families]
+if missing:
+    st.caption(f"No {' or '.join(missing)} checkpoint on {data_name} is selected: train one with "
+               f"`genlab train --model {'gan' if 'GAN family' in missing else 'vae'} --data {data_name}` to see both sides.")
+
+clf_row = compare.find_classifier(all_rows, data_name)
+spaces = (["classifier"] if clf_row else []) + ["random projection"]
+want_space = qp("space", spaces[0])
+s1, s2 = st.columns([2, 1])
+space = s1.radio("Feature space for precision, recall and Fréchet distance", spaces,
+                 index=spaces.index(want_space) if want_space in spaces else 0, horizontal=True, key="space")
+QP["space"] = space
+if not clf_row:
+    s1.caption(f"No classifier checkpoint for {data_name}: the numbers use a fixed random projection of the pixels. "
+               "Train a small classifier to measure in a space that knows what the images show.")
+    if s2.button("Train a feature classifier (500 steps)"):
+        with st.spinner(f"Training a classifier on {data_name}…"):
+            try:
+                compare.train_feature_classifier(data, data_name, RUNS, steps=500)
+            except Exception as e:
+                ui.show_error(e, "Could not train the classifier")
+                st.stop()
+        st.rerun()
+
+try:
+    rep = comparison(tuple(chosen), tuple(mtime(p) for p in chosen), tuple(names[p] for p in chosen), data_name, n,
+                     seed, (space, clf_row["path"] if clf_row and space == "classifier" else None))
+except Exception as e:
+    ui.show_error(e, "Could not compare these checkpoints")
+    st.stop()
+
+# --------------------------------------------------------------------------- pictures
+st.subheader("Real images, samples and reconstructions")
+blocks = [("real data", rep["real"])]
+for name, imgs in rep["images"].items():
+    blocks.append((f"{name}: samples", imgs["samples"]))
+    if imgs["recons"] is not None:
+        blocks.append((f"{name}: reconstructions of the real images", imgs["recons"]))
+for start in range(0, len(blocks), 4):
+    cols = st.columns(4)
+    for col, (caption, imgs) in zip(cols, blocks[start:start + 4]):
+        col.image(latent.image_grid(imgs, ncols=4), caption=caption)
+
+st.subheader("Zoomed crop")
+h, w = data.shape[-2:]
+z1, z2, z3, z4 = st.columns(4)
+idx = z1.slider("Image", 0, len(rep["real"]) - 1, 0, key="crop_img")
+size = z2.slider("Crop size (pixels)", 2, min(h, w), max(2, min(h, w) // 2), key="crop_size")
+top = z3.slider("Top", 0, h - size, min((h - size) // 2, h - size), key="crop_top")
+left = z4.slider("Left", 0, w - size, min((w - size) // 2, w - size), key="crop_left")
+crops = [b for b in blocks if len(b[1]) > idx]
+for start in range(0, len(crops), 6):
+    cols = st.columns(6)
+    for col, (caption, imgs) in zip(cols, crops[start:start + 6]):
+        col.image(latent.zoom_crop(imgs[idx], top, left, size, 160), caption=caption)
+
+# --------------------------------------------------------------------------- sharpness
+st.subheader("Sharpness")
+st.caption(f"genlab.metrics.sharpness on {rep['n']} images per set, grey levels in [0, 1]: variance of the 3×3 "
+           "Laplacian, mean Sobel gradient magnitude, and the share of spectral power above a quarter of the "
+           "Nyquist frequency. Higher = sharper; read each number against the real data's.")
+sharp = rep["sharpness"]
+st.dataframe(sharp, hide_index=True, column_config={k: st.column_config.NumberColumn(format="%.4f")
+                                                    for k in sharp[0] if k != "images"})
+a, b = st.columns(2)
+fig = go.Figure(go.Bar(x=[r["images"] for r in sharp], y=[r["Laplacian variance"] for r in sharp],
+                       error_y=dict(type="data", array=[r["Laplacian variance (std)"] for r in sharp]),
+                       marker_color=["#2ca02c" if r["images"] == "real" else "#1f77b4" for r in sharp]))
+fig.add_hline(y=sharp[0]["Laplacian variance"], line_dash="dot", annotation_text="real data")
+fig.update_layout(title="Laplacian variance (mean ± std over images)", height=380, margin=dict(l=10, r=10, t=40, b=10))
+a.plotly_chart(fig, key="laplacian")
+fig = go.Figure()
+for name, (freqs, power) in rep["spectra"].items():
+    fig.add_trace(go.Scatter(x=freqs, y=power, mode="lines", name=name,
+                             line=dict(dash="dash", width=3, color="black") if name == "real" else None))
+fig.update_layout(title="Radially averaged power spectrum", xaxis_title="frequency (cycles per pixel)",
+                  yaxis_title="power", yaxis_type="log", height=380, margin=dict(l=10, r=10, t=40, b=10))
+b.plotly_chart(fig, key="spectrum")
+
+# --------------------------------------------------------------------------- quality
+st.subheader("Precision, recall and Fréchet distance")
+fs = rep["feature_space"]
+st.caption(f"Measured in **{fs['name']}** features: {fs['description']}. Precision = share of generated images "
+           "inside the real data's k-nearest-neighbour balls (k = 3; quality), recall = the reverse (coverage); "
+           "'real (held out)' shows the scores of real images against other real images.")
+st.dataframe([{**r, "feature space": fs["name"]} for r in rep["quality"]], hide_index=True,
+             column_config={k: st.column_config.NumberColumn(format="%.3f")
+                            for k in ("precision", "recall", "density", "coverage", "Fréchet distance")})
+fig = go.Figure(go.Scatter(x=[r["recall"] for r in rep["quality"]], y=[r["precision"] for r in rep["quality"]],
+                           mode="markers+text", text=[r["images"] for r in rep["quality"]], textposition="top center",
+                           marker=dict(size=12)))
+fig.update_layout(title=f"Precision vs recall ({fs['name']} features)", xaxis_title="recall", yaxis_title="precision",
+                  xaxis_range=[-0.05, 1.1], yaxis_range=[-0.05, 1.15], height=420, margin=dict(l=10, r=10, t=40, b=10))
+st.plotly_chart(fig, key="precision_recall")
+
+# --------------------------------------------------------------------------- one z, two decoders
+st.subheader("One latent code, two decoders")
+pairs = compare.latent_pairs(cands)
+if not pairs:
+    st.info(f"No VAE-family model and GAN on {data_name} share a latent size: train both with the same "
+            "`--latent-dim` (the button on an empty page trains a matching pair).")
+    st.stop()
+labels = [f"{compare.short_name(d)}  ↔  {compare.short_name(g)}" for d, g in pairs]
+k = st.selectbox("Decoder and generator (same z size)", range(len(pairs)), format_func=lambda i: labels[i],
+                 index=min(qp("pair", 0, int), len(pairs) - 1), key="pair")
+QP["pair"] = str(k)
+dec_row, gen_row = pairs[k]
+try:
+    dec_model, gen_model = ui.model_for(dec_row["path"])[0], ui.model_for(gen_row["path"])[0]
+except Exception as e:
+    ui.show_error(e, "Could not load the pair")
+    st.stop()
+d_z = compare.z_size(dec_row)
+keys = [f"shared_z{i}" for i in range(d_z)]
+for key in keys:
+    st.session_state.setdefault(key, 0.0)
+
+
+def random_z():
+    z = np.random.default_rng().standard_normal(d_z)
+    for key, v in zip(keys, z):
+        st.session_state[key] = float(np.clip(round(v, 2), -3, 3))
+
+
+st.caption("Both networks map the same z ~ N(0, I) to an image: the VAE decoder was trained to reconstruct, "
+           "the GAN generator to fool a discriminator. Move a slider and compare.")
+left_col, right_col = st.columns([2, 3])
+with left_col:
+    st.button("Random z", on_click=random_z)
+    sc = st.columns(2)
+    z = np.array([sc[i % 2].slider(f"z{i}", -3.0, 3.0, step=0.05, key=key) for i, key in enumerate(keys)], np.float32)
+with right_col:
+    i1, i2 = st.columns(2)
+    try:
+        i1.image(latent.to_display(latent.decode_codes(dec_model, z)[0], 256), caption=compare.short_name(dec_row))
+        i2.image(latent.to_display(latent.decode_codes(gen_model, z)[0], 256), caption=compare.short_name(gen_row))
+    except Exception as e:
+        ui.show_error(e, "Could not decode")

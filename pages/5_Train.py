@@ -1,0 +1,177 @@
+"""Train: any model of genlab.models.MODELS on any dataset, in the background, with live curves.
+
+Widgets and layout only; the run itself is genlab.runner.BackgroundRun (genlab.train.fit in a
+worker thread), so other browser sessions stay responsive while it trains.
+"""
+
+import math
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from genlab import ui
+
+ui.setup_page(
+    "Train",
+    "Every model in the survey is trained by minimising its paper's objective: the VAE family a bound on "
+    "the data's negative log-likelihood (reconstruction + KL, reweighted by β, a capacity or an MMD term), the "
+    "GAN family a two-player game. Start a run with the paper's defaults and watch the difference: VAE losses "
+    "fall smoothly, GAN losses oscillate because each player's loss moves the other's. The finished checkpoint "
+    "appears on every other page without restarting the app.",
+    icon="🏋️",
+)
+
+from genlab import runner  # noqa: E402
+from genlab.data import DATASETS  # noqa: E402
+from genlab.models import MODELS  # noqa: E402
+
+REFRESH_S = 1.0
+
+# --------------------------------------------------------------------------- what to train
+
+left, right = st.columns(2)
+with left:
+    model = st.selectbox("Model", list(MODELS), key="model", bind="query-params",
+                         format_func=lambda m: f"{m} · {MODELS[m].paper}")
+    spec = MODELS[model]
+    st.caption(f"**{spec.family.upper()}** · {spec.purpose}.")
+with right:
+    status = {r["name"]: r for r in ui.dataset_status()}
+    data = st.selectbox("Dataset", list(DATASETS), index=list(DATASETS).index("digits"), key="data",
+                        bind="query-params", format_func=lambda d: f"{d} · {DATASETS[d].description}")
+    available = status.get(data, {}).get("available", True)
+    if not available:
+        st.warning(status[data]["note"])
+
+st.subheader("Hyper-parameters")
+st.caption(f"Defaults are {spec.paper.split(',')[0]}'s; only the settings that matter for {model} are shown.")
+overrides = {}
+fields = runner.hyperparameter_fields(model)
+for group in ("model", "optimisation"):
+    rows = [f for f in fields if f["group"] == group]
+    cols = st.columns(4)
+    for i, f in enumerate(rows):
+        name, default, key = f["name"], f["default"], f"hp_{model}_{f['name']}"
+        with cols[i % 4]:
+            if f["choices"]:
+                overrides[name] = st.selectbox(name, f["choices"], index=f["choices"].index(default), key=key,
+                                               help=f["help"])
+            elif isinstance(default, bool):
+                overrides[name] = st.checkbox(name, value=default, key=key, help=f["help"])
+            elif isinstance(default, int):
+                overrides[name] = int(st.number_input(name, value=default, step=1, key=key, help=f["help"]))
+            else:  # floats, and None for the optional TTUR rates (empty = use lr)
+                overrides[name] = st.number_input(name, value=default, format="%g", key=key, help=f["help"],
+                                                  step=None if default is None else max(abs(default) / 10, 1e-6))
+
+st.subheader("Run")
+c1, c2, c3, c4 = st.columns(4)
+steps = int(c1.number_input("Steps", 1, 1_000_000, 2000, key="train_steps"))
+batch = int(c2.number_input("Batch size", 1, 4096, 64, key="train_batch"))
+seed = int(c3.number_input("Seed", 0, 1_000_000, 0, key="train_seed"))
+name = c4.text_input("Run name (folder under runs/)", value="", key="train_name",
+                     placeholder=runner.default_run_id(model, data))
+
+if st.button("▶ Start training", key="train_start", type="primary", disabled=not available):
+    try:
+        run = runner.start_run(model, data, overrides, steps=steps, batch_size=batch, seed=seed, run_id=name or None)
+        st.session_state.train_run = run.run_id
+        st.query_params["run"] = run.run_id
+    except Exception as e:
+        ui.show_error(e, "Cannot start the run")
+
+# --------------------------------------------------------------------------- the run on screen
+
+run_id = st.session_state.get("train_run") or st.query_params.get("run")
+
+
+def loss_figure(history: list) -> go.Figure:
+    fig = go.Figure()
+    keys = sorted({k for row in history for k, v in row.items()
+                   if "loss" in k and isinstance(v, (int, float)) and math.isfinite(v)})
+    stride = max(1, len(history) // 1000)
+    rows = history[::stride]
+    for k in keys:
+        fig.add_trace(go.Scatter(x=[r["step"] for r in rows if k in r], y=[r[k] for r in rows if k in r],
+                                 mode="lines", name=k))
+    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis_title="step",
+                      title="losses", uirevision="losses")
+    return fig
+
+
+def show_samples(samples: dict | None) -> None:
+    if samples is None:
+        st.caption("Samples appear at the first checkpoint (every tenth of the run).")
+        return
+    if samples["kind"] == "images":
+        st.image(samples["grid"], caption=f"samples at step {samples['step']}", width=360, clamp=True)
+    else:
+        pts = samples["points"]
+        fig = go.Figure(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", marker={"size": 3}, name="samples"))
+        fig.update_layout(height=320, title=f"samples at step {samples['step']}", margin={"l": 10, "r": 10, "t": 30, "b": 10})
+        fig.update_yaxes(scaleanchor="x", scaleratio=1)
+        st.plotly_chart(fig, key="samples_points")
+
+
+def run_panel(run) -> None:
+    live_now = run.running
+
+    @st.fragment(run_every=REFRESH_S if live_now else None)
+    def panel():
+        snap = run.snapshot()
+        st.subheader(f"Run {snap['run_id']}")
+        frac = min(1.0, snap["step"] / max(1, snap["total"]))
+        speed = f" · {snap['steps_per_s']:.1f} steps/s" if snap["steps_per_s"] else ""
+        st.progress(frac, text=f"step {snap['step']} / {snap['total']} · {snap['status']}{speed}")
+        status = snap["status"]
+        if status == "running":
+            st.info(f"Training {snap['model']} on {snap['dataset']} in the background"
+                    + (" (stopping after this step…)" if snap["stop_requested"] else "") + ".")
+            if st.button("⏹ Stop", key="train_stop"):
+                run.stop()
+        elif status == "finished":
+            st.success(f"Finished at step {snap['step']}. Checkpoint `{snap['checkpoint']}` is saved and now "
+                       "listed on the home page and the other pages.")
+        elif status == "stopped":
+            st.warning(f"Stopped at step {snap['step']} of {snap['total']}; Resume continues from there.")
+        else:
+            st.error(f"Failed: {snap['error']}")
+        if status in ("stopped", "failed") and st.button("⏯ Resume", key="train_resume"):
+            try:
+                run.resume()
+            except Exception as e:
+                ui.show_error(e, "Cannot resume")
+            st.rerun()
+        if snap["logs"]:
+            st.caption(" · ".join(f"{k} {v:.4g}" for k, v in snap["logs"].items()
+                                  if k != "step" and isinstance(v, float)))
+        a, b = st.columns([3, 2])
+        with a:
+            if snap["history"]:
+                st.plotly_chart(loss_figure(snap["history"]), key="train_losses")
+        with b:
+            show_samples(snap["samples"])
+        if live_now and status != "running":
+            st.rerun()  # one full rerun to stop the refresh timer
+
+    panel()
+
+
+if run_id:
+    run = runner.get_run(run_id)
+    if run is None:
+        st.warning(f"No run called '{run_id}' in this server or under {runner.runs_root()}.")
+    else:
+        run_panel(run)
+
+with st.expander("All runs"):
+    runs = runner.list_runs()
+    if not runs:
+        st.caption(f"No runs yet under {runner.runs_root()}.")
+    else:
+        st.dataframe(runs, hide_index=True)
+        pick = st.selectbox("Show run", [r["run_id"] for r in runs], key="train_pick")
+        if st.button("Show", key="train_show"):
+            st.session_state.train_run = pick
+            st.query_params["run"] = pick
+            st.rerun()

@@ -1,0 +1,218 @@
+"""Known answers for genlab.latent (traversals, paths, grids, GIFs, embeddings and their cache)
+and the bookkeeping in genlab.compare that the pages rely on."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from genlab import compare, latent
+from genlab.models import GenerativeModel, make_config
+
+
+@pytest.fixture(scope="module")
+def vae():
+    torch.manual_seed(0)
+    return GenerativeModel(make_config("vae", "digits", (1, 8, 8), latent_dim=3)).eval()
+
+
+@pytest.fixture(scope="module")
+def gan():
+    torch.manual_seed(1)
+    return GenerativeModel(make_config("gan", "digits", (1, 8, 8), latent_dim=3)).eval()
+
+
+def _decode(model, z):
+    with torch.no_grad():
+        return model.decode(torch.as_tensor(np.asarray(z, np.float32))).numpy()
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def test_traverse_equals_decoding_hand_built_codes(vae):
+    z0 = np.array([0.3, -1.2, 0.7], np.float32)
+    dims, values = [2, 0], np.array([-2.0, 0.0, 1.5], np.float32)
+    grid = latent.traverse(vae, z0, dims, values)
+    assert grid.shape == (2, 3, 1, 8, 8)
+    for i, d in enumerate(dims):
+        z = np.repeat(z0[None], len(values), 0)
+        z[:, d] = values  # only the swept dimension's column changes
+        np.testing.assert_allclose(grid[i], _decode(vae, z), atol=1e-6)
+    # a value equal to z0's own coordinate reproduces decode(z0)
+    same = latent.traverse(vae, z0, [1], [z0[1]])
+    np.testing.assert_allclose(same[0, 0], _decode(vae, z0[None])[0], atol=1e-6)
+
+
+def test_traverse_rejects_a_dimension_outside_z(vae):
+    with pytest.raises(ValueError, match="outside z"):
+        latent.traverse(vae, np.zeros(3), [3], [0.0])
+
+
+def test_interpolate_endpoints_and_midpoint(vae):
+    za, zb = np.array([1.0, 0.0, -1.0]), np.array([-2.0, 0.5, 2.0])
+    path = latent.interpolate(vae, za, zb, 5)
+    assert path.shape == (5, 1, 8, 8)
+    np.testing.assert_allclose(path[0], _decode(vae, za[None])[0], atol=1e-6)
+    np.testing.assert_allclose(path[-1], _decode(vae, zb[None])[0], atol=1e-6)
+    np.testing.assert_allclose(path[2], _decode(vae, ((za + zb) / 2)[None])[0], atol=1e-6)
+
+
+def test_encode_batch_is_batch_size_independent(vae, gan):
+    x = torch.rand(10, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    mu1, lv1 = latent.encode_batch(vae, x, batch_size=3)
+    mu2, lv2 = latent.encode_batch(vae, x, batch_size=64)
+    assert mu1.shape == lv1.shape == (10, 3) and mu1.dtype == np.float32
+    np.testing.assert_allclose(mu1, mu2, atol=1e-6)
+    np.testing.assert_allclose(lv1, lv2, atol=1e-6)
+    with pytest.raises(ValueError, match="no encoder"):
+        latent.encode_batch(gan, x)
+
+
+def test_prior_overlay_is_seeded(vae):
+    a, b = latent.prior_overlay(vae, 6, seed=3), latent.prior_overlay(vae, 6, seed=3)
+    assert a.shape == (6, 3)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, latent.prior_overlay(vae, 6, seed=4))
+
+
+def test_kl_per_point_and_summary(vae):
+    mu = np.array([[0.0, 0.0], [1.0, 0.0]])
+    logvar = np.zeros_like(mu)
+    np.testing.assert_allclose(latent.kl_per_point(mu, logvar), [0.0, 0.5])
+    x = (torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    s = latent.latent_summary(vae, x)
+    assert s["kl_per_dim"].shape == (3,) and s["active"].dtype == bool
+    assert list(s["order"]) == list(np.argsort(-s["kl_per_dim"], kind="stable"))
+    assert s["rec_bce"] > 0 and 0 <= s["rec_mse"] <= 1
+
+
+# --------------------------------------------------------------------------- pictures
+
+
+def test_image_grid_shape_and_padding():
+    imgs = np.zeros((2, 3, 1, 4, 4), np.float32)
+    g = latent.image_grid(imgs, pad=1, upscale=2, pad_value=1.0)
+    assert g.shape == (2 * 8 + 3, 3 * 8 + 4, 3) and g.dtype == np.uint8
+    assert (g[0] == 255).all() and (g[1:9, 1:9] == 0).all()
+    flat = latent.image_grid(np.zeros((5, 3, 4, 4)), pad=0, upscale=1, ncols=2)  # 3 rows × 2 columns
+    assert flat.shape == (12, 8, 3)
+
+
+def test_image_grid_nearest_upscaling_is_exact():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (1, 1, 5, 7)).astype(np.float32) / 255.0
+    g = latent.image_grid(img, pad=0, upscale=3)
+    expected = np.kron(np.round(img[0, 0] * 255), np.ones((3, 3))).astype(np.uint8)
+    for c in range(3):
+        np.testing.assert_array_equal(g[..., c], expected)
+    # small images are enlarged automatically to at least 64 px
+    assert latent.image_grid(np.zeros((1, 1, 8, 8)), pad=0).shape == (64, 64, 3)
+    assert latent.zoom_crop(img[0], 1, 2, 3, px=90).shape == (90, 90, 3)
+
+
+def test_png_round_trip():
+    img = np.linspace(0, 1, 2 * 3 * 4 * 4).reshape(2, 3, 4, 4)
+    data = latent.grid_png_bytes(img, pad=0, upscale=1)
+    back = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    np.testing.assert_array_equal(back, latent.image_grid(img, pad=0, upscale=1))
+
+
+def test_gif_has_one_frame_per_value(vae):
+    frames = np.stack([np.full((3, 1, 4, 4), f / 4, np.float32) for f in range(5)])  # 5 frames × 3 images
+    gif = Image.open(io.BytesIO(latent.grid_gif_bytes(frames, duration_ms=80, upscale=2)))
+    assert gif.n_frames == 5
+    assert gif.size == (3 * 8 + 4 * 2, 8 + 2 * 2)
+    trav = latent.traverse(vae, np.zeros(3), [0, 1, 2], np.linspace(-3, 3, 4))
+    gif2 = Image.open(io.BytesIO(latent.grid_gif_bytes(trav.swapaxes(0, 1))))
+    assert 1 <= gif2.n_frames <= 4
+
+
+# --------------------------------------------------------------------------- embeddings
+
+
+def test_pca_of_a_rank_two_set_keeps_all_its_structure():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(200, 2)), rng.normal(size=(2, 6))
+    codes = a @ b + 3.0
+    emb = latent.embed_codes(codes, "pca")
+    assert emb.shape == (200, 2) and emb.dtype == np.float32
+    design = np.column_stack([emb, np.ones(len(emb))])
+    coef, *_ = np.linalg.lstsq(design, codes, rcond=None)
+    np.testing.assert_allclose(design @ coef, codes, atol=1e-4)  # the 2-D map loses nothing
+    # extra points go through the fitted map: the codes themselves land where they did
+    with_extra = latent.embed_codes(codes, "pca", extra=codes[:5])
+    np.testing.assert_allclose(with_extra[200:], emb[:5], atol=1e-5)
+
+
+def test_tsne_places_extra_points(tmp_path):
+    rng = np.random.default_rng(0)
+    codes = rng.normal(size=(40, 3))
+    emb = latent.embed_codes(codes, "tsne", extra=rng.normal(size=(10, 3)))
+    assert emb.shape == (50, 2) and np.isfinite(emb).all()
+
+
+def test_embedding_cache_hit_skips_the_fit(tmp_path, monkeypatch):
+    calls = []
+    real_fit = latent._fit_embedding
+
+    def spy(*args, **kw):
+        calls.append(args[2])
+        return real_fit(*args, **kw)
+
+    monkeypatch.setattr(latent, "_fit_embedding", spy)
+    codes = np.random.default_rng(1).normal(size=(50, 4))
+    first = latent.embed_codes(codes, "pca", seed=0, cache_dir=tmp_path, key="runs/vae/model")
+    assert calls == ["pca"] and len(list(tmp_path.glob("*.npy"))) == 1
+    path = next(tmp_path.glob("*.npy"))
+    assert latent.is_embedding_cached(codes, "pca", 0, tmp_path, "runs/vae/model")
+    second = latent.embed_codes(codes, "pca", seed=0, cache_dir=tmp_path, key="runs/vae/model")
+    assert calls == ["pca"]  # no second fit
+    np.testing.assert_array_equal(first, second)
+    latent.embed_codes(codes, "pca", seed=1, cache_dir=tmp_path, key="runs/vae/model")
+    latent.embed_codes(codes + 1e-3, "pca", seed=0, cache_dir=tmp_path, key="runs/vae/model")
+    assert calls == ["pca", "pca", "pca"]  # other settings or other codes: new entries
+    # a damaged file is recomputed, not trusted
+    path.write_bytes(b"garbage")
+    again = latent.embed_codes(codes, "pca", seed=0, cache_dir=tmp_path, key="runs/vae/model")
+    assert len(calls) == 4
+    np.testing.assert_array_equal(again, first)
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_unknown_embedding_is_a_clear_error():
+    with pytest.raises(ValueError, match="choose one of"):
+        latent.embed_codes(np.zeros((5, 2)), "isomap")
+
+
+# --------------------------------------------------------------------------- compare bookkeeping
+
+
+def _row(path, model, beta=1.0, data="dsprites", d=4, steps=10, metrics=None):
+    return {"path": path, "model": model, "data": data, "latent_dim": d, "steps": steps, "name": path,
+            "metrics": metrics or {}, "meta": {"config": {"model": model, "beta": beta, "shape": [1, 64, 64],
+                                                          "latent_dim": d}}}
+
+
+def test_traversal_groups_make_beta_sweeps():
+    rows = [_row("a", "vae", 1.0), _row("b", "beta-vae", 4.0), _row("c", "beta-vae", 4.0, steps=99),
+            _row("d", "beta-vae", 8.0, d=6), _row("e", "aae"), {"path": "bad", "error": "x"}]
+    groups = compare.traversal_groups(rows)
+    first = groups[0]
+    assert first["sweep"] and [m["beta"] for m in first["members"]] == [1.0, 4.0]
+    assert first["members"][1]["row"]["path"] == "c"  # the longest run at a repeated β
+    assert [g["sweep"] for g in groups] == [True, True, False]
+
+
+def test_scalar_scores_reads_stored_metrics():
+    m = {"mig": {"score": 0.2, "per_factor": [0.1]}, "dci": {"disentanglement": 0.5, "completeness": 0.4},
+         "factor_vae": 0.7, "seconds": 3.0, "sklearn_version": "1.5"}
+    s = compare.scalar_scores(m)
+    assert s == {"mig": 0.2, "dci_disentanglement": 0.5, "dci_completeness": 0.4, "factor_vae": 0.7}
+    assert compare.scalar_scores({"disentanglement": {"sap": {"score": 0.1}}}) == {"sap": 0.1}
+    table = compare.sweep_scores([{"beta": 4.0, "row": _row("x", "beta-vae", metrics=m)}])
+    assert table[0]["mig"] == 0.2 and table[0]["beta"] == 4.0

@@ -1,0 +1,143 @@
+"""The one trainer: reproducibility, resume, NaN stop, stop callbacks, and gradient flow."""
+
+import pytest
+import torch
+
+from conftest import tiny_cfg
+from genlab import objectives
+from genlab.checkpoint import load_checkpoint
+from genlab.data import load_dataset
+from genlab.models import MODELS, GenerativeModel, StepContext, build_optimizers
+from genlab.train import Callback, DivergedError, TrainConfig, apply_step, fit
+
+
+def _state(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def _same(a, b):
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_same_seed_same_run_and_another_seed_differs(digits):
+    cfg = tiny_cfg("vae", digits)
+    runs = [fit(cfg, digits, TrainConfig(steps=8, batch_size=8, seed=s), progress=False).model for s in (1, 1, 2)]
+    a, b, c = (_state(m) for m in runs)
+    assert _same(a, b) and not _same(a, c)
+
+
+@pytest.mark.parametrize("model,data", [("vae", "digits"), ("wgan-gp", "ring"), ("aae", "ring")])
+def test_resumed_run_matches_an_uninterrupted_one(tmp_path, model, data):
+    ds = load_dataset(data)
+    cfg = tiny_cfg(model, ds)
+    full = fit(cfg, ds, TrainConfig(steps=12, batch_size=8, out=str(tmp_path / "full"), log_every=2), progress=False)
+    part = fit(cfg, ds, TrainConfig(steps=6, batch_size=8, out=str(tmp_path / "part"), log_every=2), progress=False)
+    assert part.step == 6
+    resumed = fit(cfg, ds, TrainConfig(steps=12, batch_size=8, out=str(tmp_path / "part"), resume=True, log_every=2),
+                  progress=False)
+    assert resumed.step == 12
+    assert _same(_state(full.model), _state(resumed.model))
+    # the log continues without duplicates
+    steps = [r["step"] for r in resumed.history]
+    assert steps == sorted(set(steps)) and steps[-1] == 12
+
+
+def test_an_existing_run_is_not_overwritten_without_resume(tmp_path, digits):
+    cfg = tiny_cfg("vae", digits)
+    fit(cfg, digits, TrainConfig(steps=2, batch_size=4, out=str(tmp_path)), progress=False)
+    with pytest.raises(FileExistsError, match="--resume"):
+        fit(cfg, digits, TrainConfig(steps=4, batch_size=4, out=str(tmp_path)), progress=False)
+
+
+def test_resume_with_other_settings_is_refused(tmp_path, digits):
+    fit(tiny_cfg("beta-vae", digits, beta=2.0), digits, TrainConfig(steps=2, batch_size=4, out=str(tmp_path)), progress=False)
+    from genlab.checkpoint import CheckpointError
+
+    with pytest.raises(CheckpointError, match="beta"):
+        fit(tiny_cfg("beta-vae", digits, beta=8.0), digits,
+            TrainConfig(steps=4, batch_size=4, out=str(tmp_path), resume=True), progress=False)
+
+
+def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, digits, monkeypatch):
+    cfg = tiny_cfg("vae", digits)
+    real = objectives.beta_vae
+
+    def poisoned(x, logits, mu, logvar, beta=1.0, likelihood="bernoulli"):
+        out = real(x, logits, mu, logvar, beta, likelihood)
+        if poisoned.calls >= 7:  # step 8 onwards
+            out["loss"] = out["loss"] * float("nan")
+        poisoned.calls += 1
+        return out
+
+    poisoned.calls = 0
+    monkeypatch.setattr(objectives, "beta_vae", poisoned)
+    with pytest.raises(DivergedError, match="NaN or infinite by step 8.*intact"):
+        fit(cfg, digits, TrainConfig(steps=20, batch_size=4, out=str(tmp_path), ckpt_every=5, log_every=2), progress=False)
+    model, meta = load_checkpoint(tmp_path / "model")
+    assert meta["steps"] == 5
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_a_callback_can_stop_a_run_that_then_resumes(tmp_path, digits):
+    class StopAt6(Callback):
+        def on_log(self, step, logs):
+            return step >= 6
+
+    cfg = tiny_cfg("vae", digits)
+    r = fit(cfg, digits, TrainConfig(steps=20, batch_size=4, out=str(tmp_path), log_every=2), callbacks=[StopAt6()],
+            progress=False)
+    assert r.stopped and r.step == 6
+    r2 = fit(cfg, digits, TrainConfig(steps=10, batch_size=4, out=str(tmp_path), resume=True), progress=False)
+    assert r2.step == 10 and not r2.stopped
+    assert load_checkpoint(tmp_path)[1]["steps"] == 10
+
+
+def test_checkpoint_metadata_records_the_run(tmp_path, digits):
+    fit(tiny_cfg("vae", digits), digits, TrainConfig(steps=4, batch_size=4, out=str(tmp_path), seed=7), progress=False)
+    meta = load_checkpoint(tmp_path)[1]
+    for key in ("dataset", "steps", "device", "wall_time_s", "genlab_version", "seed", "config"):
+        assert key in meta
+    assert meta["seed"] == 7 and meta["config"]["model"] == "vae" and meta["device"] == "cpu"
+
+
+# --------------------------------------------------------------------------- gradient flow
+
+CASES = [(m, "digits") for m in MODELS] + [(m, "ring") for m in ("gan", "wgan", "aae")]
+
+
+@pytest.mark.parametrize("model_name,data_name", CASES)
+def test_each_update_step_lowers_its_loss_and_moves_only_its_own_parameters(model_name, data_name):
+    """Overfit a fixed handful of points with one update step at a time: that step's loss goes
+    down, and parameters outside the step's group do not move (the G step leaves D alone)."""
+    torch.manual_seed(0)
+    data = load_dataset(data_name)
+    cfg = tiny_cfg(model_name, data, lr=1e-3, lr_d=1e-3, lr_g=1e-3, optimizer="adam")
+    model = GenerativeModel(cfg)
+    x = data.sample(16, torch.Generator().manual_seed(0))["x"]
+    groups = model.groups()
+    for step in model.update_steps():
+        opts = build_optimizers(model)
+        group_params = {id(p) for g in ([step.group] if step.group else groups) for p in groups[g]}
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
+        losses = []
+        for _ in range(40):
+            out = step.fn(model, x, StepContext(0, torch.Generator().manual_seed(1)))
+            items = out["loss"] if isinstance(out["loss"], dict) else {step.group: out["loss"]}
+            losses.append(sum(v.item() for v in items.values()))
+            apply_step(model, step, out, opts)
+        for n, p in model.named_parameters():
+            moved = not torch.equal(before[n], p.detach())
+            if id(p) not in group_params:
+                assert not moved, f"{model_name}: step '{step.name}' changed {n}, outside its group"
+        assert any(not torch.equal(before[n], p.detach()) for n, p in model.named_parameters() if id(p) in group_params)
+        if step.group is not None:
+            # from the first update on (WGAN clips the initial weights on its first step)
+            assert losses[-1] < losses[1], f"{model_name}: step '{step.name}' did not lower its loss: {losses[1]} → {losses[-1]}"
+
+
+def test_consensus_and_tricks_train_on_the_ring():
+    data = load_dataset("ring")
+    for kw in (dict(consensus=1.0), dict(feature_matching=True), dict(minibatch_discrimination=True),
+               dict(label_smoothing=0.9, instance_noise=0.1, lr_d=4e-4, lr_g=1e-4, d_steps=2)):
+        r = fit(tiny_cfg("gan", data, **kw), data, TrainConfig(steps=6, batch_size=16, log_every=3), progress=False)
+        assert r.step == 6 and all(torch.isfinite(p).all() for p in r.model.parameters())
