@@ -111,11 +111,47 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--limit", type=int, help="export only the first N images (default: all 737,280)")
 
     ev = sub.add_parser("eval", help="measure a checkpoint", description="Compute the measures that apply to a checkpoint, print them and store them in its metadata.")
-    ev.add_argument("checkpoint", help="checkpoint path (stem, .json or .safetensors)")
-    ev.add_argument("--metrics", help="comma-separated subset (see `genlab eval --list`)")
+    ev.add_argument("checkpoint", nargs="?", help="checkpoint path (stem, .json or .safetensors)")
+    ev.add_argument("--list", action="store_true", help="list every measure (markdown table) and exit")
+    ev.add_argument("--metrics", help="comma-separated groups: disentanglement, latent, sharpness, quality, labels, modes [all that apply]")
     ev.add_argument("--device", default="auto", help="auto, cpu, cuda [auto]")
     ev.add_argument("--fast", action="store_true", help="smaller sample sizes (a quick look, not comparable with papers)")
     ev.add_argument("--json", action="store_true", help="print JSON")
+
+    rb = sub.add_parser("rebuild", help="train, ship and measure the recipes in recipes/",
+                        description="Reproduce the shipped checkpoints: for each recipe, train (resuming runs/recipes/NAME), "
+                                    "copy the model to checkpoints/NAME/ and measure it with `genlab eval`.")
+    rb.add_argument("--recipes", default="recipes", help="folder of recipe files [recipes]")
+    rb.add_argument("--only", help="only recipes whose name matches this pattern, e.g. 'beta-vae-*'")
+    rb.add_argument("--out", default="checkpoints", help="where shipped checkpoints go [checkpoints]")
+    rb.add_argument("--runs", default="runs/recipes", help="resumable run folders [runs/recipes]")
+    rb.add_argument("--device", help="auto, cpu, cuda [the recipe's, else auto]")
+    rb.add_argument("--steps", type=int, help="override every recipe's steps (e.g. longer on a GPU)")
+    rb.add_argument("--force", action="store_true", help="retrain from scratch even when up to date")
+    rb.add_argument("--no-eval", action="store_true", help="do not measure after training")
+    rb.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    mo = sub.add_parser("models", help="the model zoo as a table",
+                        description="Print every model: name, paper, what it is for and an example CLI line (markdown).")
+    mo.add_argument("--json", action="store_true", help="print JSON")
+
+    rs = sub.add_parser("results", help="the results table of measured checkpoints",
+                        description="Print the README's results table (markdown) from the metrics stored in checkpoints.")
+    rs.add_argument("dirs", nargs="*", help="folders to read [checkpoints]")
+
+    sw = sub.add_parser("sweep", help="train one model at several values of a setting (and seeds)",
+                        description="Train one model at several values of one setting, e.g. --values beta=1,2,4,8,16, "
+                                    "each in its own resumable run folder OUT/NAME-SETTING-VALUE-sSEED.")
+    sw.add_argument("--model", required=True, choices=list(MODELS), help="which model")
+    sw.add_argument("--data", required=True, choices=list(DATASETS), help="which dataset")
+    sw.add_argument("--values", required=True, help="SETTING=V1,V2,… (a model option, e.g. beta=1,2,4,8,16)")
+    sw.add_argument("--seeds", default="0", help="comma-separated seeds [0]")
+    sw.add_argument("--steps", type=int, default=1000, help="training steps per run [1000]")
+    sw.add_argument("--batch-size", type=int, default=64, help="batch size [64]")
+    sw.add_argument("--out", default="runs/sweep", help="folder for the runs [runs/sweep]")
+    sw.add_argument("--device", default="auto", help="auto, cpu, cuda [auto]")
+    sw.add_argument("--eval", action="store_true", help="measure each run when it finishes")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar")
 
     sc = sub.add_parser("score", help="disentanglement scores for any codes",
                         description="MIG, SAP, DCI and modularity of codes from any tool: an .npz with codes (N×D float) and factors (N×K int).")
@@ -129,17 +165,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load_recipe(path: str) -> dict:
-    p = Path(path)
-    if not p.exists():
-        raise UserError(f"recipe '{path}' not found")
+    from genlab.recipes import RecipeError, load_recipe
+
     try:
-        r = tomllib.loads(p.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise UserError(f"recipe '{path}' is not valid TOML: {e}") from None
-    for key in ("model", "data"):
-        if key not in r:
-            raise UserError(f"recipe '{path}' has no '{key}'")
-    return r
+        return load_recipe(path)
+    except RecipeError as e:
+        raise UserError(str(e)) from None
 
 
 def cmd_train(a) -> int:
@@ -227,6 +258,14 @@ def cmd_data(a) -> int:
 def cmd_eval(a) -> int:
     from genlab.evaluate import evaluate_checkpoint
 
+    if a.list:
+        from genlab.metrics import markdown_table
+
+        print(markdown_table())
+        return 0
+    if not a.checkpoint:
+        raise UserError("name a checkpoint to measure, e.g. `genlab eval checkpoints/dsprites-beta-vae-b4/model`")
+
     metrics = a.metrics.split(",") if a.metrics else None
     res = evaluate_checkpoint(a.checkpoint, metrics=metrics, device=a.device, fast=a.fast)
     print(json.dumps(res, indent=2) if a.json else _format_scores(res))
@@ -270,8 +309,84 @@ def _format_scores(res: dict, indent: str = "") -> str:
     return "\n".join(lines)
 
 
+def cmd_rebuild(a) -> int:
+    from genlab.recipes import find_recipes, rebuild
+
+    files = find_recipes(a.recipes, a.only)
+    if not files:
+        raise UserError(f"no recipe files (*.toml) under '{a.recipes}'" + (f" matching '{a.only}'" if a.only else ""))
+    for f in files:
+        rebuild(f, ckpt_root=a.out, runs_root=a.runs, device=a.device, evaluate=not a.no_eval, force=a.force,
+                steps=a.steps, progress=not a.quiet)
+    return 0
+
+
+EXAMPLE_OPTIONS = {"beta-vae": "--beta 4", "annealed-vae": "--capacity 25 --gamma 1000", "info-vae": "--mmd-weight 1000",
+                   "gan": "--label-smoothing 0.9 --instance-noise 0.1", "wgan": "--n-critic 5 --clip 0.01",
+                   "wgan-gp": "--gp-weight 10 --n-critic 5", "infogan": "--n-categorical 3 --n-continuous 5",
+                   "ebgan": "--margin 0.1 --pt-weight 0.1", "aae": "--d-steps 1", "vae-gan": "--vaegan-gamma 1"}
+
+
+def cmd_models(a) -> int:
+    from genlab.models import MODELS
+
+    rows = []
+    for name, spec in MODELS.items():
+        data = "dsprites" if spec.family != "gan" or name == "infogan" else "ring"
+        line = f"genlab train --model {name} --data {data} {EXAMPLE_OPTIONS.get(name, '')}".strip() + " --steps 2000"
+        rows.append({"model": name, "family": spec.family, "paper": spec.paper, "for": spec.purpose, "cli": line})
+    if a.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print("| model | family | paper | what it is for | CLI |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        esc = {k: str(v).replace("|", "\\|") for k, v in r.items()}
+        print(f"| `{esc['model']}` | {esc['family']} | {esc['paper']} | {esc['for']} | `{esc['cli']}` |")
+    return 0
+
+
+def cmd_results(a) -> int:
+    from genlab.recipes import results_table
+
+    print(results_table(a.dirs or ["checkpoints"]))
+    return 0
+
+
+def cmd_sweep(a) -> int:
+    from genlab.data import load_dataset
+    from genlab.models import make_config
+    from genlab.train import TrainConfig, fit
+
+    setting, _, values = a.values.partition("=")
+    known = {dest: typ for _, dest, typ, _ in MODEL_OPTIONS}
+    if not values or setting.replace("-", "_") not in known:
+        raise UserError(f"--values must be SETTING=V1,V2,… with a model option as SETTING ({', '.join(sorted(known))})")
+    setting = setting.replace("-", "_")
+    try:
+        vals = [known[setting](v) for v in values.split(",") if v]
+        seeds = [int(s) for s in a.seeds.split(",") if s]
+    except ValueError as e:
+        raise UserError(f"could not read the sweep's values or seeds: {e}") from None
+    data = load_dataset(a.data)
+    for seed in seeds:
+        for v in vals:
+            name = f"{a.model}-{a.data}-{setting}-{v:g}-s{seed}" if isinstance(v, float) else f"{a.model}-{a.data}-{setting}-{v}-s{seed}"
+            out = Path(a.out) / name
+            cfg = make_config(a.model, a.data, data.shape, **{setting: v})
+            res = fit(cfg, data, TrainConfig(steps=a.steps, batch_size=a.batch_size, device=a.device, seed=seed,
+                                             out=str(out), resume=True, name=name, ckpt_every=max(100, a.steps // 10)),
+                      progress=not a.quiet)
+            print(f"{name}: step {res.step}, {res.images_per_s:.0f} images/s -> {res.checkpoint}")
+            if a.eval and not res.stopped:
+                from genlab.evaluate import evaluate_checkpoint
+
+                evaluate_checkpoint(out / "model", device=a.device)
+    return 0
+
+
 COMMANDS = {"train": cmd_train, "list": cmd_list, "info": cmd_info, "data": cmd_data, "eval": cmd_eval,
-            "score": cmd_score}
+            "score": cmd_score, "rebuild": cmd_rebuild, "results": cmd_results, "models": cmd_models, "sweep": cmd_sweep}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -114,3 +114,39 @@ def test_help_on_each_command(capsys):
             main(cmd + ["--help"])
         assert e.value.code == 0
     assert "Higgins et al. 2017" in capsys.readouterr().out
+
+
+def test_models_table_lists_every_model_with_a_cli_line_that_parses(capsys):
+    from genlab.cli import _parser
+    from genlab.models import MODELS
+
+    assert main(["models", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["model"] for r in rows] == list(MODELS)
+    for r in rows:
+        args = _parser().parse_args(r["cli"].split()[1:])  # the example line is a valid command
+        assert args.model == r["model"] and r["paper"]
+    assert main(["models"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert len(table) == len(MODELS) + 2 and all(line.count(" | ") == 4 for line in table[2:])
+
+
+def test_eval_list_prints_every_measure(capsys):
+    from genlab.metrics import METRICS
+
+    assert main(["eval", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"`{name}`" in out for name in METRICS)
+    assert main(["eval"]) == 2
+    assert "name a checkpoint" in capsys.readouterr().err
+
+
+def test_results_on_an_empty_folder_says_how_to_fill_it(tmp_path, capsys):
+    assert main(["results", str(tmp_path)]) == 0
+    assert "genlab rebuild" in capsys.readouterr().out
+
+
+def test_rebuild_without_recipes_is_a_one_line_error(tmp_path, capsys):
+    assert main(["rebuild", "--recipes", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no recipe files" in err and err.count("\n") == 1

@@ -1,0 +1,205 @@
+"""Recipes: one TOML file per shipped checkpoint, so every model in `checkpoints/` can be rebuilt.
+
+A recipe names the model, the data, the training settings and the model's options:
+
+    name = "beta-vae-b4-dsprites"
+    model = "beta-vae"          # or kind = "classifier" for the label classifier of a dataset
+    data = "dsprites"
+    steps = 2000
+    batch_size = 64
+    seed = 0
+    half = true                 # ship float16 weights
+    [options]
+    beta = 4.0
+    lr = 5e-4
+
+`rebuild` trains each recipe into a resumable run folder (runs/recipes/NAME), copies the final
+model into checkpoints/NAME/ and measures it with `genlab eval`, so the results table is always
+made from what is shipped. `results_table` renders that table from the checkpoints' metadata.
+"""
+from __future__ import annotations
+
+import fnmatch
+import shutil
+import time
+import tomllib
+from pathlib import Path
+
+TRAIN_FIELDS = ("steps", "batch_size", "device", "seed", "ckpt_every", "log_every", "precision", "name")
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be read or used; the message names the file and the fix."""
+
+
+def load_recipe(path) -> dict:
+    p = Path(path)
+    if not p.exists():
+        raise RecipeError(f"recipe '{path}' not found")
+    try:
+        r = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise RecipeError(f"recipe '{path}' is not valid TOML: {e}") from None
+    need = ("data",) if r.get("kind") == "classifier" else ("model", "data")
+    for key in need:
+        if key not in r:
+            raise RecipeError(f"recipe '{path}' has no '{key}'")
+    r.setdefault("name", p.stem)
+    return r
+
+
+def find_recipes(folder="recipes", only: str | None = None) -> list[Path]:
+    files = sorted(Path(folder).glob("*.toml"))
+    if only:
+        files = [f for f in files if fnmatch.fnmatch(f.stem, only)]
+    return files
+
+
+def train_config_for(recipe: dict, out: str, resume: bool = True, **overrides):
+    from genlab.train import TrainConfig
+
+    tv = {k: recipe[k] for k in TRAIN_FIELDS if k in recipe}
+    tv.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig(out=out, resume=resume, channels_last=recipe.get("channels_last", False),
+                       half_checkpoint=recipe.get("half", False), recipe=recipe, **tv)
+
+
+def _train_classifier(recipe: dict, stem: Path, device: str) -> Path:
+    from genlab.checkpoint import save_classifier
+    from genlab.evaluate import _classifier_labels
+    from genlab.data import load_dataset
+    from genlab.metrics.classifier import predict_labels, train_classifier
+
+    data = load_dataset(recipe["data"], path=recipe.get("data_path"))
+    x, y, k, what = _classifier_labels(data)
+    steps = int(recipe.get("steps", 1000))
+    t0 = time.perf_counter()
+    clf = train_classifier(x, y, k, steps=steps, batch_size=int(recipe.get("batch_size", 64)), device=device,
+                           seed=int(recipe.get("seed", 0)))
+    # accuracy on the last fifth, which the classifier also trained on: a small set has no held-out split
+    acc = float((predict_labels(clf, x[: min(len(x), 5000)]) == y[: min(len(x), 5000)].numpy()).mean())
+    return save_classifier(stem, clf, data.name, {"labels": what, "train_accuracy": round(acc, 4), "steps": steps,
+                                                  "wall_time_s": round(time.perf_counter() - t0, 1),
+                                                  "recipe": recipe, "name": recipe["name"]})
+
+
+def rebuild(recipe_path, ckpt_root="checkpoints", runs_root="runs/recipes", device: str | None = None,
+            evaluate: bool = True, force: bool = False, steps: int | None = None, progress: bool = True,
+            log=print) -> Path:
+    """Train one recipe (resuming its run folder), ship it to ckpt_root/NAME/model and measure it.
+    A shipped checkpoint already made from the same recipe is kept unless force=True."""
+    from genlab.checkpoint import read_metadata, CheckpointError
+
+    recipe = load_recipe(recipe_path)
+    if steps is not None:
+        recipe = dict(recipe, steps=int(steps))
+    name = recipe["name"]
+    dest = Path(ckpt_root) / name
+    stem = dest / "model"
+    if not force and stem.with_suffix(".json").exists():
+        try:
+            if read_metadata(stem).get("recipe") == recipe:
+                log(f"{name}: up to date in {dest}")
+                return stem
+        except CheckpointError:
+            pass  # a broken shipped file: rebuild it
+    if recipe.get("kind") == "classifier":
+        dest.mkdir(parents=True, exist_ok=True)
+        from genlab.device import pick_device
+
+        path = _train_classifier(recipe, stem, str(pick_device(device or recipe.get("device", "auto"))))
+        log(f"{name}: classifier written to {path}")
+        return stem
+
+    from genlab.data import load_dataset
+    from genlab.models import make_config
+    from genlab.train import fit
+
+    data = load_dataset(recipe["data"], path=recipe.get("data_path"))
+    cfg = make_config(recipe["model"], recipe["data"], data.shape, **recipe.get("options", {}))
+    run = Path(runs_root) / name
+    if force and run.exists():
+        shutil.rmtree(run)
+    tc = train_config_for(recipe, str(run), resume=True, device=device)
+    res = fit(cfg, data, tc, progress=progress)
+    if res.stopped:
+        raise RecipeError(f"{name}: training stopped at step {res.step}; run the same command again to resume")
+    dest.mkdir(parents=True, exist_ok=True)
+    tmp = dest / ".incoming"
+    tmp.mkdir(exist_ok=True)
+    for suffix in (".safetensors", ".json"):
+        shutil.copy2(run / f"model{suffix}", tmp / f"model{suffix}")
+    for suffix in (".safetensors", ".json"):  # rename is atomic; the sidecar names the weights' hash
+        (tmp / f"model{suffix}").replace(stem.with_suffix(suffix))
+    tmp.rmdir()
+    log(f"{name}: {res.step} steps in {res.wall_time_s:.0f} s, shipped to {stem}")
+    if evaluate:
+        from genlab.evaluate import evaluate_checkpoint
+
+        evaluate_checkpoint(stem, device=device or "auto")
+        log(f"{name}: measured")
+    return stem
+
+
+# --------------------------------------------------------------------------- results table
+
+# Published figures to print beside ours (numbers.md: InfoGAN-CR compilation, PacGAN paper).
+PUBLISHED = {
+    ("vae", "dsprites"): {"factor_vae": 0.63, "mig": 0.10, "source": "InfoGAN-CR (2020) compilation"},
+    ("beta-vae", "dsprites"): {"factor_vae": 0.63, "mig": 0.21, "source": "InfoGAN-CR (2020) compilation"},
+    ("infogan", "dsprites"): {"factor_vae": 0.59, "mig": 0.05, "source": "InfoGAN-CR (2020) compilation"},
+    ("gan", "ring"): {"modes": 6.3, "hq": 0.982, "source": "PacGAN (2018), plain GAN"},
+    ("gan", "grid"): {"modes": 17.3, "hq": 0.948, "reverse_kl": 0.70, "source": "PacGAN (2018), plain GAN; PacGAN4: 24.8 / 93.6% / 0.04"},
+}
+
+COLUMNS = [  # (header, metric key, format)
+    ("MIG", "mig", "{:.2f}"), ("FactorVAE", "factor_vae", "{:.2f}"), ("BetaVAE", "beta_vae", "{:.2f}"),
+    ("DCI dis.", "dci_disentanglement", "{:.2f}"), ("SAP", "sap", "{:.3f}"),
+    ("FD", "fd", "{:.2f}"), ("precision", "precision", "{:.2f}"), ("recall", "recall", "{:.2f}"),
+    ("sharpness (Laplacian var., ours / real)", None, None),
+    ("modes", "modes_captured", "{:.0f}"), ("HQ", "high_quality", "{:.1%}"), ("rev. KL", "reverse_kl", "{:.2f}"),
+]
+
+
+def _fmt(v, fmt):
+    if v is None:
+        return "–"
+    try:
+        return fmt.format(v)
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def results_rows(folders=("checkpoints",)) -> list[dict]:
+    from genlab.checkpoint import list_checkpoints
+
+    rows = []
+    for folder in folders:
+        for r in list_checkpoints(folder):
+            if "error" in r or r.get("kind") != "model":
+                continue
+            rows.append(r)
+    return rows
+
+
+def results_table(folders=("checkpoints",)) -> str:
+    """The README's results table, from the metrics stored in each checkpoint's metadata."""
+    rows = results_rows(folders)
+    head = ["checkpoint", "model", "data", "steps", "device"] + [c[0] for c in COLUMNS] + ["published"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        m = r.get("metrics") or {}
+        cells = [Path(r["path"]).parent.name if Path(r["path"]).name == "model" else Path(r["path"]).name,
+                 r["model"], r["data"], str(r.get("steps")), str(r.get("meta", {}).get("device_name") or r.get("device"))]
+        for header, key, fmt in COLUMNS:
+            if key is None:
+                ours, real = m.get("laplacian_variance_samples"), m.get("laplacian_variance_real")
+                cells.append("–" if ours is None else f"{ours:.3f} / {real:.3f}" if real is not None else f"{ours:.3f}")
+            else:
+                cells.append(_fmt(m.get(key), fmt))
+        pub = PUBLISHED.get((r["model"], r["data"]))
+        cells.append("–" if pub is None else ", ".join(f"{k} {v}" for k, v in pub.items() if k != "source") + f" ({pub['source']})")
+        lines.append("| " + " | ".join(cells) + " |")
+    if not rows:
+        lines.append("| (no measured checkpoints yet: run `genlab rebuild`) |" + " |" * (len(head) - 1))
+    return "\n".join(lines)

@@ -1,0 +1,17 @@
+#!/bin/sh
+# Headless Chromium + chromedriver for genlab's end-to-end browser test (and the README screenshots).
+# Installs Debian/Ubuntu's packages when they are missing; nothing is downloaded by the tests themselves.
+if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+    exit 0
+fi
+SUDO=""
+[ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && SUDO="sudo -n"
+if command -v apt-get >/dev/null 2>&1; then
+    echo "installing chromium and chromium-driver for the browser test (apt-get)..."
+    export DEBIAN_FRONTEND=noninteractive
+    ($SUDO apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 ||
+     ($SUDO apt-get update -qq >/dev/null 2>&1 && $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1)) && exit 0
+fi
+echo "could not install chromium and chromedriver here: install them with your package manager;" \
+     "the browser test will fail until /usr/bin/chromium and /usr/bin/chromedriver exist." >&2
+exit 0
