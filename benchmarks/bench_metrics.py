@@ -3,7 +3,9 @@
 Factors have dSprites' sizes (shape 3, scale 6, orientation 40, posX 32, posY 32); the
 "images" are the factor indices themselves and the representation is a cheap fixed function
 of them (10 codes: 5 noisy factor codes, one pair mixing posX/posY, 3 noise dims), so the
-timings exclude any encoder. Run:  uv run python benchmarks/bench_metrics.py [--backend exact]
+timings exclude any encoder. With --checkpoint, the suite runs on a real dSprites checkpoint
+instead: procedurally rendered images through its encoder (the cost a user of `genlab eval` pays).
+Run:  uv run python benchmarks/bench_metrics.py [--backend exact] [--checkpoint checkpoints/dsprites-beta-vae-b4/model]
 """
 
 from __future__ import annotations
@@ -51,13 +53,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--backend", default="hist", choices=["hist", "exact"], help="DCI tree backend")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint", help="a dSprites checkpoint: time the suite through its encoder")
     args = parser.parse_args()
 
-    data = SyntheticFactors()
+    if args.checkpoint:
+        import torch
+
+        from genlab.checkpoint import load_checkpoint
+        from genlab.data import load_dataset
+        from genlab.evaluate import represent_fn
+
+        model, _ = load_checkpoint(args.checkpoint)
+        data, represent = load_dataset("dsprites"), represent_fn(model, torch.device("cpu"))
+        what = f"checkpoint {args.checkpoint} ({model.cfg.model}, z={model.cfg.latent_dim}) on rendered dSprites, {torch.get_num_threads()} torch threads"
+    else:
+        data, represent = SyntheticFactors(), make_represent(args.seed)
+        what = f"synthetic dSprites-sized codes: 10 codes, factor sizes {DSPRITES_SIZES}"
     t0 = time.perf_counter()
-    res = disentanglement_suite(data, make_represent(args.seed), np.random.default_rng(args.seed), dci_backend=args.backend)
+    res = disentanglement_suite(data, represent, np.random.default_rng(args.seed), dci_backend=args.backend)
     total = time.perf_counter() - t0
-    print(f"synthetic dSprites-sized codes: 10 codes, factor sizes {DSPRITES_SIZES}, n_train 10,000 / n_test 5,000")
+    print(f"{what}; n_train 10,000 / n_test 5,000")
     print(f"{'metric':<12}{'seconds':>9}{'score':>9}")
     for name in ALL_METRICS:
         print(f"{name:<12}{res[name]['seconds']:>9.2f}{res[name]['score']:>9.3f}")

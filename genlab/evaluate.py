@@ -145,7 +145,7 @@ def _latent(model, data, n: int, seed: int) -> tuple[dict, dict]:
     agg = ls.aggregate_posterior_stats(mu.numpy(), logvar.numpy())
     z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=torch.Generator().manual_seed(seed))
     prior = torch.randn(z.shape, generator=torch.Generator().manual_seed(seed + 1))
-    holes = ls.prior_holes(mu.numpy(), prior.numpy())
+    holes = ls.prior_holes(z.numpy(), prior.numpy())  # samples of the aggregate posterior q(z), not just its means
     flat = {"kl_total": float(kl.sum()), "active_units": au["n_active"], "mmd_to_prior": float(ls.mmd(z, prior)),
             "aggregate_kl_to_prior": agg["gaussian_kl_to_prior"], "prior_holes": holes["share"]}
     return flat, {"kl_per_dim": kl.tolist(), "n": n}

@@ -1,0 +1,60 @@
+"""`genlab eval`: the measures that apply to a checkpoint are computed, printed and stored."""
+import json
+
+import pytest
+
+from conftest import tiny_cfg
+from genlab import evaluate
+from genlab.checkpoint import read_metadata
+from genlab.cli import main
+from genlab.data import load_dataset
+from genlab.train import TrainConfig, fit
+
+
+@pytest.fixture(autouse=True)
+def _feature_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(evaluate, "FEATURE_CACHE", tmp_path / "features")
+
+
+def _train(model, data_name, tmp_path, steps=20, **kw):
+    data = load_dataset(data_name)
+    out = tmp_path / f"{model}-{data_name}"
+    fit(tiny_cfg(model, data, **kw), data, TrainConfig(steps=steps, batch_size=16, out=str(out)), progress=False)
+    return out / "model"
+
+
+def test_eval_of_a_digits_vae_measures_and_stores_every_image_group(tmp_path, capsys):
+    stem = _train("vae", "digits", tmp_path)
+    assert main(["eval", str(stem), "--json", "--fast"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert set(res["info"]) == {"latent", "sharpness", "quality", "labels"}
+    m = res["metrics"]
+    assert 0 <= m["precision"] <= 1 and 0 <= m["recall"] <= 1 and m["fd"] > m["fd_real_vs_real"] >= 0
+    assert 1 <= m["labels_covered"] <= 10 and m["active_units"] <= 3
+    assert m["laplacian_variance_real"] > 0 and "feature_space" in res["info"]["quality"]
+    stored = read_metadata(stem)
+    assert stored["metrics"] == pytest.approx(m) and "quality" in stored["metrics_info"]
+
+
+def test_eval_of_a_ring_gan_uses_the_mode_protocol(tmp_path, capsys):
+    stem = _train("gan", "ring", tmp_path)
+    assert main(["eval", str(stem), "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)["metrics"]
+    assert m["n_modes"] == 8 and 0 <= m["modes_captured"] <= 8 and 0 <= m["high_quality"] <= 1
+
+
+def test_eval_of_a_dsprites_vae_scores_disentanglement(tmp_path):
+    stem = _train("beta-vae", "dsprites", tmp_path, steps=5)
+    res = evaluate.evaluate_checkpoint(stem, metrics=["disentanglement"], fast=True)
+    m = res["metrics"]
+    for k in ("beta_vae", "factor_vae", "mig", "sap", "dci_disentanglement", "modularity"):
+        assert 0 <= m[k] <= 1, k
+    assert res["info"]["disentanglement"]["sklearn_version"]
+
+
+def test_eval_refuses_unknown_or_inapplicable_groups(tmp_path, capsys):
+    stem = _train("gan", "ring", tmp_path, steps=2)
+    assert main(["eval", str(stem), "--metrics", "colour"]) == 2
+    assert "unknown measure group" in capsys.readouterr().err
+    assert main(["eval", str(stem), "--metrics", "disentanglement"]) == 2
+    assert "not apply" in capsys.readouterr().err
