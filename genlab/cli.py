@@ -129,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     rb.add_argument("--steps", type=int, help="override every recipe's steps (e.g. longer on a GPU)")
     rb.add_argument("--force", action="store_true", help="retrain from scratch even when up to date")
     rb.add_argument("--no-eval", action="store_true", help="do not measure after training")
+    rb.add_argument("--fast-eval", action="store_true", help="measure with `genlab eval --fast` (small samples)")
     rb.add_argument("--quiet", action="store_true", help="no progress bar")
 
     mo = sub.add_parser("models", help="the model zoo as a table",
@@ -317,7 +318,7 @@ def cmd_rebuild(a) -> int:
         raise UserError(f"no recipe files (*.toml) under '{a.recipes}'" + (f" matching '{a.only}'" if a.only else ""))
     for f in files:
         rebuild(f, ckpt_root=a.out, runs_root=a.runs, device=a.device, evaluate=not a.no_eval, force=a.force,
-                steps=a.steps, progress=not a.quiet)
+                steps=a.steps, progress=not a.quiet, fast_eval=a.fast_eval)
     return 0
 
 

@@ -246,6 +246,7 @@ def evaluate_checkpoint(path, metrics: list[str] | None = None, device: str = "a
         i["seconds"] = round(time.perf_counter() - t0, 2)
         flat.update({k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in f.items()})
         info[group] = i
+    info["settings"] = {"fast": bool(fast), "seed": int(seed), "device": str(dev), "n_images": n_img}
     if store:
         update_metadata(path, metrics=flat, metrics_info=info)
     return {"checkpoint": str(path), "model": model.cfg.model, "data": model.cfg.data, "metrics": flat, "info": info}

@@ -85,7 +85,7 @@ def _train_classifier(recipe: dict, stem: Path, device: str) -> Path:
 
 def rebuild(recipe_path, ckpt_root="checkpoints", runs_root="runs/recipes", device: str | None = None,
             evaluate: bool = True, force: bool = False, steps: int | None = None, progress: bool = True,
-            log=print) -> Path:
+            log=print, fast_eval: bool = False) -> Path:
     """Train one recipe (resuming its run folder), ship it to ckpt_root/NAME/model and measure it.
     A shipped checkpoint already made from the same recipe is kept unless force=True."""
     from genlab.checkpoint import read_metadata, CheckpointError
@@ -136,7 +136,7 @@ def rebuild(recipe_path, ckpt_root="checkpoints", runs_root="runs/recipes", devi
     if evaluate:
         from genlab.evaluate import evaluate_checkpoint
 
-        evaluate_checkpoint(stem, device=device or "auto")
+        evaluate_checkpoint(stem, device=device or "auto", fast=fast_eval)
         log(f"{name}: measured")
     return stem
 
@@ -187,9 +187,12 @@ def results_table(folders=("checkpoints",)) -> str:
     rows = results_rows(folders)
     head = ["checkpoint", "model", "data", "steps", "device"] + [c[0] for c in COLUMNS] + ["published"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    any_fast = False
     for r in rows:
         m = r.get("metrics") or {}
-        cells = [Path(r["path"]).parent.name if Path(r["path"]).name == "model" else Path(r["path"]).name,
+        fast = ((r.get("meta", {}).get("metrics_info") or {}).get("settings") or {}).get("fast")
+        any_fast = any_fast or bool(fast)
+        cells = [(Path(r["path"]).parent.name if Path(r["path"]).name == "model" else Path(r["path"]).name) + (" ¹" if fast else ""),
                  r["model"], r["data"], str(r.get("steps")), str(r.get("meta", {}).get("device_name") or r.get("device"))]
         for header, key, fmt in COLUMNS:
             if key is None:
@@ -202,4 +205,8 @@ def results_table(folders=("checkpoints",)) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     if not rows:
         lines.append("| (no measured checkpoints yet: run `genlab rebuild`) |" + " |" * (len(head) - 1))
+    if any_fast:
+        lines += ["", "¹ measured with `genlab eval --fast` (BetaVAE / FactorVAE on 1,000 train / 500 eval points, "
+                      "MIG, SAP, DCI, modularity on 3,000 codes, 1,000 images for quality and sharpness): a quick look, "
+                      "not comparable with the published defaults."]
     return "\n".join(lines)

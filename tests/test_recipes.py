@@ -91,6 +91,10 @@ def test_results_table_is_made_from_stored_metrics(tmp_path):
     assert lines[0].startswith("| checkpoint | model | data |")
     row = next(line for line in lines if "tiny-vae" in line)
     assert "| 1.23 |" in row and "| 0.50 |" in row and "0.010 / 0.040" in row
+    assert "¹" not in table
+    update_metadata(stem, metrics_info={"settings": {"fast": True}})
+    table = results_table([tmp_path / "ckpt"])
+    assert "tiny-vae ¹" in table and "not comparable with the published defaults" in table
 
 
 def test_sweep_trains_one_resumable_run_per_value(tmp_path, capsys):
