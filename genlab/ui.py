@@ -80,6 +80,19 @@ def dataset_status() -> list[dict]:
     return ds()
 
 
+def url_index(key: str, options, default) -> int:
+    """Index for a selectbox or radio from ?key=<option>, else the index of `default`.
+
+    The URL holds the option itself (`?view=labels`, `?model=gan`), as the README's links do.
+    Widgets bound with bind="query-params" write format_func's label there instead (e.g.
+    `?model=gan+·+Goodfellow+et+al.+2014…`) and ignore the short value, so selectors with
+    descriptive labels read the URL here and write `st.query_params[key] = value` after."""
+    options = list(options)
+    want = st.query_params.get(key)
+    names = [str(o) for o in options]
+    return names.index(want) if want in names else options.index(default)
+
+
 def show_error(e: Exception, what: str = "") -> None:
     """One sentence naming the problem and the fix; never a traceback."""
     msg = str(e).strip().split("\n")[0] or type(e).__name__

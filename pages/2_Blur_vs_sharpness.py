@@ -94,8 +94,10 @@ cands = compare.lineup(rows, data_name)
 by_path = {r["path"]: r for r in cands}
 names = {r["path"]: compare.short_name(r) for r in cands}
 default = [p for p in qp("ckpts", "").split(",") if p in by_path] or [r["path"] for r in compare.default_lineup(cands)]
+# One widget per dataset: a single key kept the previous dataset's picks, which the new options
+# filtered down to none ("Pick at least one checkpoint") on every switch of dataset.
 chosen = st.multiselect("Checkpoints (VAE family, hybrids, GANs)", list(by_path), default=default,
-                        format_func=lambda p: compare.label_of(by_path[p]), key="ckpts")
+                        format_func=lambda p: compare.label_of(by_path[p]), key=f"ckpts:{data_name}")
 QP["ckpts"] = ",".join(chosen)
 if not chosen:
     st.info("Pick at least one checkpoint above.")

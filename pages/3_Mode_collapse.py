@@ -42,8 +42,10 @@ if "playing" not in st.session_state:
 
 def trick_widgets(prefix: str, default_loss: str) -> dict:
     """Loss, tricks and D steps for one run; keys double as URL query parameters."""
-    switches = {"loss": st.selectbox("Loss", live.LOSSES, index=live.LOSSES.index(default_loss),
-                                     format_func=live.LOSS_LABELS.get, key=f"{prefix}loss", bind="query-params")}
+    key = f"{prefix}loss"  # not bind="query-params": that would put the long label in the URL
+    switches = {"loss": st.selectbox("Loss", live.LOSSES, index=ui.url_index(key, live.LOSSES, default_loss),
+                                     format_func=live.LOSS_LABELS.get, key=key)}
+    st.query_params[key] = switches["loss"]
     for name, label in live.TRICKS.items():
         switches[name] = st.checkbox(label, key=f"{prefix}{TRICK_KEYS[name]}", bind="query-params")
     switches["d_steps"] = st.number_input("D steps per G step (0 = the model's default: 1 for GAN, 5 for WGAN)",
@@ -52,10 +54,13 @@ def trick_widgets(prefix: str, default_loss: str) -> dict:
 
 
 with st.sidebar:
-    view = st.radio("View", list(VIEWS), format_func=VIEWS.get, key="view", bind="query-params")
+    # View and data sync the URL by hand, with the option (?view=ab&dataset=grid), not its label.
+    view = st.radio("View", list(VIEWS), index=ui.url_index("view", VIEWS, "live"), format_func=VIEWS.get, key="view")
+    st.query_params["view"] = view
     if view != "labels":
-        dataset = st.radio("Data", ["ring", "grid"], key="dataset", bind="query-params",
-                           format_func=lambda d: DATASETS[d].description)
+        dataset = st.radio("Data", ["ring", "grid"], index=ui.url_index("dataset", ["ring", "grid"], "ring"),
+                           key="dataset", format_func=lambda d: DATASETS[d].description)
+        st.query_params["dataset"] = dataset
         seed = int(st.number_input("Seed", 0, 10_000, 0, key="seed", bind="query-params"))
         lr_choice = st.selectbox("Learning rate", LRS, key="lr", bind="query-params",
                                  help="'paper' keeps each model's default: 2e-4 (GAN, Adam β1 0.5), 5e-5 (WGAN, "

@@ -31,14 +31,17 @@ REFRESH_S = 1.0
 
 left, right = st.columns(2)
 with left:
-    model = st.selectbox("Model", list(MODELS), key="model", bind="query-params",
+    # Model and data sync the URL by hand, with the name (?model=gan&data=ring), not the label.
+    model = st.selectbox("Model", list(MODELS), index=ui.url_index("model", MODELS, "vae"), key="model",
                          format_func=lambda m: f"{m} · {MODELS[m].paper}")
+    st.query_params["model"] = model
     spec = MODELS[model]
     st.caption(f"**{spec.family.upper()}** · {spec.purpose}.")
 with right:
     status = {r["name"]: r for r in ui.dataset_status()}
-    data = st.selectbox("Dataset", list(DATASETS), index=list(DATASETS).index("digits"), key="data",
-                        bind="query-params", format_func=lambda d: f"{d} · {DATASETS[d].description}")
+    data = st.selectbox("Dataset", list(DATASETS), index=ui.url_index("data", DATASETS, "digits"), key="data",
+                        format_func=lambda d: f"{d} · {DATASETS[d].description}")
+    st.query_params["data"] = data
     available = status.get(data, {}).get("available", True)
     if not available:
         st.warning(status[data]["note"])

@@ -1,0 +1,406 @@
+"""Every Streamlit page under AppTest, headless, against a folder of tiny checkpoints.
+
+Each page is run, checked for exceptions and for the elements it should draw, then a widget is
+changed and the output must change with it. Empty states (no checkpoint of the kind a page
+needs) must say what is missing and how to get it, and query parameters must set the view.
+
+The checkpoints are tiny on purpose (z = 3, 20 steps of batch 16): the tests check the pages'
+wiring, not what the models learned. The whole file runs in under a minute on two busy cores.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+import torch
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT = 120  # seconds per script run: the first run of a page imports torch, sklearn, plotly
+
+# name: (model, dataset, overrides). The two β-VAEs make a β sweep; the GANs share z = 3 with
+# the VAEs, so the blur page has a decoder/generator pair on each dataset.
+TINY_LAB = {
+    "bvae-b1": ("beta-vae", "dsprites", {"beta": 1.0}),
+    "bvae-b4": ("beta-vae", "dsprites", {"beta": 4.0}),
+    "gan-dsprites": ("gan", "dsprites", {}),
+    "vae-digits": ("vae", "digits", {}),
+    "gan-digits": ("gan", "digits", {}),
+}
+
+
+def make_tiny_lab(folder: Path, names=tuple(TINY_LAB), steps: int = 20, batch_size: int = 16) -> Path:
+    """Train the named tiny checkpoints into FOLDER/<name>/model (also used by test_browser)."""
+    from genlab.data import load_dataset
+    from genlab.models import make_config
+    from genlab.train import TrainConfig, fit
+
+    folder = Path(folder)
+    for name in names:
+        model, data, kw = TINY_LAB[name]
+        ds = load_dataset(data)
+        cfg = make_config(model, data, ds.shape, latent_dim=3, **kw)
+        fit(cfg, ds, TrainConfig(steps=steps, batch_size=batch_size, out=str(folder / name), name=name,
+                                 ckpt_every=steps, log_every=10), progress=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A checkpoints folder with the tiny lab, an empty runs folder and a private cache."""
+    root = tmp_path_factory.mktemp("lab")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny nets: one thread is faster, and far faster when the other core is busy
+    try:
+        make_tiny_lab(root / "checkpoints")
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("GENLAB_CHECKPOINTS", str(root / "checkpoints"))
+            mp.setenv("GENLAB_RUNS", str(root / "runs"))
+            mp.setenv("GENLAB_CACHE", str(root / "cache"))
+            yield root
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches():
+    """Each test starts from cold Streamlit caches (cache_resource lives for the whole process)."""
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+
+
+def open_page(name: str, query: dict | None = None) -> AppTest:
+    """Run pages/<name> (or app.py) once, with optional query parameters; fail on any exception."""
+    path = ROOT / name if name == "app.py" else ROOT / "pages" / name
+    at = AppTest.from_file(str(path), default_timeout=TIMEOUT)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def rerun(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def charts(at: AppTest) -> dict:
+    """{chart key or title: plotly data} for every plotly chart on the page."""
+    out = {}
+    for i, el in enumerate(at.get("plotly_chart")):
+        spec = json.loads(el.proto.spec)
+        title = spec.get("layout", {}).get("title", {})
+        name = title.get("text") if isinstance(title, dict) else title
+        out[name or f"chart {i}"] = spec["data"]
+    return out
+
+
+def values(v) -> np.ndarray:
+    """A plotly data array as NumPy: plain lists, or the typed {"dtype", "bdata"} form plotly uses for arrays."""
+    if isinstance(v, dict) and "bdata" in v:
+        a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+        return a.reshape(v["shape"]) if "shape" in v else a
+    return np.asarray(v)
+
+
+def by_caption(at: AppTest) -> dict:
+    return {c: u for im in at.image for u, c in zip(im.value, im.captions)}
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def texts(elements) -> str:
+    return " ".join(e.value for e in elements)
+
+
+def only(folder: Path, src: Path, *names) -> Path:
+    """A checkpoints folder holding copies of some of the lab's checkpoints (or none)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in names:
+        shutil.copytree(src / n, folder / n)
+    return folder
+
+
+# --------------------------------------------------------------------------- home
+
+
+def test_home_lists_the_lab(lab):
+    at = open_page("app.py")
+    names = set(at.dataframe[-1].value["name"])
+    assert set(TINY_LAB) <= names
+    assert len(at.get("page_link")) == 5
+
+
+# --------------------------------------------------------------------------- 1 latent traversal
+
+
+def test_traversal_slider_and_beta_change_the_pictures(lab):
+    at = open_page("1_Latent_traversal.py")
+    assert at.selectbox(key="group").value == "beta-vae:dsprites:z3"
+    assert at.select_slider(key="beta").value == 1.0
+    figs = charts(at)
+    assert {"Traversal grid", "KL per dimension (β = 1)", "Reconstruction error vs β"} <= set(figs)
+    assert len(values(figs["KL per dimension (β = 1)"][0]["y"])) == 3
+    caps = by_caption(at)
+    assert "decoded from the sliders" in caps and "image 0" in caps
+    z_sliders = [s for s in at.slider if s.key.startswith("z")]
+    assert len(z_sliders) == 3
+
+    # one latent slider: the decoded image and the traversal grid follow it
+    z_sliders[0].set_value(2.5)
+    rerun(at)
+    assert by_caption(at)["decoded from the sliders"] != caps["decoded from the sliders"]
+    assert by_caption(at)["image 0"] == caps["image 0"]
+    assert charts(at)["Traversal grid"] != figs["Traversal grid"]
+
+    # the β slider switches checkpoint: new KL bars, β in the URL
+    at.select_slider(key="beta").set_value(4.0)
+    rerun(at)
+    after = charts(at)
+    assert "KL per dimension (β = 4)" in after
+    assert after["KL per dimension (β = 4)"] != figs["KL per dimension (β = 1)"]
+    assert at.query_params["beta"] == "4"
+
+
+def test_traversal_query_parameters_set_the_view(lab):
+    at = open_page("1_Latent_traversal.py", {"beta": "4", "start": "prior", "seed": "7", "dims": "z0,z2"})
+    assert at.select_slider(key="beta").value == 4.0
+    assert at.radio(key="start").value == "the prior"
+    assert at.number_input(key="seed").value == 7
+    assert sorted(at.multiselect(key="dims").value) == ["z0", "z2"]
+    assert "KL per dimension (β = 4)" in charts(at)
+    grid = charts(at)["Traversal grid"]
+    assert grid, "the traversal grid should be drawn"
+
+
+def test_traversal_without_image_checkpoints_says_how_to_get_one(lab, monkeypatch, tmp_path):
+    monkeypatch.setenv("GENLAB_CHECKPOINTS", str(only(tmp_path / "none", lab / "checkpoints")))
+    monkeypatch.setenv("GENLAB_RUNS", str(tmp_path / "runs"))
+    at = open_page("1_Latent_traversal.py")
+    info = texts(at.info)
+    assert "No image checkpoint yet" in info and "genlab train --model beta-vae" in info
+    assert any("β-VAE" in b.label for b in at.button)
+    assert not at.get("plotly_chart")
+
+
+# --------------------------------------------------------------------------- 2 blur vs sharpness
+
+
+def test_blur_page_compares_and_the_shared_z_drives_both_decoders(lab):
+    at = open_page("2_Blur_vs_sharpness.py", {"n": "100"})  # 100 images measured keeps it quick
+    assert at.select_slider(key="n").value == 100
+    assert at.selectbox(key="data").value == "dsprites"  # the dataset with the most checkpoints
+    assert sorted(Path(p).parent.name for p in at.multiselect(key="ckpts:dsprites").value) == ["bvae-b1", "gan-dsprites"]
+    caps = by_caption(at)
+    assert {"real data", "beta-vae: bvae-b1: samples", "gan: gan-dsprites: samples"} <= set(caps)
+    figs = charts(at)
+    assert len(figs["Radially averaged power spectrum"]) == 4  # real, VAE samples, VAE recons, GAN samples
+    assert figs["Precision vs recall (random projection features)"][0]["text"][0] == "real (held out)"
+    decoders = ["beta-vae: bvae-b1", "gan: gan-dsprites"]  # one z, two decoders
+    assert set(decoders) <= set(caps), caps
+
+    at.slider(key="shared_z0").set_value(2.0)
+    rerun(at)
+    new = by_caption(at)
+    for c in decoders:
+        assert new[c] != caps[c], f"{c} did not follow the z slider"
+    assert new["real data"] == caps["real data"]
+
+    # switching dataset picks that dataset's line-up and redraws everything on digits
+    at.selectbox(key="data").set_value("digits")
+    rerun(at)
+    assert not at.info, texts(at.info)
+    assert sorted(Path(p).parent.name for p in at.multiselect(key="ckpts:digits").value) == ["gan-digits", "vae-digits"]
+    assert {"vae: vae-digits: samples", "gan: gan-digits: samples"} <= set(by_caption(at))
+    assert at.query_params["data"] == "digits"
+    assert charts(at)["Radially averaged power spectrum"] != figs["Radially averaged power spectrum"]
+
+
+def test_blur_page_without_image_checkpoints_says_how_to_get_one(lab, monkeypatch, tmp_path):
+    monkeypatch.setenv("GENLAB_CHECKPOINTS", str(only(tmp_path / "none", lab / "checkpoints")))
+    monkeypatch.setenv("GENLAB_RUNS", str(tmp_path / "runs"))
+    at = open_page("2_Blur_vs_sharpness.py")
+    info = texts(at.info)
+    assert "No image checkpoint yet" in info and "genlab train --model vae --data digits" in info
+    assert not at.image
+
+
+# --------------------------------------------------------------------------- 3 mode collapse
+
+
+def test_mode_collapse_steps_and_tricks(lab):
+    at = open_page("3_Mode_collapse.py")
+    assert metric(at, "Step") == "0"
+    assert metric(at, "Modes captured").endswith("/ 8")
+    figs = charts(at)
+    assert "non-saturating" in figs and "losses (D solid, G dotted)" in figs
+    field = figs["non-saturating"]
+    assert [t["name"] for t in field] == ["discriminator", "real", "generated"]
+
+    at.number_input(key="per_click").set_value(10)
+    at.button(key="step").click()
+    rerun(at)
+    assert metric(at, "Step") == "10"
+    stepped = charts(at)["non-saturating"]
+    assert not np.array_equal(values(stepped[2]["x"]), values(field[2]["x"])), "generated points did not move"
+    assert stepped[1] == field[1], "the real points must stay fixed"
+    assert len(values(charts(at)["losses (D solid, G dotted)"][0]["x"])) == 10, "one loss point per step"
+    run_before = at.session_state["run_a"][1]
+    assert run_before.cfg.label_smoothing == 1.0
+
+    # a trick rebuilds the run from the seed with the new config, and shows in the title
+    at.checkbox(key="ls").check()
+    rerun(at)
+    run_after = at.session_state["run_a"][1]
+    assert run_after is not run_before and run_after.cfg.label_smoothing == 0.9
+    assert "non-saturating + label smoothing" in charts(at)
+    assert metric(at, "Step") == "0"
+
+
+def test_mode_collapse_play_advances_and_pause_stops(lab):
+    at = open_page("3_Mode_collapse.py")
+    at.button(key="play").click()
+    rerun(at)  # the press reruns the page once; each rerun while playing trains for a frame's budget
+    assert at.button(key="play").label == "⏸ Pause"
+    played = int(metric(at, "Step"))
+    assert played > 0
+    at.button(key="play").click()
+    rerun(at)
+    assert at.button(key="play").label == "▶ Play"
+    paused = int(metric(at, "Step"))
+    rerun(at)
+    assert int(metric(at, "Step")) == paused, "a paused run must not train on a rerun"
+
+
+def test_mode_collapse_ab_view_steps_both_runs_in_lock_step(lab):
+    at = open_page("3_Mode_collapse.py", {"view": "ab", "b_loss": "wgan"})
+    assert at.radio(key="view").value == "ab" and at.selectbox(key="b_loss").value == "wgan"
+    assert {"A: non-saturating", "B: wgan"} <= set(charts(at))
+    at.number_input(key="per_click").set_value(5)
+    at.button(key="step").click()
+    rerun(at)
+    assert [m.value for m in at.metric if m.label == "Step"] == ["5", "5"]
+    assert at.session_state["run_b"][1].cfg.model == "wgan"
+
+
+def test_mode_collapse_query_parameters_pick_data_and_loss(lab):
+    at = open_page("3_Mode_collapse.py", {"dataset": "grid", "loss": "wgan-gp"})
+    assert at.radio(key="dataset").value == "grid"
+    assert at.selectbox(key="loss").value == "wgan-gp"
+    assert metric(at, "Modes captured").endswith("/ 25")
+    assert at.session_state["run_a"][1].cfg.model == "wgan-gp"
+    field = charts(at)["wgan-gp"]
+    assert field[0]["colorbar"]["title"]["text"] == "critic score f(x)"
+
+
+def test_mode_collapse_labels_view_without_a_classifier_says_how_to_get_one(lab, monkeypatch, tmp_path):
+    monkeypatch.setenv("GENLAB_RUNS", str(tmp_path / "runs"))
+    at = open_page("3_Mode_collapse.py", {"view": "labels"})
+    info = texts(at.info)
+    assert "No digits classifier yet" in info and "Press the button" in info
+    assert any(b.key == "train_clf" for b in at.button)
+
+
+# --------------------------------------------------------------------------- 4 code space
+
+
+def test_code_space_map_points_and_colours(lab):
+    at = open_page("4_Code_space.py", {"n": "500"})
+    assert at.radio(key="method").value == "PCA"
+    assert metric(at, "Latent dimensions") == "3"
+    (title, data), = charts(at).items()
+    assert title.startswith("PCA of the encoder means (μ) of 500 dsprites images")
+    assert "prior samples" in [t["name"] for t in data]
+    caps = by_caption(at)
+    assert {"A decoded", "B decoded"} <= set(caps)
+
+    at.number_input(key="point_a").set_value(7)
+    rerun(at)
+    new = by_caption(at)
+    assert new["A decoded"] != caps["A decoded"] and new["B decoded"] == caps["B decoded"]
+    marks = {t["name"]: t for t in charts(at)[title]}
+    assert values(marks["point A"]["customdata"]).tolist() == [7]
+
+    at.selectbox(key="colour").set_value("KL per point")
+    rerun(at)
+    recoloured = charts(at)[title]
+    assert recoloured != data and recoloured[0]["name"] == "codes"
+
+    at.toggle(key="prior").set_value(False)
+    rerun(at)
+    assert "prior samples" not in [t["name"] for t in charts(at)[title]]
+
+
+def test_code_space_query_parameters_pick_checkpoint_and_points(lab):
+    ckpt = str(lab / "checkpoints" / "vae-digits" / "model")
+    at = open_page("4_Code_space.py", {"ckpt": ckpt, "n": "500", "colour": "label", "a": "3", "b": "4"})
+    assert at.selectbox(key="ckpt").value == ckpt
+    assert at.selectbox(key="colour").value == "label"
+    assert (at.number_input(key="point_a").value, at.number_input(key="point_b").value) == (3, 4)
+    (title, data), = charts(at).items()
+    assert "digits" in title and any(t["name"] == "label 0" for t in data)
+
+
+def test_code_space_with_only_gans_says_how_to_get_an_encoder(lab, monkeypatch, tmp_path):
+    folder = only(tmp_path / "gans", lab / "checkpoints", "gan-digits", "gan-dsprites")
+    monkeypatch.setenv("GENLAB_CHECKPOINTS", str(folder))
+    monkeypatch.setenv("GENLAB_RUNS", str(tmp_path / "runs"))
+    at = open_page("4_Code_space.py")
+    info = texts(at.info)
+    assert "No checkpoint with an encoder yet" in info and "genlab train --model vae" in info
+    assert not at.get("plotly_chart")
+
+
+# --------------------------------------------------------------------------- 5 train
+
+
+def test_train_page_fields_follow_the_model_and_the_url(lab):
+    at = open_page("5_Train.py", {"model": "wgan-gp"})
+    assert at.selectbox(key="model").value == "wgan-gp"
+    keys = {w.key for w in at.number_input}
+    assert "hp_wgan-gp_gp_weight" in keys and "hp_wgan-gp_beta" not in keys
+    at.selectbox(key="model").set_value("beta-vae")
+    rerun(at)
+    keys = {w.key for w in at.number_input}
+    assert "hp_beta-vae_beta" in keys and "hp_beta-vae_gp_weight" not in keys
+
+
+def test_train_page_runs_in_the_background_and_lists_the_checkpoint(lab, monkeypatch, tmp_path):
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("GENLAB_RUNS", str(runs))
+    at = open_page("5_Train.py")
+    at.selectbox(key="model").set_value("gan")
+    at.selectbox(key="data").set_value("ring")
+    rerun(at)
+    at.number_input(key="train_steps").set_value(30)
+    at.number_input(key="train_batch").set_value(16)
+    at.text_input(key="train_name").input("tiny-ring")
+    at.button(key="train_start").click()
+    rerun(at)
+    assert at.session_state["train_run"] == "tiny-ring"
+    deadline = time.monotonic() + 60
+    while not at.success and time.monotonic() < deadline:
+        assert not at.error, texts(at.error)
+        time.sleep(0.5)
+        rerun(at)
+    assert at.success and "Finished at step 30" in texts(at.success)
+    assert (runs / "tiny-ring" / "model.safetensors").exists()
+    listing = at.dataframe[-1].value
+    assert list(listing["run_id"]) == ["tiny-ring"] and list(listing["status"]) == ["finished"]
+    assert "samples at step 30" in charts(at)
+
+    home = open_page("app.py")
+    table = home.dataframe[-1].value
+    assert "tiny-ring" in set(table["name"])
