@@ -10,6 +10,12 @@ import os
 from pathlib import Path
 
 import streamlit as st
+import torch
+
+# One torch thread per op in the app: with two cores, a second thread only makes the small
+# networks wait on each other while another session (or a training run) holds the other core.
+# GENLAB_THREADS overrides it on bigger machines.
+torch.set_num_threads(max(1, int(os.environ.get("GENLAB_THREADS", "1"))))
 
 
 

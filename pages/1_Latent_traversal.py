@@ -130,7 +130,7 @@ st.subheader("Move one latent dimension at a time")
 can_encode = stats is not None
 sources = ["a real image", "the prior"] if can_encode else ["the prior"]
 src_default = "the prior" if qp("start", "image") == "prior" or not can_encode else "a real image"
-ctrl, view = st.columns([2, 3])
+ctrl = st.container()
 with ctrl:
     source = st.radio("Start from", sources, index=sources.index(src_default), horizontal=True, key="start")
     QP["start"] = "image" if source == "a real image" else "prior"
@@ -157,20 +157,34 @@ with ctrl:
         QP["seed"] = str(seed)
         x0, z0 = None, latent.prior_overlay(model, 1, seed=int(seed))[0]
         token = f"{path}|s{seed}"
+kl = stats["kl_per_dim"] if stats else None
+
+
+@st.fragment
+def slider_panel():
+    """Sliders and the decoded image: a slider change reruns only this fragment (one decode),
+    not the grid and charts below, so the picture follows the hand."""
     z = np.array(z0, dtype=np.float32)
-    kl = stats["kl_per_dim"] if stats else None
-    scols = st.columns(2)
-    for j, d in enumerate(order):
-        lab = f"z{d}" + (f" · KL {kl[d]:.2f} nats" if kl is not None else "")
-        z[d] = scols[j % 2].slider(lab, -4.0, 4.0, float(np.clip(z0[d], -4, 4)), 0.05, key=f"z{d}|{token}")
-with view:
-    cols = st.columns(2)
-    if x0 is not None:
-        cols[0].image(latent.to_display(x0, 224), caption=f"image {index}")
-    try:
-        cols[1].image(latent.to_display(latent.decode_codes(model, z)[0], 224), caption="decoded from the sliders")
-    except Exception as e:
-        ui.show_error(e, "Could not decode")
+    ctrl2, view2 = st.columns([2, 3])  # a fragment draws only into containers it creates
+    with ctrl2:
+        scols = st.columns(2)
+        for j, d in enumerate(order):
+            lab = f"z{d}" + (f" · KL {kl[d]:.2f} nats" if kl is not None else "")
+            z[d] = scols[j % 2].slider(lab, -4.0, 4.0, float(np.clip(z0[d], -4, 4)), 0.05, key=f"z{d}|{token}")
+        st.button("Redraw the grid around these values", key="redraw",
+                  help="The traversal grid below is drawn around the slider values of the last full update.")
+    with view2:
+        cols = st.columns(2)
+        if x0 is not None:
+            cols[0].image(latent.to_display(x0, 224), caption=f"image {index}")
+        try:
+            cols[1].image(latent.to_display(latent.decode_codes(model, z)[0], 224), caption="decoded from the sliders")
+        except Exception as e:
+            ui.show_error(e, "Could not decode")
+    return z
+
+
+z = slider_panel()
 
 # --------------------------------------------------------------------------- traversal grid
 st.subheader("Traversal grid")
@@ -203,10 +217,12 @@ if dims:
         st.plotly_chart(fig, key="grid")
         dl1, dl2 = st.columns(2)
         stem = Path(path).parent.name or "model"
-        dl1.download_button("Download grid (PNG)", latent.grid_png_bytes(grid), f"traversal-{stem}.png", "image/png")
+        # callables: the PNG and GIF are only encoded when a download is asked for
+        dl1.download_button("Download grid (PNG)", lambda g=grid: latent.grid_png_bytes(g), f"traversal-{stem}.png",
+                            "image/png")
         dl2.download_button("Download animation (GIF: one frame per value, all dimensions side by side)",
-                            latent.grid_gif_bytes(grid.swapaxes(0, 1), duration_ms=150), f"traversal-{stem}.gif",
-                            "image/gif")
+                            lambda g=grid: latent.grid_gif_bytes(g.swapaxes(0, 1), duration_ms=150),
+                            f"traversal-{stem}.gif", "image/gif")
     except Exception as e:
         ui.show_error(e, "Could not draw the traversal")
 
