@@ -111,16 +111,22 @@ def feature_network(data, device, search=("checkpoints", "runs")):
 # --------------------------------------------------------------------------- the measures
 
 
+# `genlab eval --fast`: points per metric (the defaults of numbers.md are 10,000 / 5,000).
+FAST_SIZES = {"train": 1000, "eval": 500, "variance": 2000, "codes": 3000, "codes_train": 2000, "codes_test": 1000}
+
+
 def _disentanglement(model, data, fast: bool, seed: int) -> tuple[dict, dict]:
     from genlab.metrics import disentanglement as dis
 
     rep = represent_fn(model, model.device)
     rng = np.random.default_rng(seed)
     if fast:
-        res = {"beta_vae": dis.beta_vae_score(data, rep, rng, num_train=1000, num_eval=500),
-               "factor_vae": dis.factor_vae_score(data, rep, rng, num_train=1000, num_eval=500, num_variance_estimate=2000)}
-        codes, factors = dis.sample_codes(data, rep, 3000, rng)
-        res.update(dis.score_codes(codes, factors, rng=rng, num_train=2000, num_test=1000))
+        f = FAST_SIZES
+        res = {"beta_vae": dis.beta_vae_score(data, rep, rng, num_train=f["train"], num_eval=f["eval"]),
+               "factor_vae": dis.factor_vae_score(data, rep, rng, num_train=f["train"], num_eval=f["eval"],
+                                                  num_variance_estimate=f["variance"])}
+        codes, factors = dis.sample_codes(data, rep, f["codes"], rng)
+        res.update(dis.score_codes(codes, factors, rng=rng, num_train=f["codes_train"], num_test=f["codes_test"]))
     else:
         res = dis.disentanglement_suite(data, rep, rng)
     flat = {"beta_vae": res["beta_vae"]["score"], "factor_vae": res["factor_vae"]["score"], "mig": res["mig"]["score"],

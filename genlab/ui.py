@@ -103,3 +103,25 @@ def show_error(e: Exception, what: str = "") -> None:
     """One sentence naming the problem and the fix; never a traceback."""
     msg = str(e).strip().split("\n")[0] or type(e).__name__
     st.error(f"{what}{': ' if what else ''}{msg}")
+
+
+def url_value(name: str, default, cast=str):
+    """A view setting from the URL's query parameters, or `default` when absent or malformed."""
+    try:
+        return cast(st.query_params[name]) if name in st.query_params else default
+    except (TypeError, ValueError):
+        return default
+
+
+def checkpoint_version(path: str) -> int:
+    """The weights file's modification time: a cache key that changes when a checkpoint is rewritten."""
+    p = Path(path).with_suffix(".safetensors")
+    return p.stat().st_mtime_ns if p.exists() else 0
+
+
+@st.cache_resource(show_spinner=False)
+def dataset(name: str):
+    """A built-in dataset, loaded once per process."""
+    from genlab.data import load_dataset
+
+    return load_dataset(name)

@@ -3,7 +3,6 @@ sharpness measures, power spectra, precision/recall/Fréchet distance, and one s
 sliders driving a VAE decoder and a GAN generator. Widgets and layout only; the work is in
 genlab.compare and genlab.latent."""
 
-from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
@@ -25,24 +24,7 @@ QP = st.query_params
 RUNS = ui.checkpoint_dirs()[-1]
 
 
-def qp(name, default, cast=str):
-    """A view setting from the URL, or `default` when absent or malformed."""
-    try:
-        return cast(QP[name]) if name in QP else default
-    except (TypeError, ValueError):
-        return default
-
-
-def mtime(path: str) -> int:
-    p = Path(path).with_suffix(".safetensors")
-    return p.stat().st_mtime_ns if p.exists() else 0
-
-
-@st.cache_resource(show_spinner=False)
-def dataset(name: str):
-    from genlab.data import load_dataset
-
-    return load_dataset(name)
+qp, mtime, dataset = ui.url_value, ui.checkpoint_version, ui.dataset
 
 
 @st.cache_data(show_spinner="Sampling, reconstructing and measuring…", max_entries=16)

@@ -2,7 +2,6 @@
 pick points to see them decoded and the straight path between two; prior samples overlaid to show
 holes. Widgets and layout only; the work is in genlab.latent and genlab.metrics.latent_stats."""
 
-from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
@@ -27,24 +26,7 @@ SIZES = [500, 1000, 2000, 5000]
 KL_COLOUR = "KL per point"
 
 
-def qp(name, default, cast=str):
-    """A view setting from the URL, or `default` when absent or malformed."""
-    try:
-        return cast(QP[name]) if name in QP else default
-    except (TypeError, ValueError):
-        return default
-
-
-def mtime(path: str) -> int:
-    p = Path(path).with_suffix(".safetensors")
-    return p.stat().st_mtime_ns if p.exists() else 0
-
-
-@st.cache_resource(show_spinner=False)
-def dataset(name: str):
-    from genlab.data import load_dataset
-
-    return load_dataset(name)
+qp, mtime, dataset = ui.url_value, ui.checkpoint_version, ui.dataset
 
 
 @st.cache_data(show_spinner="Encoding the data…", max_entries=16)

@@ -27,7 +27,8 @@ def test_eval_of_a_digits_vae_measures_and_stores_every_image_group(tmp_path, ca
     stem = _train("vae", "digits", tmp_path)
     assert main(["eval", str(stem), "--json", "--fast"]) == 0
     res = json.loads(capsys.readouterr().out)
-    assert set(res["info"]) == {"latent", "sharpness", "quality", "labels"}
+    assert set(res["info"]) == {"latent", "sharpness", "quality", "labels", "settings"}
+    assert res["info"]["settings"]["fast"] is True
     m = res["metrics"]
     assert 0 <= m["precision"] <= 1 and 0 <= m["recall"] <= 1 and m["fd"] > m["fd_real_vs_real"] >= 0
     assert 1 <= m["labels_covered"] <= 10 and m["active_units"] <= 3
@@ -43,7 +44,11 @@ def test_eval_of_a_ring_gan_uses_the_mode_protocol(tmp_path, capsys):
     assert m["n_modes"] == 8 and 0 <= m["modes_captured"] <= 8 and 0 <= m["high_quality"] <= 1
 
 
-def test_eval_of_a_dsprites_vae_scores_disentanglement(tmp_path):
+def test_eval_of_a_dsprites_vae_scores_disentanglement(tmp_path, monkeypatch):
+    # the plumbing, at sizes a test can afford (each BetaVAE point encodes 128 images); the
+    # metrics' known answers at the published sizes are in test_metrics_disentanglement.py
+    monkeypatch.setattr(evaluate, "FAST_SIZES", {"train": 60, "eval": 30, "variance": 300, "codes": 600,
+                                                 "codes_train": 400, "codes_test": 200})
     stem = _train("beta-vae", "dsprites", tmp_path, steps=5)
     res = evaluate.evaluate_checkpoint(stem, metrics=["disentanglement"], fast=True)
     m = res["metrics"]
