@@ -187,19 +187,26 @@ def press_step(driver, steps: int, timeout: float) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
+    from selenium.common.exceptions import StaleElementReferenceException
+
     def shown() -> int:
-        vals = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMetricValue"]')
-        try:
+        try:  # the page may redraw between finding an element and reading it
+            vals = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMetricValue"]')
             return int(vals[0].text.replace(",", "")) if vals else 0
-        except ValueError:
+        except (ValueError, StaleElementReferenceException):
             return 0
 
     for _ in range(100):
         before = shown()
         if before >= steps:
             return
-        button = next(b for b in driver.find_elements(By.CSS_SELECTOR, "button") if "Step" in b.text)
-        button.click()
+        for attempt in range(5):
+            try:
+                button = next(b for b in driver.find_elements(By.CSS_SELECTOR, "button") if "Step" in b.text)
+                button.click()
+                break
+            except StaleElementReferenceException:
+                time.sleep(0.5)
         WebDriverWait(driver, timeout, poll_frequency=0.25).until(lambda d: shown() > before)
         wait_done(driver, timeout)
 
