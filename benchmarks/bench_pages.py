@@ -169,14 +169,14 @@ def bench_live(repeats: int) -> None:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=15)
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: the app's, GENLAB_THREADS or 1)")
     ap.add_argument("--checkpoints", default=str(ROOT / "checkpoints"))
     ap.add_argument("--skip-umap", action="store_true", help="skip the UMAP figures (about half a minute)")
     args = ap.parse_args(argv)
+    from genlab import ui  # noqa: F401  (the pages import it; it sets the app's thread count, so --threads comes after)
+
     if args.threads:
         torch.set_num_threads(args.threads)
-
-    from genlab import ui  # noqa: F401  (the pages import it; keeps import costs out of the timings)
     from genlab.checkpoint import load_checkpoint
     from genlab.data import load_dataset
 

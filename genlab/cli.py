@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tomllib
 from pathlib import Path
 
 # Model options: (flag, ModelConfig field, type, help). One line each, citing the paper.

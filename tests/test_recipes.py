@@ -1,7 +1,4 @@
 """Recipes, rebuild, the results table and the sweep command."""
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
