@@ -162,7 +162,7 @@ COLUMNS = [  # (header, metric key, format)
 
 
 def _fmt(v, fmt):
-    if v is None:
+    if v is None or (isinstance(v, float) and v != v):  # missing, or undefined (NaN: e.g. no high-quality sample)
         return "–"
     try:
         return fmt.format(v)
