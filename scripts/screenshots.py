@@ -200,10 +200,15 @@ def press_step(driver, steps: int, timeout: float) -> None:
         before = shown()
         if before >= steps:
             return
+        def step_button(d):  # None until the page has drawn its Step button (it may be mid-rerun)
+            try:
+                return next((b for b in d.find_elements(By.CSS_SELECTOR, "button") if "Step" in b.text), None)
+            except StaleElementReferenceException:
+                return None
+
         for attempt in range(5):
             try:
-                button = next(b for b in driver.find_elements(By.CSS_SELECTOR, "button") if "Step" in b.text)
-                button.click()
+                WebDriverWait(driver, timeout, poll_frequency=0.25).until(step_button).click()
                 break
             except StaleElementReferenceException:
                 time.sleep(0.5)
