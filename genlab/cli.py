@@ -47,7 +47,6 @@ FLAG_OPTIONS = [
     ("--feature-matching", "feature_matching", "G matches D's mean features on real data (Salimans et al. 2016)"),
     ("--minibatch-discrimination", "minibatch_discrimination", "D sees closeness to the rest of the batch (Salimans et al. 2016)"),
 ]
-TRAIN_FIELDS = ("steps", "batch_size", "device", "seed", "ckpt_every", "log_every", "precision", "name")
 
 
 class UserError(Exception):
@@ -176,7 +175,8 @@ def _load_recipe(path: str) -> dict:
 def cmd_train(a) -> int:
     from genlab.data import load_dataset
     from genlab.models import make_config
-    from genlab.train import TrainConfig, fit
+    from genlab.recipes import TRAIN_FIELDS, train_config_for
+    from genlab.train import fit
 
     recipe = _load_recipe(a.recipe) if a.recipe else {}
     model = a.model or recipe.get("model")
@@ -192,15 +192,11 @@ def cmd_train(a) -> int:
             options[dest] = True
     data = load_dataset(data_name, download=a.download, path=a.data_path or recipe.get("data_path"))
     cfg = make_config(model, data_name, data.shape, **options)
-    tv = {k: recipe[k] for k in TRAIN_FIELDS if k in recipe}
-    for k in TRAIN_FIELDS:
-        if getattr(a, k, None) is not None:
-            tv[k] = getattr(a, k)
-    name = tv.get("name") or recipe.get("name") or (Path(a.out).name if a.out else f"{data_name}-{model}")
+    overrides = {k: getattr(a, k) for k in TRAIN_FIELDS if getattr(a, k, None) is not None}
+    name = overrides.get("name") or recipe.get("name") or (Path(a.out).name if a.out else f"{data_name}-{model}")
     out = a.out or f"runs/{name}"
-    tc = TrainConfig(out=out, resume=a.resume, channels_last=a.channels_last or recipe.get("channels_last", False),
-                     half_checkpoint=a.half or recipe.get("half", False), recipe=recipe or None,
-                     **dict(tv, name=name))
+    tc = train_config_for(recipe, out, resume=a.resume, channels_last=a.channels_last, half=a.half,
+                          **dict(overrides, name=name))
     res = fit(cfg, data, tc, progress=not a.quiet)
     state = "stopped" if res.stopped else "finished"
     print(f"{state} at step {res.step} in {res.wall_time_s:.1f} s ({res.images_per_s:.0f} images/s); checkpoint: {res.checkpoint}")

@@ -318,15 +318,6 @@ def short_name(row: dict) -> str:
 # --------------------------------------------------------------------------- feature classifiers
 
 
-def classifier_labels(batch: dict) -> np.ndarray | None:
-    """Class labels to train a feature classifier on: the labels, or dSprites' shape factor."""
-    if "y" in batch:
-        return np.asarray(batch["y"].cpu())
-    if "factors" in batch:
-        return np.asarray(batch["factors"][:, 0].cpu())
-    return None
-
-
 def find_classifier(rows: list[dict], dataset: str) -> dict | None:
     """The classifier checkpoint (kind "classifier", genlab.checkpoint.save_classifier) for
     `dataset` trained longest, or None."""
@@ -334,23 +325,13 @@ def find_classifier(rows: list[dict], dataset: str) -> dict | None:
     return _newest_first(found)[0] if found else None
 
 
-def train_feature_classifier(data, dataset: str, out_dir, steps: int = 500, n: int = 5000, seed: int = 0,
-                             device: str = "cpu") -> Path:
-    """Train genlab's small classifier on `n` fixed examples of `data` (its labels, or dSprites'
-    shape) and save it as a classifier checkpoint OUT_DIR/classifier-<dataset>/model. Returns the stem."""
-    from genlab.checkpoint import save_classifier
-    from genlab.metrics.classifier import predict_labels, train_classifier
+def train_feature_classifier(data, dataset: str, out_dir, steps: int = 500, seed: int = 0, device: str = "cpu") -> Path:
+    """Train and save the feature classifier of `dataset` as OUT_DIR/classifier-<dataset>/model
+    (genlab.evaluate.train_feature_classifier), so the page finds it like any checkpoint. Returns the stem."""
+    from genlab.evaluate import train_feature_classifier as train
 
-    batch = latent.fixed_batch(data, min(n, len(data)) if hasattr(data, "get") else n, seed)
-    y = classifier_labels(batch)
-    if y is None:
-        raise ValueError(f"{dataset} has no labels or factors to train a feature classifier on")
-    t0 = time.perf_counter()
-    clf = train_classifier(batch["x"].cpu(), y, int(y.max()) + 1, steps=steps, device=device, seed=seed)
-    acc = float((predict_labels(clf, batch["x"].cpu()) == y).mean())
-    return save_classifier(Path(out_dir) / f"classifier-{dataset}" / "model", clf.cpu(), dataset,
-                           {"name": f"classifier-{dataset}", "steps": steps, "n": len(y), "train_accuracy": acc,
-                            "wall_time_s": round(time.perf_counter() - t0, 2)})
+    return train(data, Path(out_dir) / f"classifier-{dataset}" / "model", steps=steps, device=device, seed=seed,
+                 meta={"name": f"classifier-{dataset}"})
 
 
 # --------------------------------------------------------------------------- small runs for empty states

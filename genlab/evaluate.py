@@ -97,15 +97,26 @@ def feature_network(data, device, search=("checkpoints", "runs")):
     if stem.with_suffix(".safetensors").exists():
         clf, meta = load_classifier(stem, device)
         return clf, f"penultimate layer of a classifier trained on {data.name} {meta.get('labels', '')} (cached at {stem})"
+    train_feature_classifier(data, stem, steps=400, device=device)
+    clf, meta = load_classifier(stem, device)
+    return clf, f"penultimate layer of a classifier trained on {data.name} {meta.get('labels', '')} (cached at {stem})"
+
+
+def train_feature_classifier(data, stem, steps: int = 400, batch_size: int = 64, device="cpu", seed: int = 0,
+                             meta: dict | None = None) -> Path:
+    """Train genlab's small classifier on `data`'s labels (dSprites: shape × scale) and save it as a
+    classifier checkpoint at `stem`. Used for the feature space of FD / KID / precision-recall and for
+    label coverage; `meta` adds fields to its metadata (a recipe, a name). Returns the stem."""
     from genlab.metrics.classifier import predict_labels, train_classifier
 
     x, y, k, what = _classifier_labels(data)
     t0 = time.perf_counter()
-    clf = train_classifier(x, y, k, steps=400, batch_size=64, device=device, seed=0)
-    acc = float((predict_labels(clf, x[:2000]) == y[:2000].numpy()).mean())
-    save_classifier(stem, clf, data.name, {"labels": what, "train_accuracy": acc, "steps": 400,
-                                           "wall_time_s": round(time.perf_counter() - t0, 1)})
-    return clf.eval(), f"penultimate layer of a classifier trained on {data.name} {what} (cached at {stem})"
+    clf = train_classifier(x, y, k, steps=steps, batch_size=batch_size, device=device, seed=seed)
+    n = min(len(x), 5000)  # accuracy on (part of) the training set: small sets have no held-out split
+    acc = float((predict_labels(clf, x[:n]) == y[:n].numpy()).mean())
+    save_classifier(stem, clf.cpu(), data.name, {"labels": what, "train_accuracy": round(acc, 4), "steps": steps,
+                                                 "wall_time_s": round(time.perf_counter() - t0, 1), **(meta or {})})
+    return Path(stem)
 
 
 # --------------------------------------------------------------------------- the measures

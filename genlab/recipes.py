@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import fnmatch
 import shutil
-import time
 import tomllib
 from pathlib import Path
 
@@ -55,32 +54,16 @@ def find_recipes(folder="recipes", only: str | None = None) -> list[Path]:
     return files
 
 
-def train_config_for(recipe: dict, out: str, resume: bool = True, **overrides):
+def train_config_for(recipe: dict, out: str, resume: bool = True, channels_last: bool = False, half: bool = False,
+                     **overrides):
+    """The TrainConfig of a recipe; `overrides` (TRAIN_FIELDS, None = keep the recipe's) and the two
+    flags come from the command line."""
     from genlab.train import TrainConfig
 
     tv = {k: recipe[k] for k in TRAIN_FIELDS if k in recipe}
     tv.update({k: v for k, v in overrides.items() if v is not None})
-    return TrainConfig(out=out, resume=resume, channels_last=recipe.get("channels_last", False),
-                       half_checkpoint=recipe.get("half", False), recipe=recipe, **tv)
-
-
-def _train_classifier(recipe: dict, stem: Path, device: str) -> Path:
-    from genlab.checkpoint import save_classifier
-    from genlab.evaluate import _classifier_labels
-    from genlab.data import load_dataset
-    from genlab.metrics.classifier import predict_labels, train_classifier
-
-    data = load_dataset(recipe["data"], path=recipe.get("data_path"))
-    x, y, k, what = _classifier_labels(data)
-    steps = int(recipe.get("steps", 1000))
-    t0 = time.perf_counter()
-    clf = train_classifier(x, y, k, steps=steps, batch_size=int(recipe.get("batch_size", 64)), device=device,
-                           seed=int(recipe.get("seed", 0)))
-    # accuracy on the last fifth, which the classifier also trained on: a small set has no held-out split
-    acc = float((predict_labels(clf, x[: min(len(x), 5000)]) == y[: min(len(x), 5000)].numpy()).mean())
-    return save_classifier(stem, clf, data.name, {"labels": what, "train_accuracy": round(acc, 4), "steps": steps,
-                                                  "wall_time_s": round(time.perf_counter() - t0, 1),
-                                                  "recipe": recipe, "name": recipe["name"]})
+    return TrainConfig(out=out, resume=resume, channels_last=channels_last or recipe.get("channels_last", False),
+                       half_checkpoint=half or recipe.get("half", False), recipe=recipe or None, **tv)
 
 
 def rebuild(recipe_path, ckpt_root="checkpoints", runs_root="runs/recipes", device: str | None = None,
@@ -105,9 +88,14 @@ def rebuild(recipe_path, ckpt_root="checkpoints", runs_root="runs/recipes", devi
             pass  # a broken shipped file: rebuild it
     if recipe.get("kind") == "classifier":
         dest.mkdir(parents=True, exist_ok=True)
+        from genlab.data import load_dataset
         from genlab.device import pick_device
+        from genlab.evaluate import train_feature_classifier
 
-        path = _train_classifier(recipe, stem, str(pick_device(device or recipe.get("device", "auto"))))
+        path = train_feature_classifier(load_dataset(recipe["data"], path=recipe.get("data_path")), stem,
+                                        steps=int(recipe.get("steps", 1000)), batch_size=int(recipe.get("batch_size", 64)),
+                                        device=str(pick_device(device or recipe.get("device", "auto"))),
+                                        seed=int(recipe.get("seed", 0)), meta={"recipe": recipe, "name": recipe["name"]})
         log(f"{name}: classifier written to {path}")
         return stem
 
