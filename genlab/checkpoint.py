@@ -290,8 +290,10 @@ def load_train_state(path, model: GenerativeModel, optimizers: dict) -> tuple[in
     except Exception as e:
         raise CheckpointError(f"resumable state '{path}' is truncated or corrupt ({type(e).__name__}); "
                               f"delete it to start over, or resume from an earlier copy") from None
-    if header["config"] != model.cfg.to_dict():
-        diff = sorted(k for k in header["config"] if header["config"][k] != model.cfg.to_dict().get(k))
+    # settings added to genlab after the state was written take their defaults
+    saved = type(model.cfg).from_dict(header["config"]).to_dict()
+    if saved != model.cfg.to_dict():
+        diff = sorted(k for k in saved if saved[k] != model.cfg.to_dict().get(k))
         raise CheckpointError(f"cannot resume '{path}': it was trained with different settings ({', '.join(diff)}); "
                               f"use the same options or a new --out folder")
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)

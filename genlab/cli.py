@@ -7,6 +7,7 @@ Errors a user can cause print one line and exit with status 2; nothing prints a 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -35,6 +36,9 @@ MODEL_OPTIONS = [
     ("--instance-noise", "instance_noise", float, "σ of instance noise on D's inputs, annealed to 0 (Sønderby et al. 2017) [0]"),
     ("--instance-noise-steps", "instance_noise_steps", int, "steps to anneal the instance noise to 0 [10000]"),
     ("--consensus", "consensus", float, "γ of consensus optimisation (Mescheder et al. 2017) [0 = off]"),
+    ("--pack", "pack", int, "PacGAN: samples D judges together (Lin et al. 2018) [1 = off]"),
+    ("--mlp-width", "mlp_width", int, "hidden units of the MLPs for 2-D points [128]"),
+    ("--mlp-layers", "mlp_layers", int, "hidden layers of the MLPs for 2-D points [2]"),
     ("--d-steps", "d_steps", int, "discriminator steps per generator step (Goodfellow et al. 2014, k) [1]"),
     ("--optimizer", "optimizer", str, "adam or rmsprop [adam; wgan rmsprop]"),
     ("--lr", "lr", float, "learning rate [vae 1e-4, gan 2e-4]"),
@@ -46,6 +50,7 @@ MODEL_OPTIONS = [
 FLAG_OPTIONS = [
     ("--feature-matching", "feature_matching", "G matches D's mean features on real data (Salimans et al. 2016)"),
     ("--minibatch-discrimination", "minibatch_discrimination", "D sees closeness to the rest of the batch (Salimans et al. 2016)"),
+    ("--batch-norm", "batch_norm", "batch norm in the generator's hidden layers, 2-D points (Ioffe & Szegedy 2015)"),
 ]
 
 
@@ -149,6 +154,9 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--batch-size", type=int, default=64, help="batch size [64]")
     sw.add_argument("--out", default="runs/sweep", help="folder for the runs [runs/sweep]")
     sw.add_argument("--device", default="auto", help="auto, cpu, cuda [auto]")
+    sw.add_argument("--batched", choices=["auto", "on", "off"], default="auto",
+                    help="train the members as one batched run (stacked parameters, torch.func; vae and beta-vae "
+                         "with --values beta=…): auto = on CUDA, where it is faster; on a CPU separate runs are [auto]")
     sw.add_argument("--eval", action="store_true", help="measure each run when it finishes")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -365,19 +373,39 @@ def cmd_sweep(a) -> int:
     except ValueError as e:
         raise UserError(f"could not read the sweep's values or seeds: {e}") from None
     data = load_dataset(a.data)
-    for seed in seeds:
-        for v in vals:
-            name = f"{a.model}-{a.data}-{setting}-{v:g}-s{seed}" if isinstance(v, float) else f"{a.model}-{a.data}-{setting}-{v}-s{seed}"
-            out = Path(a.out) / name
-            cfg = make_config(a.model, a.data, data.shape, **{setting: v})
-            res = fit(cfg, data, TrainConfig(steps=a.steps, batch_size=a.batch_size, device=a.device, seed=seed,
-                                             out=str(out), resume=True, name=name, ckpt_every=max(100, a.steps // 10)),
-                      progress=not a.quiet)
-            print(f"{name}: step {res.step}, {res.images_per_s:.0f} images/s -> {res.checkpoint}")
-            if a.eval and not res.stopped:
-                from genlab.evaluate import evaluate_checkpoint
 
-                evaluate_checkpoint(out / "model", device=a.device)
+    def run_name(v, seed):
+        return f"{a.model}-{a.data}-{setting}-{v:g}-s{seed}" if isinstance(v, float) else f"{a.model}-{a.data}-{setting}-{v}-s{seed}"
+
+    members = [(run_name(v, seed), make_config(a.model, a.data, data.shape, **{setting: v}), seed)
+               for seed in seeds for v in vals]
+    from genlab.device import pick_device
+    from genlab.sweep import BATCHABLE_MODELS, Member, can_batch, fit_stacked
+
+    batched = a.batched == "on" or (a.batched == "auto" and pick_device(a.device).type == "cuda")
+    if batched and not can_batch(a.model, setting):
+        if a.batched == "on":
+            raise UserError(f"a batched sweep trains {' or '.join(BATCHABLE_MODELS)} over beta; "
+                            f"use --batched off for {a.model} over {setting}")
+        batched = False
+    tc = TrainConfig(steps=a.steps, batch_size=a.batch_size, device=a.device, resume=True, ckpt_every=max(100, a.steps // 10))
+    if batched:
+        res = fit_stacked([Member(n, c, s) for n, c, s in members], data, a.out, tc, progress=not a.quiet)
+        print(f"{len(members)} members batched: step {res['step']}, {res['images_per_s']:.0f} images/s in all -> {a.out}")
+        finished = [Path(a.out) / n for n, _, _ in members]
+    else:
+        finished = []
+        for name, cfg, seed in members:
+            out = Path(a.out) / name
+            res = fit(cfg, data, dataclasses.replace(tc, seed=seed, out=str(out), name=name), progress=not a.quiet)
+            print(f"{name}: step {res.step}, {res.images_per_s:.0f} images/s -> {res.checkpoint}")
+            if not res.stopped:
+                finished.append(out)
+    if a.eval:
+        from genlab.evaluate import evaluate_checkpoint
+
+        for out in finished:
+            evaluate_checkpoint(out / "model", device=a.device)
     return 0
 
 

@@ -47,12 +47,14 @@ TRICKS = {
     "instance_noise": "instance noise, annealed (Sønderby et al. 2017; Arjovsky & Bottou 2017)",
     "ttur": "two time-scale update rule: D learns 4× faster (Heusel et al. 2017)",
     "consensus": "consensus optimisation, γ = 10 (Mescheder et al. 2017)",
+    "packing": "packing: D judges 4 samples at once (Lin et al. 2018, PacGAN4)",
 }
 DEFAULT_SWITCHES = {"loss": "non-saturating", **{k: False for k in TRICKS}, "d_steps": 0}  # 0: the model's default
 
 LABEL_SMOOTHING_TARGET = 0.9  # one-sided: only the real target moves (Salimans et al. 2016, §3.4)
 INSTANCE_NOISE_SIGMA = 0.1  # σ0, relative to the mixture's spread (ring radius 1, grid spacing 2)
 INSTANCE_NOISE_STEPS = 2000  # annealed linearly to 0 over these steps
+PACK = 4  # PacGAN4, the setting of the PacGAN paper's tables
 TTUR_RATIO = 4.0  # lr_d = 4 · lr_g (SAGAN's 4e-4 / 1e-4)
 CONSENSUS_GAMMA = 10.0  # Mescheder et al. 2017 used γ = 10
 
@@ -92,6 +94,7 @@ def trick_overrides(switches: dict) -> dict:
     else:
         out["lr_g"], out["lr_d"] = None, None
     out["consensus"] = CONSENSUS_GAMMA if s["consensus"] else 0.0
+    out["pack"] = PACK if s["packing"] else 1
     return out
 
 
@@ -100,7 +103,7 @@ def describe_switches(switches: dict) -> str:
     s = {**DEFAULT_SWITCHES, **switches}
     names = {"feature_matching": "feature matching", "minibatch_discrimination": "minibatch discrimination",
              "label_smoothing": "label smoothing", "instance_noise": "instance noise", "ttur": "TTUR",
-             "consensus": "consensus"}
+             "consensus": "consensus", "packing": "packing"}
     parts = [s["loss"]] + [names[k] for k in TRICKS if s.get(k)]
     tail = f", D steps {s['d_steps']}" if s.get("d_steps") else ""
     return " + ".join(parts) + tail
@@ -224,13 +227,15 @@ class LiveRun:
         D(x) of being real (GAN), or the critic's score f(x) (WGAN). z[i, j] is at (x[j], y[i]).
 
         With minibatch discrimination D judges a point together with its batch; each grid point
-        is scored as if it were one more sample in a batch of the current generated points."""
+        is scored as if it were one more sample in a batch of the current generated points.
+        With packing (PacGAN) each grid point is scored as a pack of copies of itself."""
         x0, x1, y0, y1 = self.bounds
         xs = np.linspace(x0, x1, grid, dtype=np.float32)
         ys = np.linspace(y0, y1, grid, dtype=np.float32)
         xx, yy = np.meshgrid(xs, ys)
         pts = torch.from_numpy(np.stack([xx.ravel(), yy.ravel()], 1)).to(self.model.device)
         disc = self.model.nets["disc"]
+        pts = pts.repeat_interleave(disc.pack, 0)  # a pack of identical points per grid point
         if disc.mbd is None:
             logit = disc(pts)["logit"]
         else:
@@ -242,12 +247,13 @@ class LiveRun:
                 "label": "critic score f(x)" if critic else "D(x): probability of real"}
 
     def _mbd_logits(self, disc, pts, chunk: int = 256):
-        ref_n = max(1, self.tc.batch_size - 1)  # the rest of a training batch
-        ref = disc.body(self.model.decode(self._z_view[:ref_n]))
+        ref_n = max(1, self.tc.batch_size // disc.pack - 1)  # the rest of a training batch, in packs
+        ref = disc.body(disc.packed(self.model.decode(self._z_view[:ref_n * disc.pack])))
         m_ref = (ref @ disc.mbd.T).view(-1, disc.mbd.n_kernels, disc.mbd.kernel_dim)  # (R, K, d)
         out = []
+        chunk *= disc.pack
         for s in range(0, len(pts), chunk):
-            h = disc.body(pts[s:s + chunk])  # (P, F)
+            h = disc.body(disc.packed(pts[s:s + chunk]))  # (P, F)
             m = (h @ disc.mbd.T).view(-1, disc.mbd.n_kernels, disc.mbd.kernel_dim)  # (P, K, d)
             o = torch.exp(-(m[:, None] - m_ref[None]).abs().sum(-1)).sum(1)  # (P, K)
             out.append(disc.head(torch.cat([h, o], 1)).squeeze(1))

@@ -61,6 +61,11 @@ class ModelConfig:
     instance_noise: float = 0.0  # σ0 of instance noise, annealed to 0
     instance_noise_steps: int = 10_000
     consensus: float = 0.0  # γ of consensus optimisation (0 = off)
+    pack: int = 1  # PacGAN (Lin et al. 2018): D sees this many samples at once (1 = off)
+    # networks for 2-D points (images use the fixed conv nets of genlab.nets)
+    mlp_width: int = 128  # hidden units per layer
+    mlp_layers: int = 2  # hidden layers of the generator / decoder, the discriminator and the encoder
+    batch_norm: bool = False  # batch norm in the generator's hidden layers
     # optimisation
     optimizer: str = "adam"  # adam | rmsprop
     lr: float = 1e-4
@@ -432,15 +437,20 @@ def vae_gan_step(m, x, ctx):
 # --------------------------------------------------------------------------- the registry
 
 
+def _mlp(c):
+    return {"mlp_width": c.mlp_width, "mlp_layers": c.mlp_layers}
+
+
 def _vae_nets(c):
-    return {"enc": nets.Encoder(c.shape, c.latent_dim), "dec": nets.Decoder(c.shape, c.latent_dim)}
+    return {"enc": nets.Encoder(c.shape, c.latent_dim, **_mlp(c)),
+            "dec": nets.Decoder(c.shape, c.latent_dim, batch_norm=c.batch_norm, **_mlp(c))}
 
 
 def _gan_nets(c):
     z = c.latent_dim + c.n_categorical + c.n_continuous
     extra = c.n_categorical + c.n_continuous
-    return {"gen": nets.Decoder(c.shape, z),
-            "disc": nets.Discriminator(c.shape, c.minibatch_discrimination, extra_out=extra)}
+    return {"gen": nets.Decoder(c.shape, z, batch_norm=c.batch_norm, **_mlp(c)),
+            "disc": nets.Discriminator(c.shape, c.minibatch_discrimination, extra_out=extra, pack=c.pack, **_mlp(c))}
 
 
 def _vae_steps(fn):
@@ -483,7 +493,8 @@ MODELS: dict[str, ModelSpec] = {
                           "latent_dim": 5, "info_weight": 1.0}),
     "ebgan": ModelSpec("ebgan", "gan", "Zhao, Mathieu & LeCun 2017, Energy-based GAN",
                        "an auto-encoder discriminator whose reconstruction error is the energy",
-                       lambda c: {"gen": nets.Decoder(c.shape, c.latent_dim), "disc": nets.AutoEncoderDiscriminator(c.shape)},
+                       lambda c: {"gen": nets.Decoder(c.shape, c.latent_dim, batch_norm=c.batch_norm, **_mlp(c)),
+                                  "disc": nets.AutoEncoderDiscriminator(c.shape)},
                        _GAN_GROUPS,
                        lambda c: [Step("d", ebgan_d_step, "d", c.d_steps), Step("g", ebgan_g_step, "g")],
                        dict(_DCGAN_ADAM, margin=0.1, pt_weight=0.1)),
@@ -503,7 +514,7 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 GAN_TRICKS = ("feature_matching", "minibatch_discrimination", "label_smoothing", "instance_noise",
-              "lr_d", "lr_g", "consensus", "d_steps")
+              "lr_d", "lr_g", "consensus", "d_steps", "pack")
 
 
 def make_config(model: str, data: str, shape: tuple, **overrides) -> ModelConfig:
@@ -533,6 +544,12 @@ def validate_config(c: ModelConfig) -> None:
         raise ValueError(f"label smoothing target must be in (0, 1], got {c.label_smoothing}")
     if c.d_steps < 1:
         raise ValueError("d_steps (n_critic) must be at least 1")
+    if c.pack < 1:
+        raise ValueError(f"pack (PacGAN) must be at least 1, got {c.pack}")
+    if c.pack > 1 and (c.model not in ("gan", "wgan", "wgan-gp")):
+        raise ValueError(f"packing (PacGAN) applies to gan, wgan and wgan-gp, not {c.model}")
+    if c.mlp_width < 1 or c.mlp_layers < 1:
+        raise ValueError("mlp_width and mlp_layers must be at least 1")
 
 
 def build_optimizers(model: GenerativeModel) -> dict[str, torch.optim.Optimizer]:

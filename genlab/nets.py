@@ -65,10 +65,11 @@ def _act(act):
 class Encoder(nn.Module):
     """x → (mu, logvar) of a diagonal Gaussian q(z|x)."""
 
-    def __init__(self, shape: tuple, latent_dim: int):
+    def __init__(self, shape: tuple, latent_dim: int, mlp_width: int = 128, mlp_layers: int = 2):
         super().__init__()
-        self.body = ConvBody(shape) if len(shape) == 3 else MLP(shape[0], HIDDEN_MLP, HIDDEN_MLP, depth=2, final_act=True)
-        width = HIDDEN if len(shape) == 3 else HIDDEN_MLP
+        self.body = (ConvBody(shape) if len(shape) == 3
+                     else MLP(shape[0], mlp_width, mlp_width, depth=mlp_layers, final_act=True))
+        width = HIDDEN if len(shape) == 3 else mlp_width
         self.head = nn.Linear(width, 2 * latent_dim)
 
     def forward(self, x):
@@ -79,11 +80,12 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """z → logits of the image (or the point itself for 2-D data). Also serves as a GAN generator."""
 
-    def __init__(self, shape: tuple, latent_dim: int):
+    def __init__(self, shape: tuple, latent_dim: int, mlp_width: int = 128, mlp_layers: int = 2,
+                 batch_norm: bool = False):
         super().__init__()
         self.shape = tuple(shape)
-        if len(shape) == 1:
-            self.net = MLP(latent_dim, HIDDEN_MLP, shape[0], depth=3)
+        if len(shape) == 1:  # 2-D points: `mlp_layers` hidden layers of `mlp_width` units
+            self.net = MLP(latent_dim, mlp_width, shape[0], depth=mlp_layers + 1, batch_norm=batch_norm)
             return
         check_image_shape(shape)
         c, size = shape[0], shape[1]
@@ -127,23 +129,38 @@ class Discriminator(nn.Module):
     """x → dict(logit (B,), features (B, F)); optional minibatch discrimination and extra heads.
 
     `features` (the last hidden layer) serve feature matching and VAE-GAN's learned similarity.
-    `extra_out` > 0 adds a second head from the same body (InfoGAN's Q network)."""
+    `extra_out` > 0 adds a second head from the same body (InfoGAN's Q network).
+    `pack` > 1 is PacGAN (Lin et al. 2018): D judges `pack` samples at once, concatenated along
+    the feature (points) or channel (images) axis, so a batch of B gives B / pack logits."""
 
-    def __init__(self, shape: tuple, minibatch_discrimination: bool = False, extra_out: int = 0):
+    def __init__(self, shape: tuple, minibatch_discrimination: bool = False, extra_out: int = 0,
+                 mlp_width: int = 128, mlp_layers: int = 2, pack: int = 1):
         super().__init__()
+        if pack < 1:
+            raise ValueError(f"pack must be at least 1, got {pack}")
+        self.pack = int(pack)
         if len(shape) == 3:
-            self.body = ConvBody(shape, act=nn.LeakyReLU)
+            self.body = ConvBody((shape[0] * pack, *shape[1:]), act=nn.LeakyReLU)
             width = HIDDEN
         else:
-            self.body = MLP(shape[0], HIDDEN_MLP, HIDDEN_MLP, depth=2, final_act=True, act=nn.LeakyReLU)
-            width = HIDDEN_MLP
+            self.body = MLP(shape[0] * pack, mlp_width, mlp_width, depth=mlp_layers, final_act=True, act=nn.LeakyReLU)
+            width = mlp_width
         self.mbd = MinibatchDiscrimination(width) if minibatch_discrimination else None
         out_w = self.mbd.out_features if self.mbd is not None else width
         self.head = nn.Linear(out_w, 1)
         self.q_head = nn.Sequential(nn.Linear(width, 128), nn.LeakyReLU(0.2), nn.Linear(128, extra_out)) if extra_out else None
 
+    def packed(self, x):
+        """(B, ...) → (B / pack, pack · C, ...): consecutive samples form one pack."""
+        if self.pack == 1:
+            return x
+        if x.shape[0] % self.pack:
+            raise ValueError(f"PacGAN packs {self.pack} samples per discriminator input, but the batch holds "
+                             f"{x.shape[0]}; use a batch size divisible by {self.pack}")
+        return x.reshape(x.shape[0] // self.pack, -1, *x.shape[2:])
+
     def forward(self, x) -> dict:
-        h = self.body(x)
+        h = self.body(self.packed(x))
         out = {"features": h}
         hh = self.mbd(h) if self.mbd is not None else h
         out["logit"] = self.head(hh).squeeze(1)
@@ -178,11 +195,11 @@ class MLP(nn.Module):
     """Fully connected net for 2-D points (and latent-space discriminators)."""
 
     def __init__(self, d_in: int, hidden: int, d_out: int, depth: int = 3, final_act: bool = False,
-                 act: type[nn.Module] = nn.ReLU):
+                 act: type[nn.Module] = nn.ReLU, batch_norm: bool = False):
         super().__init__()
         layers, d = [], d_in
         for _ in range(depth - 1):
-            layers += [nn.Linear(d, hidden), _act(act)]
+            layers += [nn.Linear(d, hidden)] + ([nn.BatchNorm1d(hidden)] if batch_norm else []) + [_act(act)]
             d = hidden
         layers.append(nn.Linear(d, d_out))
         if final_act:

@@ -142,6 +142,16 @@ def _rng_state(data_gen, noise_gen) -> dict:
     return {"data": data_gen.get_state(), "noise": noise_gen.get_state()}
 
 
+def run_meta(name: str, model_cfg: ModelConfig, tc: TrainConfig, dev: torch.device, step: int, wall_s: float,
+             images_per_s: float, seed: int | None = None) -> dict:
+    """The run facts every checkpoint's sidecar records."""
+    return {"name": name, "dataset": model_cfg.data, "steps": step, "batch_size": tc.batch_size,
+            "seed": tc.seed if seed is None else seed, "device": str(dev),
+            "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+            "precision": tc.precision, "wall_time_s": round(wall_s, 2), "images_per_s": round(images_per_s, 1),
+            "torch_version": torch.__version__, "recipe": tc.recipe, "genlab_version": __version__}
+
+
 def fit(model_cfg: ModelConfig, data, tc: TrainConfig, callbacks: list[Callback] | None = None,
         progress: bool = True, stop_event: threading.Event | None = None) -> TrainResult:
     """Train `model_cfg` on `data` under `tc`: build (or resume), loop, checkpoint, return."""
@@ -194,13 +204,8 @@ def fit(model_cfg: ModelConfig, data, tc: TrainConfig, callbacks: list[Callback]
 
     def meta(step_now):
         wall = prior_wall + time.perf_counter() - t0
-        done = step_now - start
-        return {"name": tc.name or (out.name if out else model_cfg.model), "dataset": model_cfg.data,
-                "steps": step_now, "batch_size": tc.batch_size, "seed": tc.seed, "device": str(dev),
-                "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
-                "precision": tc.precision, "wall_time_s": round(wall, 2),
-                "images_per_s": round(done * images_per_step / max(1e-9, time.perf_counter() - t0), 1),
-                "torch_version": torch.__version__, "recipe": tc.recipe, "genlab_version": __version__}
+        rate = (step_now - start) * images_per_step / max(1e-9, time.perf_counter() - t0)
+        return run_meta(tc.name or (out.name if out else model_cfg.model), model_cfg, tc, dev, step_now, wall, rate)
 
     def check_finite(step_now):
         bad = [s for s, f in pending_finite if not bool(f)]

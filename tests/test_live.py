@@ -53,6 +53,7 @@ def test_switches_map_to_documented_config_fields():
     assert live.trick_overrides({"feature_matching": True})["feature_matching"] is True
     assert live.trick_overrides({"minibatch_discrimination": True})["minibatch_discrimination"] is True
     assert live.trick_overrides({"d_steps": 3})["d_steps"] == 3
+    assert base["pack"] == 1 and live.trick_overrides({"packing": True})["pack"] == 4
 
     gp = live.trick_overrides({"loss": "wgan-gp"})
     assert gp["model"] == "wgan-gp" and "gan_loss" not in gp and gp["d_steps"] == 5
@@ -280,3 +281,16 @@ def test_bad_settings_are_refused_before_a_thread_starts():
     with pytest.raises(ValueError, match="run folder"):
         runner.start_run("gan", "ring", steps=5, run_id="../escape")
     assert runner._RUNS == {}
+
+
+def test_the_heat_map_of_a_packed_discriminator_scores_a_pack_of_copies_of_each_point():
+    run = live.LiveRun(dataset="ring", overrides=live.trick_overrides({"packing": True}), **SMALL)
+    run.step(3)
+    hm = run.discriminator_map(grid=5)
+    disc = run.model.nets["disc"]
+    x, y = np.meshgrid(hm["x"], hm["y"])
+    pts = torch.tensor(np.stack([x.ravel(), y.ravel()], 1))
+    with torch.no_grad():
+        packs = torch.cat([pts[:, None, :]] * 4, 1).reshape(-1, 8)  # (x, y, x, y, x, y, x, y)
+        expect = torch.sigmoid(disc.head(disc.body(packs)).squeeze(1))
+    np.testing.assert_allclose(hm["z"].ravel(), expect.numpy(), rtol=1e-5, atol=1e-6)

@@ -138,6 +138,7 @@ def test_each_update_step_lowers_its_loss_and_moves_only_its_own_parameters(mode
 def test_consensus_and_tricks_train_on_the_ring():
     data = load_dataset("ring")
     for kw in (dict(consensus=1.0), dict(feature_matching=True), dict(minibatch_discrimination=True),
-               dict(label_smoothing=0.9, instance_noise=0.1, lr_d=4e-4, lr_g=1e-4, d_steps=2)):
+               dict(label_smoothing=0.9, instance_noise=0.1, lr_d=4e-4, lr_g=1e-4, d_steps=2),
+               dict(pack=4, mlp_width=32, mlp_layers=3, batch_norm=True)):
         r = fit(tiny_cfg("gan", data, **kw), data, TrainConfig(steps=6, batch_size=16, log_every=3), progress=False)
         assert r.step == 6 and all(torch.isfinite(p).all() for p in r.model.parameters())

@@ -1,0 +1,67 @@
+"""Network options: PacGAN packing and the MLP sizes for 2-D points."""
+
+import pytest
+import torch
+from torch import nn
+
+from genlab import nets
+from genlab.models import GenerativeModel, make_config
+
+
+def test_a_packed_discriminator_gives_one_logit_per_pack_and_sees_only_its_own_pack():
+    torch.manual_seed(0)
+    d = nets.Discriminator((2,), pack=4)
+    x = torch.randn(8, 2)
+    logit = d(x)["logit"]
+    assert logit.shape == (2,)
+    y = x.clone()
+    y[5] += 3.0  # a sample of the second pack
+    moved = d(y)["logit"]
+    assert moved[0] == logit[0] and moved[1] != logit[1]
+    # the pack is the concatenation of its samples, in order
+    assert torch.equal(d.packed(x)[1], x[4:8].reshape(-1))
+
+
+def test_packing_images_stacks_channels():
+    d = nets.Discriminator((1, 8, 8), pack=2)
+    x = torch.randn(4, 1, 8, 8)
+    assert d.packed(x).shape == (2, 2, 8, 8)
+    assert d(x)["logit"].shape == (2,)
+
+
+def test_a_batch_that_does_not_split_into_packs_is_refused_in_one_sentence():
+    d = nets.Discriminator((2,), pack=4)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        d(torch.randn(6, 2))
+
+
+def test_packing_is_refused_for_models_without_a_packable_discriminator():
+    with pytest.raises(ValueError, match="packing"):
+        make_config("aae", "ring", (2,), pack=4)
+    with pytest.raises(ValueError, match="at least 1"):
+        make_config("gan", "ring", (2,), pack=0)
+
+
+def test_mlp_width_layers_and_batch_norm_shape_the_point_networks():
+    cfg = make_config("gan", "grid", (2,), mlp_width=400, mlp_layers=4, batch_norm=True)
+    m = GenerativeModel(cfg)
+    gen = [l for l in m.nets["gen"].modules() if isinstance(l, nn.Linear)]
+    assert [l.out_features for l in gen] == [400, 400, 400, 400, 2]
+    assert sum(isinstance(l, nn.BatchNorm1d) for l in m.nets["gen"].modules()) == 4
+    disc = [l for l in m.nets["disc"].body.modules() if isinstance(l, nn.Linear)]
+    assert len(disc) == 4 and disc[0].in_features == 2
+    assert not any(isinstance(l, nn.BatchNorm1d) for l in m.nets["disc"].modules())
+
+
+def test_default_point_networks_keep_the_parameter_names_of_shipped_checkpoints():
+    """Checkpoints written before these options existed must still load: same keys, same shapes."""
+    m = GenerativeModel(make_config("gan", "ring", (2,)))
+    shapes = {k: tuple(v.shape) for k, v in m.state_dict().items()}
+    assert shapes == {
+        "nets.gen.net.net.0.weight": (128, 10), "nets.gen.net.net.0.bias": (128,),
+        "nets.gen.net.net.2.weight": (128, 128), "nets.gen.net.net.2.bias": (128,),
+        "nets.gen.net.net.4.weight": (2, 128), "nets.gen.net.net.4.bias": (2,),
+        "nets.disc.body.net.0.weight": (128, 2), "nets.disc.body.net.0.bias": (128,),
+        "nets.disc.body.net.2.weight": (128, 128), "nets.disc.body.net.2.bias": (128,),
+        "nets.disc.head.weight": (1, 128), "nets.disc.head.bias": (1,),
+    }
