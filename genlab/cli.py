@@ -89,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--ckpt-every", type=int, help="steps between checkpoints [1000]")
     t.add_argument("--log-every", type=int, help="steps between log lines [10]")
     t.add_argument("--precision", choices=["fp32", "bf16"], help="bf16 autocast is ~3× faster on CPUs with AMX [fp32]")
+    t.add_argument("--lr-schedule", choices=["constant", "linear"], help="linear: every learning rate falls to 0 at the last step [constant]")
     t.add_argument("--channels-last", action="store_true", help="channels_last memory format (faster with bf16 on CPU)")
     t.add_argument("--half", action="store_true", help="store the final weights as float16")
     t.add_argument("--name", help="a name for the run [the out folder's name]")

@@ -24,7 +24,7 @@ import shutil
 import tomllib
 from pathlib import Path
 
-TRAIN_FIELDS = ("steps", "batch_size", "device", "seed", "ckpt_every", "log_every", "precision", "name")
+TRAIN_FIELDS = ("steps", "batch_size", "device", "seed", "ckpt_every", "log_every", "precision", "lr_schedule", "name")
 
 
 class RecipeError(ValueError):

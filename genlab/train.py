@@ -41,6 +41,7 @@ class TrainConfig:
     resume: bool = False
     precision: str = "fp32"  # fp32 | bf16 (autocast; ~3× faster on CPUs with AMX-bf16)
     channels_last: bool = False
+    lr_schedule: str = "constant"  # constant | linear (every rate falls linearly to 0 at the last step)
     data_on_device: bool = True  # keep a whole small dataset on the GPU
     half_checkpoint: bool = False  # store the final weights as float16
     name: str | None = None
@@ -121,6 +122,8 @@ def train_steps(model: GenerativeModel, data, tc: TrainConfig, optimizers: dict,
     multi = len(steps) > 1
     model.train()
     for step in range(start, tc.steps):
+        if tc.lr_schedule == "linear":
+            set_linear_lr(optimizers, step, tc.steps)
         ctx = StepContext(step, noise_gen)
         finite = torch.ones((), dtype=torch.bool, device=dev)
         want_logs = (step + 1) % tc.log_every == 0 or step + 1 == tc.steps
@@ -135,7 +138,17 @@ def train_steps(model: GenerativeModel, data, tc: TrainConfig, optimizers: dict,
                 finite = finite & apply_step(model, s, out, optimizers)
             if want_logs:
                 logs.update(_to_float_logs(f"{s.name}/" if multi else "", out))
+        if want_logs and tc.lr_schedule == "linear":
+            logs["lr_scale"] = 1.0 - step / tc.steps
         yield step + 1, logs, finite
+
+
+def set_linear_lr(optimizers: dict, step: int, total: int) -> None:
+    """Linear decay: each group's rate is its initial rate × (1 − step / total)."""
+    for opt in optimizers.values():
+        for g in opt.param_groups:
+            g.setdefault("initial_lr", g["lr"])
+            g["lr"] = g["initial_lr"] * (1.0 - step / total)
 
 
 def _rng_state(data_gen, noise_gen) -> dict:
@@ -159,6 +172,8 @@ def fit(model_cfg: ModelConfig, data, tc: TrainConfig, callbacks: list[Callback]
     dev = pick_device(tc.device)
     if tc.precision not in ("fp32", "bf16"):
         raise ValueError(f"unknown precision '{tc.precision}'; use fp32 or bf16")
+    if tc.lr_schedule not in ("constant", "linear"):
+        raise ValueError(f"unknown learning-rate schedule '{tc.lr_schedule}'; use constant or linear")
     seed_everything(tc.seed)
     model = GenerativeModel(model_cfg).to(dev)
     if tc.channels_last and model.is_image:

@@ -58,6 +58,29 @@ def test_resume_with_other_settings_is_refused(tmp_path, digits):
             TrainConfig(steps=4, batch_size=4, out=str(tmp_path), resume=True), progress=False)
 
 
+def test_a_state_saved_before_a_setting_existed_still_resumes(tmp_path, digits):
+    """Settings added to ModelConfig later (here: pack, mlp_*) take their defaults on resume."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from genlab.checkpoint import HEADER_KEY
+
+    fit(tiny_cfg("beta-vae", digits), digits, TrainConfig(steps=2, batch_size=4, out=str(tmp_path)), progress=False)
+    path = tmp_path / "resume.safetensors"
+    with safe_open(str(path), framework="pt") as f:
+        meta = dict(f.metadata())
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    header = json.loads(meta[HEADER_KEY])
+    for k in ("pack", "mlp_width", "mlp_layers", "batch_norm"):
+        del header["config"][k]
+    save_file(tensors, str(path), {HEADER_KEY: json.dumps(header)})
+    r = fit(tiny_cfg("beta-vae", digits), digits, TrainConfig(steps=4, batch_size=4, out=str(tmp_path), resume=True),
+            progress=False)
+    assert r.step == 4 and len(r.history) >= 1
+
+
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, digits, monkeypatch):
     cfg = tiny_cfg("vae", digits)
     real = objectives.beta_vae
@@ -142,3 +165,33 @@ def test_consensus_and_tricks_train_on_the_ring():
                dict(pack=4, mlp_width=32, mlp_layers=3, batch_norm=True)):
         r = fit(tiny_cfg("gan", data, **kw), data, TrainConfig(steps=6, batch_size=16, log_every=3), progress=False)
         assert r.step == 6 and all(torch.isfinite(p).all() for p in r.model.parameters())
+
+
+def test_a_linear_schedule_brings_every_rate_down_to_zero_and_resumes_on_it(tmp_path):
+    from genlab.train import set_linear_lr
+
+    data = load_dataset("ring")
+    cfg = tiny_cfg("gan", data, lr_d=4e-4, lr_g=1e-4)
+    model = GenerativeModel(cfg)
+    opts = build_optimizers(model)
+    set_linear_lr(opts, 3, 10)
+    assert opts["d"].param_groups[0]["lr"] == pytest.approx(4e-4 * 0.7)
+    set_linear_lr(opts, 9, 10)
+    assert opts["g"].param_groups[0]["lr"] == pytest.approx(1e-4 * 0.1)
+
+    r = fit(cfg, data, TrainConfig(steps=10, batch_size=8, lr_schedule="linear", log_every=2), progress=False)
+    assert [h["lr_scale"] for h in r.history] == pytest.approx([0.9, 0.7, 0.5, 0.3, 0.1])
+
+    class StopAt4(Callback):
+        def on_log(self, step, logs):
+            return step >= 4
+
+    whole = fit(cfg, data, TrainConfig(steps=10, batch_size=8, lr_schedule="linear", log_every=2), progress=False)
+    tc = TrainConfig(steps=10, batch_size=8, lr_schedule="linear", log_every=2, out=str(tmp_path))
+    assert fit(cfg, data, tc, [StopAt4()], progress=False).stopped
+    resumed = fit(cfg, data, TrainConfig(**{**tc.__dict__, "resume": True}), progress=False)
+    assert _same(_state(whole.model), _state(resumed.model))
+    const = fit(cfg, data, TrainConfig(steps=10, batch_size=8, log_every=2), progress=False)
+    assert not _same(_state(whole.model), _state(const.model))
+    with pytest.raises(ValueError, match="schedule"):
+        fit(cfg, data, TrainConfig(steps=2, batch_size=8, lr_schedule="cosine"), progress=False)
