@@ -1,0 +1,66 @@
+"""The shipped set in checkpoints/: every recipe has its checkpoint, built from that very recipe,
+loadable and measured; the folder stays small; and every page opens on it without an error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from genlab.checkpoint import load_checkpoint, load_classifier, read_metadata
+from genlab.recipes import find_recipes, load_recipe
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = find_recipes(ROOT / "recipes")
+
+
+def test_there_is_a_recipe_for_each_part_of_the_set():
+    names = {p.stem for p in RECIPES}
+    betas = {f"dsprites-beta-vae-b{b}" for b in (1, 2, 4, 8, 16)}
+    others = {"dsprites-annealed-vae", "dsprites-info-vae", "dsprites-aae", "dsprites-vae-gan", "dsprites-wgan-gp",
+              "dsprites-infogan", "ring-gan", "ring-gan-tricks", "grid-gan", "grid-gan-tricks", "digits-vae",
+              "digits-gan", "digits-classifier"}
+    assert betas | others <= names
+
+
+@pytest.mark.parametrize("recipe_path", RECIPES, ids=lambda p: p.stem)
+def test_every_recipe_is_shipped_from_that_recipe_and_measured(recipe_path):
+    recipe = load_recipe(recipe_path)
+    stem = ROOT / "checkpoints" / recipe["name"] / "model"
+    assert stem.with_suffix(".json").exists(), f"not shipped: uv run genlab rebuild --only {recipe['name']}"
+    meta = read_metadata(stem)
+    assert meta.get("recipe") == recipe, f"{recipe['name']} was built from another recipe: rebuild it"
+    if recipe.get("kind") == "classifier":
+        clf, _ = load_classifier(stem)
+        assert clf.feature_dim > 0
+        return
+    model, meta = load_checkpoint(stem)
+    assert meta["config"]["model"] == recipe["model"] and meta["steps"] == recipe["steps"]
+    assert meta.get("metrics"), f"{recipe['name']} is not measured: uv run genlab eval {stem} --fast"
+
+
+def test_the_shipped_folder_stays_under_60_mb():
+    total = sum(f.stat().st_size for f in (ROOT / "checkpoints").rglob("*") if f.is_file())
+    assert total < 60e6, f"checkpoints/ holds {total / 1e6:.1f} MB"
+
+
+PAGES = {"app.py": {}, "1_Latent_traversal.py": {}, "2_Blur_vs_sharpness.py": {}, "3_Mode_collapse.py": {"view": "labels"},
+         "4_Code_space.py": {"n": "500"}, "5_Train.py": {}}
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_opens_on_the_shipped_checkpoints(page, monkeypatch, tmp_path):
+    monkeypatch.setenv("GENLAB_CHECKPOINTS", str(ROOT / "checkpoints"))
+    monkeypatch.setenv("GENLAB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("GENLAB_CACHE", str(tmp_path / "cache"))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / page if page == "app.py" else ROOT / "pages" / page), default_timeout=240)
+    for k, v in PAGES[page].items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, " ".join(e.value for e in at.error)
+    assert not [i.value for i in at.info if "no checkpoint" in i.value.lower()]
