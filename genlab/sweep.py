@@ -149,36 +149,31 @@ def _stacked_step(m: StackedVAE, x, ctx) -> dict:
 # --------------------------------------------------------------------------- optimiser state per member
 
 
+def _member_params(stacked: StackedVAE, model: GenerativeModel) -> list[nn.Parameter]:
+    named = dict(model.named_parameters())
+    return [named[f"nets.{n}"] for n in stacked.names]
+
+
 def _member_optimizer(stacked_opt: torch.optim.Optimizer, stacked: StackedVAE, k: int, model: GenerativeModel):
-    """Member k's Adam/RMSprop, holding its slice of the stacked optimiser state."""
+    """Member k's own optimiser (as `fit` builds it), holding its slice of the stacked state."""
     opt = build_optimizers(model)["vae"]
-    params = [dict(model.named_parameters())[f"nets.{n}"] for n in stacked.names]
-    if [id(p) for p in opt.param_groups[0]["params"]] != [id(p) for p in params]:
-        opt = type(opt)(params, **{k2: v for k2, v in opt.defaults.items()})
+    params = _member_params(stacked, model)
+    # `fit` stores optimiser state by parameter position, so the two orders must agree
+    assert [id(p) for p in opt.param_groups[0]["params"]] == [id(p) for p in params]
     for p, sp in zip(params, stacked.stacked):
-        st = stacked_opt.state.get(sp)
-        if not st:
-            continue
-        opt.state[p] = {key: (v[k].clone() if torch.is_tensor(v) and v.ndim > 0 else (v.clone() if torch.is_tensor(v) else v))
-                        for key, v in st.items()}
+        for key, v in stacked_opt.state.get(sp, {}).items():
+            opt.state[p][key] = v[k].clone() if torch.is_tensor(v) and v.ndim > 0 else (v.clone() if torch.is_tensor(v) else v)
     return opt
 
 
 def _load_member_optimizer(stacked_opt, stacked: StackedVAE, k: int, member_opt, model: GenerativeModel) -> None:
-    by_id = {id(p): p for p in model.parameters()}
-    named = dict(model.named_parameters())
-    for n, sp in zip(stacked.names, stacked.stacked):
-        p = named[f"nets.{n}"]
-        st = member_opt.state.get(by_id[id(p)])
-        if not st:
-            continue
-        tgt = stacked_opt.state.setdefault(sp, {})
-        for key, v in st.items():
+    """The reverse: member k's optimiser state into slice k of the stacked state."""
+    for p, sp in zip(_member_params(stacked, model), stacked.stacked):
+        tgt = stacked_opt.state[sp]
+        for key, v in member_opt.state.get(p, {}).items():
             if torch.is_tensor(v) and v.ndim > 0:
-                if key not in tgt:
-                    tgt[key] = torch.zeros_like(sp)
-                tgt[key][k].copy_(v)
-            else:
+                tgt.setdefault(key, torch.zeros_like(sp))[k].copy_(v)
+            else:  # Adam's step count: the same for every member
                 tgt[key] = v.clone() if torch.is_tensor(v) else v
 
 
