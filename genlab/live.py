@@ -178,6 +178,27 @@ class LiveRun:
         self._z_eval = self.model.prior(self.eval_samples, torch.Generator(device=dev).manual_seed(self.seed + 4))
         self._record_metrics()
 
+    @classmethod
+    def from_checkpoint(cls, path, seed: int = 0, eval_samples: int = 2500) -> "LiveRun":
+        """A trained 2-D GAN from a checkpoint, in eval mode (batch norm on its running
+        statistics, as `genlab eval` samples it), for the page to draw: samples, D's map, and
+        the mode metrics on `eval_samples` samples. Its step count is the checkpoint's."""
+        from genlab.checkpoint import load_checkpoint
+
+        trained, meta = load_checkpoint(path)
+        c = trained.cfg
+        if c.model not in ("gan", "wgan", "wgan-gp") or c.data not in ("ring", "grid"):
+            raise ValueError(f"'{path}' is a {c.model} on {c.data}; this view shows GANs trained on ring or grid")
+        overrides = {k: v for k, v in c.to_dict().items() if k not in ("model", "data", "shape")}
+        run = cls(c.model, c.data, overrides, seed=seed, batch_size=int(meta.get("batch_size", 64)),
+                  eval_samples=eval_samples)
+        run.model.load_state_dict(trained.state_dict())
+        run.model.eval()
+        run.step_count = int(meta.get("steps", 0))
+        run.history = []
+        run._record_metrics()
+        return run
+
     # --- stepping
     @property
     def diverged(self) -> bool:

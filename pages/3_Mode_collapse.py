@@ -28,7 +28,8 @@ from genlab.data import DATASETS, load_dataset  # noqa: E402
 TICK_S = 0.6  # seconds between frames while playing
 BUDGET_S = 0.35  # compute per frame, shared by the runs on screen
 MAX_STEPS = 20_000  # play pauses itself here
-VIEWS = {"live": "Live training", "ab": "A/B: same seed, two settings", "labels": "Label histogram (digits)"}
+VIEWS = {"live": "Live training", "ab": "A/B: same seed, two settings", "trained": "Trained checkpoints (ring, grid)",
+         "labels": "Label histogram (digits)"}
 TRICK_KEYS = {"feature_matching": "fm", "minibatch_discrimination": "mbd", "label_smoothing": "ls",
               "instance_noise": "noise", "ttur": "ttur", "consensus": "consensus", "packing": "pack"}
 LRS = ["paper", "1e-4", "2e-4", "5e-4", "1e-3", "2e-3"]
@@ -61,6 +62,7 @@ with st.sidebar:
         dataset = st.radio("Data", ["ring", "grid"], index=ui.url_index("dataset", ["ring", "grid"], "ring"),
                            key="dataset", format_func=lambda d: DATASETS[d].description)
         st.query_params["dataset"] = dataset
+    if view in ("live", "ab"):
         seed = int(st.number_input("Seed", 0, 10_000, 0, key="seed", bind="query-params"))
         lr_choice = st.selectbox("Learning rate", LRS, key="lr", bind="query-params",
                                  help="'paper' keeps each model's default: 2e-4 (GAN, Adam β1 0.5), 5e-5 (WGAN, "
@@ -372,9 +374,49 @@ def labels_view() -> None:
                "equally common classes scores log 2 ≈ 0.69.")
 
 
+@st.cache_data(show_spinner="Sampling the checkpoint…", max_entries=16)
+def _trained_snapshot(path: str, mtime: int) -> dict:
+    return live.LiveRun.from_checkpoint(path).snapshot(n_points=1000)
+
+
+def trained_view() -> None:
+    st.markdown(
+        f"GANs trained to the end on the **{dataset}** (the shipped ones come from `recipes/`): the generator's "
+        "samples over the real data and the discriminator's final opinion, with the mode metrics of 2,500 "
+        "samples. Set a plain GAN beside one with tricks to see what the tricks bought."
+    )
+    rows = [r for r in ui.checkpoint_rows() if "error" not in r and r["data"] == dataset
+            and r["model"] in ("gan", "wgan", "wgan-gp")]
+    if not rows:
+        st.info(f"No GAN checkpoint trained on {dataset} yet. Rebuild the shipped ones with "
+                f"`uv run genlab rebuild --only '{dataset}-gan*'`, or train one on the **Train** page.")
+        return
+    paths = [r["path"] for r in rows]
+    label = {r["path"]: f"{r['name']} ({r['model']}, {r['steps']} steps)" for r in rows}
+    chosen = st.multiselect("Checkpoints", paths, default=paths[:2], key="trained_ckpts", format_func=label.get)
+    snaps = {}
+    for p in chosen:
+        try:
+            snaps[p] = _trained_snapshot(p, _mtime(Path(p).with_suffix(".safetensors")))
+        except Exception as e:
+            ui.show_error(e, f"Cannot draw {p}")
+    if not snaps:
+        return
+    for col, (p, snap) in zip(st.columns(len(snaps)), snaps.items()):
+        col.plotly_chart(field_figure(snap, label[p], height=420), key=f"trained_{Path(p).parent.name}")
+    table = [{"checkpoint": label[p], "modes": f"{s['history'][-1]['modes_captured']} / {s['history'][-1]['n_modes']}",
+              "high quality": f"{100 * s['history'][-1]['high_quality']:.1f} %",
+              "reverse KL (nats)": round(s["history"][-1]["reverse_kl"], 2)} for p, s in snaps.items()]
+    st.dataframe(table, hide_index=True)
+    st.caption("Measured here on 2,500 samples of a fixed z; `genlab eval` draws its own 2,500, so its figures "
+               "(in the README's results table) can differ by a mode or two where modes hold few samples.")
+
+
 if view == "live":
     live_view()
 elif view == "ab":
     ab_view()
+elif view == "trained":
+    trained_view()
 else:
     labels_view()

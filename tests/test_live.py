@@ -16,6 +16,7 @@ import torch
 from genlab import live, runner
 from genlab import objectives as obj
 from genlab.checkpoint import list_checkpoints, load_checkpoint
+from genlab.data import load_dataset
 from genlab.metrics.modes import mode_coverage
 from genlab.models import MODELS, GenerativeModel, ModelConfig, make_config
 
@@ -294,3 +295,25 @@ def test_the_heat_map_of_a_packed_discriminator_scores_a_pack_of_copies_of_each_
         packs = torch.cat([pts[:, None, :]] * 4, 1).reshape(-1, 8)  # (x, y, x, y, x, y, x, y)
         expect = torch.sigmoid(disc.head(disc.body(packs)).squeeze(1))
     np.testing.assert_allclose(hm["z"].ravel(), expect.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_trained_checkpoint_is_drawn_from_its_own_weights(tmp_path):
+    data = load_dataset("grid")
+    cfg = make_config("gan", "grid", data.shape, batch_norm=True, mlp_width=32)
+    from genlab.train import TrainConfig, fit
+
+    fit(cfg, data, TrainConfig(steps=30, batch_size=16, out=str(tmp_path)), progress=False)
+    model, _ = load_checkpoint(tmp_path / "model")
+    run = live.LiveRun.from_checkpoint(tmp_path / "model")
+    assert run.step_count == 30 and not run.model.training
+    with torch.no_grad():
+        expect = model.decode(run._z_view[:100]).numpy()
+    np.testing.assert_allclose(run.generated(100), expect, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        m = mode_coverage(model.decode(run._z_eval).numpy(), data.centres, data.std)
+    assert run.history == [{"step": 30, **{k: m[k] for k in ("modes_captured", "n_modes", "high_quality", "reverse_kl",
+                                                               "histogram")}}]
+    vae = make_config("vae", "ring", data.shape)
+    fit(vae, data, TrainConfig(steps=2, batch_size=8, out=str(tmp_path / "vae")), progress=False)
+    with pytest.raises(ValueError, match="GANs trained on ring or grid"):
+        live.LiveRun.from_checkpoint(tmp_path / "vae" / "model")

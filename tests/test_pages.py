@@ -404,3 +404,10 @@ def test_train_page_runs_in_the_background_and_lists_the_checkpoint(lab, monkeyp
     home = open_page("app.py")
     table = home.dataframe[-1].value
     assert "tiny-ring" in set(table["name"])
+
+
+def test_mode_collapse_trained_view_without_a_2d_gan_says_how_to_get_one(lab):
+    at = open_page("3_Mode_collapse.py", {"view": "trained", "dataset": "grid"})
+    info = texts(at.info)
+    assert "No GAN checkpoint trained on grid" in info and "genlab rebuild --only 'grid-gan*'" in info
+    assert not at.get("plotly_chart")

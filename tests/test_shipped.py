@@ -46,21 +46,27 @@ def test_the_shipped_folder_stays_under_60_mb():
     assert total < 60e6, f"checkpoints/ holds {total / 1e6:.1f} MB"
 
 
-PAGES = {"app.py": {}, "1_Latent_traversal.py": {}, "2_Blur_vs_sharpness.py": {}, "3_Mode_collapse.py": {"view": "labels"},
-         "4_Code_space.py": {"n": "500"}, "5_Train.py": {}}
+PAGES = [("app.py", {}), ("1_Latent_traversal.py", {}), ("2_Blur_vs_sharpness.py", {}),
+         ("3_Mode_collapse.py", {"view": "labels"}), ("3_Mode_collapse.py", {"view": "trained", "dataset": "grid"}),
+         ("3_Mode_collapse.py", {"view": "trained", "dataset": "ring"}), ("4_Code_space.py", {"n": "500"}),
+         ("5_Train.py", {})]
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_every_page_opens_on_the_shipped_checkpoints(page, monkeypatch, tmp_path):
+@pytest.mark.parametrize("page,query", PAGES, ids=[f"{p}{'-' + q.get('view', '') + q.get('dataset', '') if q.get('view') else ''}"
+                                                    for p, q in PAGES])
+def test_every_page_opens_on_the_shipped_checkpoints(page, query, monkeypatch, tmp_path):
     monkeypatch.setenv("GENLAB_CHECKPOINTS", str(ROOT / "checkpoints"))
     monkeypatch.setenv("GENLAB_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("GENLAB_CACHE", str(tmp_path / "cache"))
     st.cache_data.clear()
     st.cache_resource.clear()
     at = AppTest.from_file(str(ROOT / page if page == "app.py" else ROOT / "pages" / page), default_timeout=240)
-    for k, v in PAGES[page].items():
+    for k, v in query.items():
         at.query_params[k] = v
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, " ".join(e.value for e in at.error)
     assert not [i.value for i in at.info if "no checkpoint" in i.value.lower()]
+    if query.get("view") == "trained":  # the plain GAN and the one with tricks, side by side
+        assert len(at.get("plotly_chart")) == 2
+        assert len(at.dataframe[0].value) == 2
