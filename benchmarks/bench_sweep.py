@@ -11,11 +11,13 @@ ratio is batched / separate, above 1 meaning the batched run is faster. Prints f
 from __future__ import annotations
 
 import argparse
+import itertools
 import platform
 import tempfile
 import time
 
 import torch
+from pairs import alternate
 
 from genlab.data import load_dataset
 from genlab.device import pick_device
@@ -60,16 +62,9 @@ def main():
         warm = TrainConfig(**{**tc.__dict__, "steps": 3})
         separate(cfgs[:1], ds, warm, f"{root}/w")
         batched(cfgs, ds, warm, f"{root}/w")  # first calls pay for allocation and kernel choice
-        one, many = [], []
-        for r in range(a.repeats):
-            many.append(batched(cfgs, ds, tc, f"{root}/b{r}"))
-            one.append(separate(cfgs, ds, tc, f"{root}/s{r}"))
-            print(f"  run {r + 1}: batched {many[-1]:8.0f} images/s   separate {one[-1]:8.0f} images/s   "
-                  f"ratio {many[-1] / one[-1]:.2f}")
-    med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
-    print(f"median: batched {med(many):.0f} images/s | separate runs {med(one):.0f} images/s | "
-          f"ratio {med(many) / med(one):.2f}")
-
+        runs = itertools.count()  # a fresh folder per run
+        alternate(("batched", lambda: batched(cfgs, ds, tc, f"{root}/b{next(runs)}")),
+                  ("separate runs", lambda: separate(cfgs, ds, tc, f"{root}/s{next(runs)}")), a.repeats)
 
 if __name__ == "__main__":
     main()

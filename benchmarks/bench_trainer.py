@@ -18,6 +18,7 @@ import platform
 import time
 
 import torch
+from pairs import alternate
 from torch.utils.data import DataLoader, Dataset
 
 from genlab.data import load_dataset
@@ -99,16 +100,9 @@ def main():
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
     print(f"dSprites β-VAE, batch {a.batch_size}, {a.steps} steps, {a.precision}"
           f"{', channels_last' if a.channels_last else ''}, device {device} = {name}, torch {torch.__version__}")
-    ours, plain = [], []
-    for r in range(a.repeats):  # alternate, so drift in the machine's speed hits both
-        ours.append(genlab_loop(ds, cfg, a.steps, a.batch_size, device, a.precision, a.channels_last))
-        plain.append(plain_loop(ds, cfg, a.steps, a.batch_size, device, a.workers, a.precision, a.channels_last))
-        print(f"  run {r + 1}: genlab {ours[-1]:8.0f} images/s   plain DataLoader {plain[-1]:8.0f} images/s   "
-              f"ratio {ours[-1] / plain[-1]:.2f}")
-    med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
-    print(f"median: genlab trainer {med(ours):.0f} images/s | plain DataLoader loop {med(plain):.0f} images/s | "
-          f"ratio {med(ours) / med(plain):.2f}")
-
+    alternate(("genlab trainer", lambda: genlab_loop(ds, cfg, a.steps, a.batch_size, device, a.precision, a.channels_last)),
+              ("plain DataLoader loop", lambda: plain_loop(ds, cfg, a.steps, a.batch_size, device, a.workers, a.precision,
+                                                           a.channels_last)), a.repeats)
 
 if __name__ == "__main__":
     main()

@@ -27,7 +27,7 @@ import torch
 
 from genlab.data import MixtureData, load_dataset
 from genlab.metrics.modes import label_coverage, mode_coverage
-from genlab.models import MODELS, GenerativeModel, ModelConfig, build_optimizers, make_config
+from genlab.models import CRITIC_GANS, MODELS, GenerativeModel, ModelConfig, build_optimizers, make_config
 from genlab.train import TrainConfig, train_steps
 
 # --------------------------------------------------------------------------- switches
@@ -187,7 +187,7 @@ class LiveRun:
 
         trained, meta = load_checkpoint(path)
         c = trained.cfg
-        if c.model not in ("gan", "wgan", "wgan-gp") or c.data not in ("ring", "grid"):
+        if c.model not in CRITIC_GANS or c.data not in ("ring", "grid"):
             raise ValueError(f"'{path}' is a {c.model} on {c.data}; this view shows GANs trained on ring or grid")
         overrides = {k: v for k, v in c.to_dict().items() if k not in ("model", "data", "shape")}
         run = cls(c.model, c.data, overrides, seed=seed, batch_size=int(meta.get("batch_size", 64)),

@@ -513,8 +513,9 @@ MODELS: dict[str, ModelSpec] = {
                          dict(_DCGAN_ADAM, vaegan_gamma=1.0)),
 }
 
-GAN_TRICKS = ("feature_matching", "minibatch_discrimination", "label_smoothing", "instance_noise",
-              "lr_d", "lr_g", "consensus", "d_steps", "pack")
+# GANs whose discriminator is nets.Discriminator with one logit (or critic score) per input:
+# the ones PacGAN's packing applies to and the 2-D views draw a discriminator map for.
+CRITIC_GANS = ("gan", "wgan", "wgan-gp")
 
 
 def make_config(model: str, data: str, shape: tuple, **overrides) -> ModelConfig:
@@ -546,8 +547,8 @@ def validate_config(c: ModelConfig) -> None:
         raise ValueError("d_steps (n_critic) must be at least 1")
     if c.pack < 1:
         raise ValueError(f"pack (PacGAN) must be at least 1, got {c.pack}")
-    if c.pack > 1 and (c.model not in ("gan", "wgan", "wgan-gp")):
-        raise ValueError(f"packing (PacGAN) applies to gan, wgan and wgan-gp, not {c.model}")
+    if c.pack > 1 and c.model not in CRITIC_GANS:
+        raise ValueError(f"packing (PacGAN) applies to {', '.join(CRITIC_GANS)}, not {c.model}")
     if c.mlp_width < 1 or c.mlp_layers < 1:
         raise ValueError("mlp_width and mlp_layers must be at least 1")
 

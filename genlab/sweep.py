@@ -93,7 +93,7 @@ class StackedVAE(nn.Module):
         # a skeleton on the meta device: functional_call swaps the stacked slices in
         self._skeleton = [copy.deepcopy(_Forward(members[0])).to("meta")]
         self.register_buffer("betas", torch.tensor([m.cfg.beta for m in members], dtype=torch.float32))
-        self.noise_gens: list[torch.Generator] | None = None  # one per member; None: the loop's generator
+        self.noise_gens: list[torch.Generator] = []  # one per member, seeded by fit_stacked
 
     @property
     def k(self) -> int:
@@ -139,8 +139,7 @@ class StackedVAE(nn.Module):
 
 def _stacked_step(m: StackedVAE, x, ctx) -> dict:
     shape = (x.shape[0], m.cfg.latent_dim)
-    gens = m.noise_gens or [ctx.gen] * m.k
-    eps = torch.stack([torch.randn(shape, generator=g, device=x.device, dtype=x.dtype) for g in gens])
+    eps = torch.stack([torch.randn(shape, generator=g, device=x.device, dtype=x.dtype) for g in m.noise_gens])
     out = m.losses(x, eps)
     # the members' parameters are disjoint, so the gradient of the sum is each member's own gradient
     return {"loss": out["member_loss"].sum(), **out}
@@ -199,7 +198,7 @@ def fit_stacked(members: list[Member], data, out: str | Path, tc: TrainConfig, p
         stacked = stacked.to(memory_format=torch.channels_last)
     optimizers = build_optimizers(stacked)
     data_gen = torch.Generator().manual_seed(members[0].seed)
-    noise_gen = torch.Generator(device=dev).manual_seed(members[0].seed + 1)  # unused: members have their own
+    noise_gen = torch.Generator(device=dev)  # the loop wants one; the members draw from their own
     stacked.noise_gens = [torch.Generator(device=dev).manual_seed(mb.seed + 1) for mb in members]
     folders = [out / mb.name for mb in members]
     start, prior_wall, histories = 0, 0.0, [[] for _ in members]

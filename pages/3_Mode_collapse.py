@@ -24,6 +24,7 @@ ui.setup_page(
 
 from genlab import live  # noqa: E402  (after the page header, so the title shows while torch loads)
 from genlab.data import DATASETS, load_dataset  # noqa: E402
+from genlab.models import CRITIC_GANS  # noqa: E402
 
 TICK_S = 0.6  # seconds between frames while playing
 BUDGET_S = 0.35  # compute per frame, shared by the runs on screen
@@ -386,7 +387,7 @@ def trained_view() -> None:
         "samples. Set a plain GAN beside one with tricks to see what the tricks bought."
     )
     rows = [r for r in ui.checkpoint_rows() if "error" not in r and r["data"] == dataset
-            and r["model"] in ("gan", "wgan", "wgan-gp")]
+            and r["model"] in CRITIC_GANS]
     if not rows:
         st.info(f"No GAN checkpoint trained on {dataset} yet. Rebuild the shipped ones with "
                 f"`uv run genlab rebuild --only '{dataset}-gan*'`, or train one on the **Train** page.")
