@@ -65,3 +65,25 @@ def test_default_point_networks_keep_the_parameter_names_of_shipped_checkpoints(
         "nets.disc.body.net.2.weight": (128, 128), "nets.disc.body.net.2.bias": (128,),
         "nets.disc.head.weight": (1, 128), "nets.disc.head.bias": (1,),
     }
+
+
+def test_minibatch_discrimination_counts_close_neighbours_per_kernel():
+    torch.manual_seed(0)
+    mbd = nets.MinibatchDiscrimination(3, n_kernels=4, kernel_dim=2)
+    same = torch.ones(5, 3)
+    out = mbd(same)
+    assert out.shape == (5, 3 + 4)
+    assert torch.equal(out[:, :3], same)  # the features pass through
+    # five identical samples: each sees four exact matches, exp(0) = 1 per kernel
+    assert torch.allclose(out[:, 3:], torch.full((5, 4), 4.0))
+    # two samples: each kernel gives exp(-L1 distance of their projections)
+    x = torch.randn(2, 3)
+    m = (x @ mbd.T).view(2, 4, 2)
+    expected = torch.exp(-(m[0] - m[1]).abs().sum(-1))
+    o = mbd(x)[:, 3:]
+    assert torch.allclose(o[0], expected, atol=1e-6) and torch.allclose(o[1], expected, atol=1e-6)
+    # far-apart samples see nobody
+    far = torch.tensor([[0.0, 0.0, 0.0], [1e3, -1e3, 1e3]])
+    with torch.no_grad():
+        mbd.T.fill_(1.0)
+    assert torch.allclose(mbd(far)[:, 3:], torch.zeros(2, 4))
