@@ -62,10 +62,10 @@ class ModelConfig:
     instance_noise_steps: int = 10_000
     consensus: float = 0.0  # γ of consensus optimisation (0 = off)
     pack: int = 1  # PacGAN (Lin et al. 2018): D sees this many samples at once (1 = off)
-    # networks for 2-D points (images use the fixed conv nets of genlab.nets)
+    # networks for 2-D points (images use the conv nets of genlab.nets; batch_norm applies to both)
     mlp_width: int = 128  # hidden units per layer
     mlp_layers: int = 2  # hidden layers of the generator / decoder, the discriminator and the encoder
-    batch_norm: bool = False  # batch norm in the generator's hidden layers
+    batch_norm: bool = False  # batch norm in the generator's hidden layers (DCGAN for images)
     # optimisation
     optimizer: str = "adam"  # adam | rmsprop
     lr: float = 1e-4

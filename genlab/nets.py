@@ -92,10 +92,14 @@ class Decoder(nn.Module):
         ch, plan = _DECONV_PLANS[size]
         start = _CONV_PLANS[size][1]
         self.start = (ch, start, start)
-        layers = [nn.Linear(latent_dim, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, ch * start * start), nn.ReLU(),
+        # batch_norm: DCGAN's generator (Radford et al. 2016), batch norm after every hidden layer
+        bn1 = (lambda n: [nn.BatchNorm1d(n)]) if batch_norm else (lambda n: [])
+        bn2 = (lambda n: [nn.BatchNorm2d(n)]) if batch_norm else (lambda n: [])
+        layers = [nn.Linear(latent_dim, HIDDEN), *bn1(HIDDEN), nn.ReLU(),
+                  nn.Linear(HIDDEN, ch * start * start), *bn1(ch * start * start), nn.ReLU(),
                   nn.Unflatten(1, self.start)]
         for out, k, s, p in plan:
-            layers += [nn.ConvTranspose2d(ch, out, k, s, p), nn.ReLU()]
+            layers += [nn.ConvTranspose2d(ch, out, k, s, p), *bn2(out), nn.ReLU()]
             ch = out
         # the last layer brings the map to full size with C channels
         if size == 8:

@@ -87,3 +87,22 @@ def test_minibatch_discrimination_counts_close_neighbours_per_kernel():
     with torch.no_grad():
         mbd.T.fill_(1.0)
     assert torch.allclose(mbd(far)[:, 3:], torch.zeros(2, 4))
+
+
+def test_batch_norm_in_an_image_generator_normalises_every_hidden_layer():
+    torch.manual_seed(0)
+    plain = nets.Decoder((1, 64, 64), 10)
+    dcgan = nets.Decoder((1, 64, 64), 10, batch_norm=True)
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in plain.modules())
+    bns = [m for m in dcgan.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    assert len(bns) == 2 + 3  # two FC layers, three hidden deconvs; none on the output
+    # in training mode each hidden layer's output is normalised over the batch
+    seen = []
+    hooks = [bn.register_forward_hook(lambda mod, i, o: seen.append(o)) for bn in bns]
+    out = dcgan(torch.randn(32, 10) * 5 + 3)
+    for h in hooks:
+        h.remove()
+    assert out.shape == (32, 1, 64, 64)
+    for o in seen:
+        dims = [0] if o.dim() == 2 else [0, 2, 3]
+        assert torch.allclose(o.mean(dims), torch.zeros(1), atol=1e-4)
