@@ -167,13 +167,23 @@ def lineup(rows: list[dict], data: str) -> list[dict]:
 
 
 def default_lineup(rows: list[dict], limit: int = 6) -> list[dict]:
-    """One checkpoint per model kind (the one trained longest), in lineup order, at most `limit`."""
-    seen, out = set(), []
-    for r in sorted(rows, key=lambda r: (FAMILY_ORDER.get(family_of(r), 3), r["model"], -(r.get("steps") or 0))):
-        if r["model"] not in seen:
-            seen.add(r["model"])
-            out.append(r)
-    return out[:limit]
+    """One checkpoint per model kind (the one trained longest), at most `limit`: the families take
+    turns, each offering its longest-trained kind first, so a lineup always holds a VAE and a GAN
+    when there are both; shown VAE family first, then hybrids, then GANs, longest-trained first."""
+    best: dict[str, dict] = {}
+    for r in rows:
+        if r["model"] not in best or (r.get("steps") or 0) > (best[r["model"]].get("steps") or 0):
+            best[r["model"]] = r
+    key = lambda r: (FAMILY_ORDER.get(family_of(r), 3), -(r.get("steps") or 0), r["model"])  # noqa: E731
+    queues: dict[int, list[dict]] = {}
+    for r in sorted(best.values(), key=key):
+        queues.setdefault(key(r)[0], []).append(r)
+    out: list[dict] = []
+    while len(out) < limit and any(queues.values()):
+        for fam in sorted(queues):
+            if queues[fam] and len(out) < limit:
+                out.append(queues[fam].pop(0))
+    return sorted(out, key=key)
 
 
 def latent_pairs(rows: list[dict]) -> list[tuple[dict, dict]]:

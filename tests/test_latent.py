@@ -216,3 +216,17 @@ def test_scalar_scores_reads_stored_metrics():
     assert compare.scalar_scores({"disentanglement": {"sap": {"score": 0.1}}}) == {"sap": 0.1}
     table = compare.sweep_scores([{"beta": 4.0, "row": _row("x", "beta-vae", metrics=m)}])
     assert table[0]["mig"] == 0.2 and table[0]["beta"] == 4.0
+
+
+def test_default_lineup_lets_every_family_in_and_puts_the_longest_trained_first():
+    def row(name, model, steps):
+        return {"path": name, "model": model, "steps": steps, "data": "dsprites"}
+
+    rows = [row("a", "annealed-vae", 800), row("b4", "beta-vae", 50000), row("b1", "beta-vae", 1500),
+            row("i", "info-vae", 800), row("v", "vae", 100), row("aae", "aae", 600), row("vg", "vae-gan", 600),
+            row("ig", "infogan", 5000), row("w", "wgan-gp", 300)]
+    got = [r["path"] for r in compare.default_lineup(rows, limit=4)]
+    # the families take turns (VAE, hybrid, GAN, VAE), each offering its longest-trained kind;
+    # one checkpoint per kind (β-VAE at 50,000 steps, not 1,500); shown by family, longest first
+    assert got == ["b4", "a", "aae", "ig"]
+    assert [r["path"] for r in compare.default_lineup(rows, limit=20)] == ["b4", "a", "i", "v", "aae", "vg", "ig", "w"]
