@@ -170,11 +170,17 @@ def default_lineup(rows: list[dict], limit: int = 6) -> list[dict]:
     """One checkpoint per model kind (the one trained longest), at most `limit`: the families take
     turns, each offering its longest-trained kind first, so a lineup always holds a VAE and a GAN
     when there are both; shown VAE family first, then hybrids, then GANs, longest-trained first."""
+    def steps(r):
+        return r.get("steps") or 0
+
     best: dict[str, dict] = {}
     for r in rows:
-        if r["model"] not in best or (r.get("steps") or 0) > (best[r["model"]].get("steps") or 0):
+        if r["model"] not in best or steps(r) > steps(best[r["model"]]):
             best[r["model"]] = r
-    key = lambda r: (FAMILY_ORDER.get(family_of(r), 3), -(r.get("steps") or 0), r["model"])  # noqa: E731
+
+    def key(r):
+        return FAMILY_ORDER.get(family_of(r), 3), -steps(r), r["model"]
+
     queues: dict[int, list[dict]] = {}
     for r in sorted(best.values(), key=key):
         queues.setdefault(key(r)[0], []).append(r)

@@ -158,7 +158,9 @@ def _member_optimizer(stacked_opt: torch.optim.Optimizer, stacked: StackedVAE, k
     opt = build_optimizers(model)["vae"]
     params = _member_params(stacked, model)
     # `fit` stores optimiser state by parameter position, so the two orders must agree
-    assert [id(p) for p in opt.param_groups[0]["params"]] == [id(p) for p in params]
+    if [id(p) for p in opt.param_groups[0]["params"]] != [id(p) for p in params]:
+        raise RuntimeError("a sweep member's optimiser lists its parameters in another order than the stacked "
+                           "model; its optimiser state cannot be split without mixing tensors")
     for p, sp in zip(params, stacked.stacked):
         for key, v in stacked_opt.state.get(sp, {}).items():
             opt.state[p][key] = v[k].clone() if torch.is_tensor(v) and v.ndim > 0 else (v.clone() if torch.is_tensor(v) else v)
