@@ -66,6 +66,9 @@ class ModelConfig:
     mlp_width: int = 128  # hidden units per layer
     mlp_layers: int = 2  # hidden layers of the generator / decoder, the discriminator and the encoder
     batch_norm: bool = False  # batch norm in the generator's hidden layers (DCGAN for images)
+    d_mlp_width: int | None = None  # the discriminator's own hidden width / depth (None = mlp_width / mlp_layers)
+    d_mlp_layers: int | None = None
+    maxout: int = 1  # pieces per maxout unit in a 2-D discriminator (Goodfellow et al. 2013; 1 = LeakyReLU units)
     # optimisation
     optimizer: str = "adam"  # adam | rmsprop
     lr: float = 1e-4
@@ -441,6 +444,10 @@ def _mlp(c):
     return {"mlp_width": c.mlp_width, "mlp_layers": c.mlp_layers}
 
 
+def _d_mlp(c):
+    return {"mlp_width": c.d_mlp_width or c.mlp_width, "mlp_layers": c.d_mlp_layers or c.mlp_layers}
+
+
 def _vae_nets(c):
     return {"enc": nets.Encoder(c.shape, c.latent_dim, **_mlp(c)),
             "dec": nets.Decoder(c.shape, c.latent_dim, batch_norm=c.batch_norm, **_mlp(c))}
@@ -450,7 +457,8 @@ def _gan_nets(c):
     z = c.latent_dim + c.n_categorical + c.n_continuous
     extra = c.n_categorical + c.n_continuous
     return {"gen": nets.Decoder(c.shape, z, batch_norm=c.batch_norm, **_mlp(c)),
-            "disc": nets.Discriminator(c.shape, c.minibatch_discrimination, extra_out=extra, pack=c.pack, **_mlp(c))}
+            "disc": nets.Discriminator(c.shape, c.minibatch_discrimination, extra_out=extra, pack=c.pack,
+                                       maxout=c.maxout, **_d_mlp(c))}
 
 
 def _vae_steps(fn):
@@ -551,6 +559,12 @@ def validate_config(c: ModelConfig) -> None:
         raise ValueError(f"packing (PacGAN) applies to {', '.join(CRITIC_GANS)}, not {c.model}")
     if c.mlp_width < 1 or c.mlp_layers < 1:
         raise ValueError("mlp_width and mlp_layers must be at least 1")
+    if (c.d_mlp_width is not None and c.d_mlp_width < 1) or (c.d_mlp_layers is not None and c.d_mlp_layers < 1):
+        raise ValueError("d_mlp_width and d_mlp_layers must be at least 1 (or left unset to follow mlp_width / mlp_layers)")
+    if c.maxout < 1:
+        raise ValueError(f"maxout pieces must be at least 1, got {c.maxout}")
+    if c.maxout > 1 and (len(c.shape) != 1 or c.model not in CRITIC_GANS):
+        raise ValueError(f"maxout units apply to the discriminator of {', '.join(CRITIC_GANS)} on 2-D points (ring, grid)")
 
 
 def build_optimizers(model: GenerativeModel) -> dict[str, torch.optim.Optimizer]:

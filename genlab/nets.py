@@ -129,23 +129,46 @@ class MinibatchDiscrimination(nn.Module):
         return torch.cat([h, o], dim=1)
 
 
+class Maxout(nn.Module):
+    """A layer of maxout units (Goodfellow et al. 2013): each of the `units` outputs is the largest
+    of `pieces` affine functions of the input."""
+
+    def __init__(self, d_in: int, units: int, pieces: int):
+        super().__init__()
+        self.units, self.pieces = units, pieces
+        self.linear = nn.Linear(d_in, units * pieces)
+
+    def forward(self, x):  # (B, d_in) -> (B, units)
+        return self.linear(x).view(-1, self.units, self.pieces).amax(dim=2)
+
+
 class Discriminator(nn.Module):
     """x → dict(logit (B,), features (B, F)); optional minibatch discrimination and extra heads.
 
     `features` (the last hidden layer) serve feature matching and VAE-GAN's learned similarity.
     `extra_out` > 0 adds a second head from the same body (InfoGAN's Q network).
     `pack` > 1 is PacGAN (Lin et al. 2018): D judges `pack` samples at once, concatenated along
-    the feature (points) or channel (images) axis, so a batch of B gives B / pack logits."""
+    the feature (points) or channel (images) axis, so a batch of B gives B / pack logits.
+    `maxout` > 1 makes the hidden layers of a 2-D discriminator maxout units with that many pieces
+    (PacGAN's grid and ring discriminator: 3 layers of 200 units, 5 pieces)."""
 
     def __init__(self, shape: tuple, minibatch_discrimination: bool = False, extra_out: int = 0,
-                 mlp_width: int = 128, mlp_layers: int = 2, pack: int = 1):
+                 mlp_width: int = 128, mlp_layers: int = 2, pack: int = 1, maxout: int = 1):
         super().__init__()
         if pack < 1:
             raise ValueError(f"pack must be at least 1, got {pack}")
+        if maxout < 1:
+            raise ValueError(f"maxout pieces must be at least 1, got {maxout}")
         self.pack = int(pack)
         if len(shape) == 3:
+            if maxout > 1:
+                raise ValueError("maxout units are for the discriminator of 2-D points; image discriminators are convolutional")
             self.body = ConvBody((shape[0] * pack, *shape[1:]), act=nn.LeakyReLU)
             width = HIDDEN
+        elif maxout > 1:  # PacGAN's 2-D discriminator: hidden layers of maxout units
+            dims = [shape[0] * pack] + [mlp_width] * mlp_layers
+            self.body = nn.Sequential(*[Maxout(a, b, maxout) for a, b in zip(dims[:-1], dims[1:])])
+            width = mlp_width
         else:
             self.body = MLP(shape[0] * pack, mlp_width, mlp_width, depth=mlp_layers, final_act=True, act=nn.LeakyReLU)
             width = mlp_width

@@ -106,3 +106,37 @@ def test_batch_norm_in_an_image_generator_normalises_every_hidden_layer():
     for o in seen:
         dims = [0] if o.dim() == 2 else [0, 2, 3]
         assert torch.allclose(o.mean(dims), torch.zeros(1), atol=1e-4)
+
+
+def test_a_maxout_unit_outputs_the_largest_of_its_pieces():
+    layer = nets.Maxout(2, units=2, pieces=3)
+    with torch.no_grad():
+        # unit 0: pieces x0, x1, −x0; unit 1: pieces 1, 2·x0, x0 + x1 (rows are unit-major)
+        layer.linear.weight.copy_(torch.tensor([[1., 0.], [0., 1.], [-1., 0.], [0., 0.], [2., 0.], [1., 1.]]))
+        layer.linear.bias.copy_(torch.tensor([0., 0., 0., 1., 0., 0.]))
+    x = torch.tensor([[-2.0, 0.5], [3.0, -1.0]])
+    # sample 0: max(−2, 0.5, 2) = 2 and max(1, −4, −1.5) = 1; sample 1: max(3, −1, −3) = 3, max(1, 6, 2) = 6
+    assert torch.equal(layer(x), torch.tensor([[2.0, 1.0], [3.0, 6.0]]))
+
+
+def test_pacgans_point_discriminator_has_its_own_size_and_maxout_units():
+    """PacGAN's grid networks: G 4 × 400 with batch norm, D 3 × 200 maxout units of 5 pieces, packing 4."""
+    cfg = make_config("gan", "grid", (2,), mlp_width=400, mlp_layers=4, batch_norm=True,
+                      d_mlp_width=200, d_mlp_layers=3, maxout=5, pack=4)
+    m = GenerativeModel(cfg)
+    gen = [l for l in m.nets["gen"].modules() if isinstance(l, nn.Linear)]
+    assert [l.out_features for l in gen] == [400, 400, 400, 400, 2]
+    layers = [l for l in m.nets["disc"].body if isinstance(l, nets.Maxout)]
+    assert [(l.linear.in_features, l.units, l.pieces) for l in layers] == [(8, 200, 5), (200, 200, 5), (200, 200, 5)]
+    assert m.nets["disc"](torch.randn(100, 2))["logit"].shape == (25,)
+
+
+def test_maxout_is_refused_where_it_does_not_apply():
+    with pytest.raises(ValueError, match="maxout"):
+        make_config("gan", "dsprites", (1, 64, 64), maxout=5)
+    with pytest.raises(ValueError, match="maxout"):
+        make_config("vae", "grid", (2,), maxout=5)
+    with pytest.raises(ValueError, match="at least 1"):
+        make_config("gan", "grid", (2,), maxout=0)
+    with pytest.raises(ValueError, match="d_mlp_width"):
+        make_config("gan", "grid", (2,), d_mlp_width=0)
