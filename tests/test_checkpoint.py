@@ -188,3 +188,15 @@ def test_half_precision_checkpoint_is_smaller_and_close(tmp_path):
     z = torch.randn(4, 3)
     with torch.no_grad():
         torch.testing.assert_close(mh.decode(z), m.eval().decode(z), atol=2e-3, rtol=0)
+
+
+def test_a_gan_with_pacgans_discriminator_reloads_with_the_same_discriminator(tmp_path):
+    """The discriminator's own size and maxout pieces travel in the checkpoint's config."""
+    data = load_dataset("grid")
+    cfg = tiny_cfg("gan", data, d_mlp_width=16, d_mlp_layers=3, maxout=3, pack=2)
+    r = fit(cfg, data, TrainConfig(steps=2, batch_size=4, out=str(tmp_path)), progress=False)
+    model, meta = load_checkpoint(tmp_path / "model")
+    assert (meta["config"]["maxout"], meta["config"]["d_mlp_width"], meta["config"]["d_mlp_layers"]) == (3, 16, 3)
+    x = data.sample(4, torch.Generator().manual_seed(0))["x"]
+    with torch.no_grad():
+        assert torch.equal(r.model.eval().nets["disc"](x)["logit"], model.nets["disc"](x)["logit"])
