@@ -32,6 +32,7 @@ MODEL_OPTIONS = [
     ("--margin", "margin", float, "EBGAN margin m on the energy (Zhao, Mathieu & LeCun 2017) [0.1]"),
     ("--pt-weight", "pt_weight", float, "EBGAN pull-away term weight (Zhao, Mathieu & LeCun 2017) [0.1]"),
     ("--vaegan-gamma", "vaegan_gamma", float, "VAE-GAN weight of the feature reconstruction for the decoder (Larsen et al. 2016) [1]"),
+    ("--vaegan-pixel", "vaegan_pixel", float, "VAE-GAN weight of a pixel-space reconstruction for encoder and decoder (0 = Larsen's Alg. 1)"),
     ("--label-smoothing", "label_smoothing", float, "one-sided label smoothing: D's real target, e.g. 0.9 (Salimans et al. 2016) [1]"),
     ("--instance-noise", "instance_noise", float, "σ of instance noise on D's inputs, annealed to 0 (Sønderby et al. 2017) [0]"),
     ("--instance-noise-steps", "instance_noise_steps", int, "steps to anneal the instance noise to 0 [10000]"),
@@ -332,7 +333,7 @@ def cmd_rebuild(a) -> int:
 EXAMPLE_OPTIONS = {"beta-vae": "--beta 4", "annealed-vae": "--capacity 25 --gamma 1000", "info-vae": "--mmd-weight 1000",
                    "gan": "--label-smoothing 0.9 --instance-noise 0.1", "wgan": "--n-critic 5 --clip 0.01",
                    "wgan-gp": "--gp-weight 10 --n-critic 5", "infogan": "--n-categorical 3 --n-continuous 5",
-                   "ebgan": "--margin 0.1 --pt-weight 0.1", "aae": "--d-steps 1", "vae-gan": "--vaegan-gamma 1"}
+                   "ebgan": "--margin 0.1 --pt-weight 0.1", "aae": "--d-steps 1", "vae-gan": "--vaegan-gamma 1 --vaegan-pixel 1"}
 
 
 def cmd_models(a) -> int:

@@ -54,6 +54,7 @@ class ModelConfig:
     margin: float = 0.1  # EBGAN margin m (energy = mean squared error per pixel)
     pt_weight: float = 0.1  # EBGAN pull-away term weight (0 = off)
     vaegan_gamma: float = 1.0  # VAE-GAN: weight of the feature-space reconstruction in the decoder's loss
+    vaegan_pixel: float = 0.0  # VAE-GAN: weight of a pixel-space −log p(x|z) in the encoder's and decoder's loss
     # GAN stabilisation tricks (survey §3.1)
     feature_matching: bool = False
     minibatch_discrimination: bool = False
@@ -417,7 +418,12 @@ def aae_g_step(m, x, ctx):
 
 def vae_gan_step(m, x, ctx):
     """VAE-GAN (Larsen et al. 2016, Alg. 1): reconstruction measured in a discriminator layer.
-    encoder: KL + L_llike; decoder: γ·L_llike − L_GAN; discriminator: L_GAN."""
+    encoder: KL + L_llike; decoder: γ·L_llike − L_GAN; discriminator: L_GAN.
+
+    vaegan_pixel > 0 adds w·(−log p(x|z)) in pixel space to the encoder's and decoder's loss. Alg. 1
+    alone gives the encoder no signal until D's features tell a reconstruction from its image, and
+    on dSprites D has won by then: the KL falls to 0 and the samples go blank (genlab's measurement,
+    README). The pixel term keeps the VAE learning while D's features become useful."""
     c = m.cfg
     mu, logvar, z, logits = _vae_forward(m, x, ctx)
     x_tilde = torch.sigmoid(logits) if m.is_image else logits
@@ -432,9 +438,14 @@ def vae_gan_step(m, x, ctx):
     bce = F.binary_cross_entropy_with_logits
     gan_d = bce(d_real["logit"], ones) + bce(d_rec["logit"], zeros) + bce(d_p["logit"], zeros)
     gan_g = F.softplus(-d_rec["logit"]).mean() + F.softplus(-d_p["logit"]).mean()  # non-saturating
-    return {"loss": {"enc": kl + llike, "dec": c.vaegan_gamma * llike + gan_g, "d": gan_d},
-            "kl": kl.detach(), "llike": llike.detach(), "gan_d": gan_d.detach(), "gan_g": gan_g.detach(),
-            "kl_per_dim": kl_dim.detach()}
+    out = {"kl": kl.detach(), "llike": llike.detach(), "gan_d": gan_d.detach(), "gan_g": gan_g.detach(),
+           "kl_per_dim": kl_dim.detach()}
+    enc, dec = kl + llike, c.vaegan_gamma * llike + gan_g
+    if c.vaegan_pixel > 0:
+        rec = obj.reconstruction_nll(logits, x, c.resolved_likelihood).mean()
+        enc, dec = enc + c.vaegan_pixel * rec, dec + c.vaegan_pixel * rec
+        out["rec"] = rec.detach()
+    return {"loss": {"enc": enc, "dec": dec, "d": gan_d}, **out}
 
 
 # --------------------------------------------------------------------------- the registry
@@ -518,7 +529,7 @@ MODELS: dict[str, ModelSpec] = {
                          lambda c: dict(_vae_nets(c), disc=nets.Discriminator(c.shape, c.minibatch_discrimination)),
                          {"enc": ["enc"], "dec": ["dec"], "d": ["disc"]},
                          lambda c: [Step("vae-gan", vae_gan_step, None)],
-                         dict(_DCGAN_ADAM, vaegan_gamma=1.0)),
+                         dict(_DCGAN_ADAM, vaegan_gamma=1.0, vaegan_pixel=1.0)),
 }
 
 # GANs whose discriminator is nets.Discriminator with one logit (or critic score) per input:

@@ -50,7 +50,7 @@ MODEL_FIELDS = {
     "infogan": ["latent_dim", "n_categorical", "n_continuous", "info_weight", "d_steps", "label_smoothing"],
     "ebgan": ["latent_dim", "margin", "pt_weight", "d_steps", "instance_noise"],
     "aae": ["latent_dim", "d_steps", "label_smoothing", "likelihood"],
-    "vae-gan": ["latent_dim", "vaegan_gamma", "label_smoothing", "minibatch_discrimination"],
+    "vae-gan": ["latent_dim", "vaegan_gamma", "vaegan_pixel", "label_smoothing", "minibatch_discrimination"],
 }
 OPTIM_FIELDS = ["optimizer", "lr", "lr_d", "lr_g", "adam_beta1", "adam_beta2"]
 FIELD_CHOICES = {
@@ -77,6 +77,7 @@ FIELD_HELP = {
     "margin": "EBGAN margin m on the fake energy",
     "pt_weight": "EBGAN pull-away term weight (0 = off)",
     "vaegan_gamma": "VAE-GAN: weight of the feature-space reconstruction in the decoder's loss",
+    "vaegan_pixel": "VAE-GAN: weight of a pixel-space reconstruction for encoder and decoder (0 = Larsen's Alg. 1)",
     "feature_matching": "G matches D's mean features instead of fooling D (Salimans et al. 2016)",
     "minibatch_discrimination": "D sees how alike the samples of a batch are (Salimans et al. 2016)",
     "label_smoothing": "D's target for real data; 0.9 = one-sided label smoothing",

@@ -195,3 +195,23 @@ def test_a_linear_schedule_brings_every_rate_down_to_zero_and_resumes_on_it(tmp_
     assert not _same(_state(whole.model), _state(const.model))
     with pytest.raises(ValueError, match="schedule"):
         fit(cfg, data, TrainConfig(steps=2, batch_size=8, lr_schedule="cosine"), progress=False)
+
+
+def test_vae_gan_pixel_term_adds_the_weighted_reconstruction_to_encoder_and_decoder_only():
+    """--vaegan-pixel w adds w·(−log p(x|z)) to the encoder's and the decoder's loss, exactly, and
+    leaves the discriminator's loss alone; w = 0 is Larsen et al.'s Alg. 1 with no 'rec' term."""
+    from genlab.models import vae_gan_step
+
+    data = load_dataset("digits")
+    x = data.sample(8, torch.Generator().manual_seed(0))["x"]
+    torch.manual_seed(0)
+    model = GenerativeModel(tiny_cfg("vae-gan", data))
+    plain = vae_gan_step(model, x, StepContext(0, torch.Generator().manual_seed(3)))
+    assert "rec" not in plain
+    model.cfg.vaegan_pixel = 2.5
+    pixel = vae_gan_step(model, x, StepContext(0, torch.Generator().manual_seed(3)))
+    rec = pixel["rec"].item()
+    assert rec > 20  # summed over the pixels by an untrained decoder (about log 2 each)
+    for part in ("enc", "dec"):
+        assert pixel["loss"][part].item() == pytest.approx(plain["loss"][part].item() + 2.5 * rec, rel=1e-5)
+    assert pixel["loss"]["d"].item() == pytest.approx(plain["loss"]["d"].item(), rel=1e-6)
