@@ -330,7 +330,7 @@ def cmd_rebuild(a) -> int:
     return 0
 
 
-EXAMPLE_OPTIONS = {"beta-vae": "--beta 4", "annealed-vae": "--capacity 25 --gamma 1000", "info-vae": "--mmd-weight 1000",
+EXAMPLE_OPTIONS = {"beta-vae": "--beta 4", "annealed-vae": "--gamma 100 --capacity 25 --capacity-steps 10000", "info-vae": "--mmd-weight 1000",
                    "gan": "--label-smoothing 0.9 --instance-noise 0.1", "wgan": "--n-critic 5 --clip 0.01",
                    "wgan-gp": "--gp-weight 10 --n-critic 5", "infogan": "--n-categorical 3 --n-continuous 5",
                    "ebgan": "--margin 0.1 --pt-weight 0.1", "aae": "--d-steps 1", "vae-gan": "--vaegan-gamma 1 --vaegan-pixel 1"}

@@ -61,7 +61,8 @@ FIELD_CHOICES = {
 FIELD_HELP = {
     "latent_dim": "size of z (InfoGAN: the incompressible noise part)",
     "beta": "weight of the KL term; 1 = the VAE, >1 = β-VAE (Higgins et al. 2017)",
-    "gamma": "γ of γ·|KL − C| (Burgess et al. 2018)",
+    "gamma": "γ of γ·|KL − C| (Burgess et al. 2018: 1000, with C raised over 100k steps; with C over "
+             "10k steps, 100 worked here and 1000 left the images at the data's mean)",
     "capacity": "C_max in nats, the KL the code may carry at the end",
     "capacity_steps": "steps over which C rises from 0 to C_max",
     "alpha": "InfoVAE α; 1 = MMD-VAE (no per-sample KL)",
