@@ -7,7 +7,7 @@ from conftest import tiny_cfg
 from genlab import objectives
 from genlab.checkpoint import load_checkpoint
 from genlab.data import load_dataset
-from genlab.models import MODELS, GenerativeModel, StepContext, build_optimizers
+from genlab.models import MODELS, GenerativeModel, ModelConfig, StepContext, build_optimizers
 from genlab.train import Callback, DivergedError, TrainConfig, apply_step, fit
 
 
@@ -205,7 +205,13 @@ def test_vae_gan_pixel_term_adds_the_weighted_reconstruction_to_encoder_and_deco
     data = load_dataset("digits")
     x = data.sample(8, torch.Generator().manual_seed(0))["x"]
     torch.manual_seed(0)
-    model = GenerativeModel(tiny_cfg("vae-gan", data))
+    cfg = tiny_cfg("vae-gan", data)
+    assert cfg.vaegan_pixel == 1.0  # genlab's default for new runs
+    # a checkpoint saved before the setting existed reloads as the paper's algorithm
+    old = {k: v for k, v in cfg.to_dict().items() if k != "vaegan_pixel"}
+    assert ModelConfig.from_dict(old).vaegan_pixel == 0.0
+    cfg.vaegan_pixel = 0.0
+    model = GenerativeModel(cfg)
     plain = vae_gan_step(model, x, StepContext(0, torch.Generator().manual_seed(3)))
     assert "rec" not in plain
     model.cfg.vaegan_pixel = 2.5
