@@ -41,6 +41,17 @@ def start_code(path: str, version: int, data_name: str, index: int) -> tuple:
     return x[0].numpy(), mu[0]
 
 
+@st.cache_data(show_spinner="Encoding 2,000 images with random factors…", max_entries=32)
+def factor_info(path: str, version: int, data_name: str) -> dict:
+    model, _ = ui.model_for(path)
+    return latent.factor_information(model, dataset(data_name), n=2000, seed=0)
+
+
+def share_order(share, kl_order) -> list:
+    """Rows in KL order (as the sliders) for encoders; InfoGAN's codes in index order."""
+    return [d for d in kl_order if d < len(share)] + [d for d in range(len(share)) if d not in kl_order]
+
+
 def offer_training() -> None:
     st.info("No image checkpoint yet: train a β sweep with `genlab train --model beta-vae --data dsprites --beta 4`, "
             "or press the button for two small β-VAEs on dSprites (β = 1 and 4, 300 steps each, about a minute).")
@@ -226,6 +237,35 @@ else:
     fig.update_layout(title=f"KL per dimension (β = {member['beta']:g})" if member["beta"] is not None else "KL per dimension",
                       yaxis_title="KL (nats)", height=320, margin=dict(l=10, r=10, t=40, b=10))
     st.plotly_chart(fig, key="kl")
+
+# --------------------------------------------------------------------------- factor matrix
+if data is not None and getattr(data, "factor_sizes", None) and latent.gives_codes(model):
+    st.subheader("Which latent holds which factor")
+    try:
+        info = factor_info(path, version, row["data"])
+    except Exception as e:
+        ui.show_error(e, "Could not measure the factor matrix")
+        info = None
+    if info is not None:
+        share, names, d_rows = info["share"], info["factor_names"], share_order(info["share"], order)
+        marks = np.full(share.shape, "", dtype=object)
+        for k in range(share.shape[1]):
+            marks[info["best"][k], k], marks[info["second"][k], k] = "① ", "② "
+        text = [[f"{marks[d, k]}{share[d, k]:.2f}" for k in range(len(names))] for d in d_rows]
+        fig = go.Figure(go.Heatmap(z=share[d_rows], x=[f"{n}<br>MIG {m:.2f}" for n, m in zip(names, info["mig_per_factor"])],
+                                   y=[f"z{d}" for d in d_rows], zmin=0, zmax=1, colorscale="Blues", text=text,
+                                   texttemplate="%{text}", colorbar=dict(title="I(z; v) / H(v)"),
+                                   hovertemplate="%{y} holds %{z:.3f} of H(%{x})<extra></extra>"))
+        fig.update_layout(title=f"Share of each factor's entropy held by each latent · MIG {info['mig']:.3f}",
+                          yaxis_autorange="reversed", height=80 + 32 * len(d_rows), margin=dict(l=10, r=10, t=40, b=10))
+        st.plotly_chart(fig, key="factor_matrix")
+        st.caption(f"{info['n']:,} images with random factors, each latent binned into 20 equal-width bins over its "
+                   "own range, mutual information in nats over the factor's entropy. MIG (Chen et al. 2018) is, per "
+                   "factor, the best latent's share ① minus the runner-up's ②: a factor held by one latent alone "
+                   "scores near its share, one split over two latents near 0. Because every latent is binned over its "
+                   "own range, a dimension the KL bars call unused can still hold a few per cent of a factor, and "
+                   "that lowers MIG. The stored scores use 10,000 images (`genlab eval`); this matrix uses fewer "
+                   "to draw quickly, so its MIG differs from them in the second decimal.")
 
 # --------------------------------------------------------------------------- across β
 if group["sweep"] and len(members) > 1 and data is not None:

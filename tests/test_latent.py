@@ -91,6 +91,49 @@ def test_kl_per_point_and_summary(vae):
     assert s["rec_bce"] > 0 and 0 <= s["rec_mse"] <= 1
 
 
+class _Factors:
+    """Ground truth with sizes (3, 6, 10); an "image" is the factor vector itself."""
+    name = "toy"
+    factor_names = ["shape", "scale", "x"]
+    factor_sizes = [3, 6, 10]
+
+    def sample_factors(self, n, rng):
+        return np.stack([rng.integers(0, s, n) for s in self.factor_sizes], axis=1)
+
+    def images_from_factors(self, factors):
+        return np.asarray(factors, dtype=np.float32)
+
+
+class _Encoder:
+    """z0 = x, z1 = scale, z2 = noise: the mean of a perfectly disentangled encoder without shape."""
+    has_encoder, nets, device = True, {}, torch.device("cpu")
+
+    def encode(self, v):
+        noise = torch.randn(len(v), 1, generator=torch.Generator().manual_seed(len(v)))
+        return torch.cat([v[:, 2:3] * 0.7, v[:, 1:2] - 3, noise], 1), torch.zeros(len(v), 3)
+
+
+def test_factor_information_finds_the_latent_of_each_factor():
+    info = latent.factor_information(_Encoder(), _Factors(), n=3000, seed=0)
+    assert info["share"].shape == (3, 3) and info["factor_names"] == ["shape", "scale", "x"]
+    # a factor of ≤ 20 values survives the 20 equal-width bins intact: its latent holds all of its entropy
+    assert info["best"].tolist()[1:] == [1, 0]
+    np.testing.assert_allclose([info["share"][1, 1], info["share"][0, 2]], 1.0, atol=1e-9)
+    # no latent holds the shape, and the noise dimension holds next to nothing of anything
+    assert info["share"][:, 0].max() < 0.02 and info["share"][2].max() < 0.02
+    np.testing.assert_allclose(info["mig_per_factor"], info["share"][info["best"], range(3)]
+                               - info["share"][info["second"], range(3)])
+    assert info["mig"] == pytest.approx(info["mig_per_factor"].mean()) and 0.6 < info["mig"] < 0.67
+
+
+def test_factor_information_names_what_is_missing(vae, gan):
+    with pytest.raises(ValueError, match="no ground-truth factors"):
+        latent.factor_information(vae, object())
+    assert latent.gives_codes(vae) and not latent.gives_codes(gan)
+    with pytest.raises(ValueError, match="no encoder"):
+        latent.factor_information(gan, _Factors())
+
+
 # --------------------------------------------------------------------------- pictures
 
 

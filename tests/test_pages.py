@@ -109,7 +109,8 @@ def values(v) -> np.ndarray:
     """A plotly data array as NumPy: plain lists, or the typed {"dtype", "bdata"} form plotly uses for arrays."""
     if isinstance(v, dict) and "bdata" in v:
         a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
-        return a.reshape(v["shape"]) if "shape" in v else a
+        shape = v.get("shape")
+        return a.reshape([int(n) for n in str(shape).split(",")]) if shape else a
     return np.asarray(v)
 
 
@@ -157,6 +158,14 @@ def test_traversal_slider_and_beta_change_the_pictures(lab):
     assert "decoded from the sliders" in caps and "image 0" in caps
     z_sliders = [s for s in at.slider if s.key.startswith("z")]
     assert len(z_sliders) == 3
+
+    # the factor matrix: 3 latents × dSprites' 5 factors, shares of entropy, and MIG = mean(best − runner-up)
+    title = next(t for t in figs if t.startswith("Share of each factor's entropy"))
+    share = values(figs[title][0]["z"]).astype(float)
+    assert share.shape == (3, 5) and share.min() >= 0 and share.max() <= 1
+    top2 = np.sort(share, axis=0)[::-1][:2]
+    assert float(title.rsplit("MIG ", 1)[1]) == pytest.approx((top2[0] - top2[1]).mean(), abs=1e-3)
+    assert [x.split("<br>")[0] for x in figs[title][0]["x"]] == ["shape", "scale", "orientation", "posX", "posY"]
 
     # one latent slider: the decoded image and the traversal grid follow it
     z_sliders[0].set_value(2.5)
