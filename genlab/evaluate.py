@@ -33,7 +33,8 @@ FEATURE_CACHE = Path(os.environ.get("GENLAB_CACHE_DIR", ".cache/genlab")) / "fea
 
 @torch.no_grad()
 def _batched(fn, x: torch.Tensor, device, batch: int = 1024) -> torch.Tensor:
-    outs = [fn(x[i:i + batch].to(device)).float().cpu() for i in range(0, len(x), batch)]
+    fmt = torch.channels_last if x.ndim == 4 else torch.contiguous_format
+    outs = [fn(x[i:i + batch].to(device).contiguous(memory_format=fmt)).float().cpu() for i in range(0, len(x), batch)]
     return torch.cat(outs) if outs else torch.empty(0)
 
 
@@ -233,6 +234,11 @@ def evaluate_checkpoint(path, metrics: list[str] | None = None, device: str = "a
     checkpoint's sidecar unless store=False. Returns {"metrics": flat scalars, "info": details}."""
     dev = pick_device(device)
     model, meta = load_checkpoint(path, device=dev)
+    if model.is_image:
+        # channels_last convolutions: encoding is most of the disentanglement metrics' time, and
+        # 4,096 dSprites images went through the Burgess encoder in 2.7 s instead of 4.2 s (fp32,
+        # one thread of the 2-core CPU); the fast scores of dsprites-beta-vae-b2 came out identical
+        model = model.to(memory_format=torch.channels_last)
     data = load_dataset(model.cfg.data, path=(meta.get("recipe") or {}).get("data_path"))
     todo = applicable_groups(model, data)
     if metrics:
