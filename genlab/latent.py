@@ -172,7 +172,8 @@ def latent_summary(model, x, threshold: float = ACTIVE_KL_NATS, batch_size: int 
 
 def gives_codes(model) -> bool:
     """Whether the model maps an image to a code: an encoder, or InfoGAN's Q head."""
-    return bool(model.has_encoder or getattr(model.nets.get("disc"), "q_head", None) is not None)
+    disc = model.nets["disc"] if "disc" in model.nets else None
+    return bool(model.has_encoder or getattr(disc, "q_head", None) is not None)
 
 
 def factor_information(model, data, n: int = 2000, seed: int = 0) -> dict:
@@ -182,7 +183,8 @@ def factor_information(model, data, n: int = 2000, seed: int = 0) -> dict:
     the encoder mean, or InfoGAN's Q codes), bins each code into 20 equal-width bins over its own
     range, and returns share (D, K): I(z_i; v_k) / H(v_k), the part of each factor's entropy a
     latent holds; best, second (K,): the two latents with the largest share of each factor;
-    mig_per_factor (K,) = share[best] − share[second]; mig (their mean); factor_names; n.
+    mig_per_factor (K,) = share[best] − share[second]; mig (their mean); factor_names; n; labels (D,):
+    "z3" for an encoder's latents, "cat 0" / "c1" for InfoGAN's categorical logits and continuous codes.
     The metrics' default is 10,000 codes; fewer give a quicker and slightly noisier matrix."""
     from genlab.evaluate import represent_fn
     from genlab.metrics import disentanglement as dis
@@ -197,7 +199,12 @@ def factor_information(model, data, n: int = 2000, seed: int = 0) -> dict:
     res = dis.mig(codes, factors)
     share = np.asarray(res["mutual_info"]) / np.asarray(res["factor_entropy"])[None, :]
     order = np.argsort(-share, axis=0, kind="stable")
-    return {"share": share, "best": order[0], "second": order[1] if len(share) > 1 else order[0],
+    if model.has_encoder:
+        labels = [f"z{d}" for d in range(len(share))]
+    else:  # InfoGAN's Q head: the categorical code's logits, then the continuous codes' means
+        n_cat = model.cfg.n_categorical
+        labels = [f"cat {j}" for j in range(n_cat)] + [f"c{j}" for j in range(len(share) - n_cat)]
+    return {"share": share, "labels": labels, "best": order[0], "second": order[1] if len(share) > 1 else order[0],
             "mig_per_factor": np.asarray(res["per_factor"]), "mig": res["score"],
             "factor_names": list(data.factor_names), "n": n}
 

@@ -253,7 +253,7 @@ if data is not None and getattr(data, "factor_sizes", None) and latent.gives_cod
             marks[info["best"][k], k], marks[info["second"][k], k] = "① ", "② "
         text = [[f"{marks[d, k]}{share[d, k]:.2f}" for k in range(len(names))] for d in d_rows]
         fig = go.Figure(go.Heatmap(z=share[d_rows], x=[f"{n}<br>MIG {m:.2f}" for n, m in zip(names, info["mig_per_factor"])],
-                                   y=[f"z{d}" for d in d_rows], zmin=0, zmax=1, colorscale="Blues", text=text,
+                                   y=[info["labels"][d] for d in d_rows], zmin=0, zmax=1, colorscale="Blues", text=text,
                                    texttemplate="%{text}", colorbar=dict(title="I(z; v) / H(v)"),
                                    hovertemplate="%{y} holds %{z:.3f} of H(%{x})<extra></extra>"))
         fig.update_layout(title=f"Share of each factor's entropy held by each latent · MIG {info['mig']:.3f}",

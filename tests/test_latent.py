@@ -116,6 +116,7 @@ class _Encoder:
 def test_factor_information_finds_the_latent_of_each_factor():
     info = latent.factor_information(_Encoder(), _Factors(), n=3000, seed=0)
     assert info["share"].shape == (3, 3) and info["factor_names"] == ["shape", "scale", "x"]
+    assert info["labels"] == ["z0", "z1", "z2"]
     # a factor of ≤ 20 values survives the 20 equal-width bins intact: its latent holds all of its entropy
     assert info["best"].tolist()[1:] == [1, 0]
     np.testing.assert_allclose([info["share"][1, 1], info["share"][0, 2]], 1.0, atol=1e-9)
@@ -124,6 +125,16 @@ def test_factor_information_finds_the_latent_of_each_factor():
     np.testing.assert_allclose(info["mig_per_factor"], info["share"][info["best"], range(3)]
                                - info["share"][info["second"], range(3)])
     assert info["mig"] == pytest.approx(info["mig_per_factor"].mean()) and 0.6 < info["mig"] < 0.67
+
+
+def test_factor_information_reads_infogan_codes_from_its_q_head():
+    from genlab.data import load_dataset
+
+    torch.manual_seed(0)
+    info_gan = GenerativeModel(make_config("infogan", "dsprites", (1, 64, 64), latent_dim=2,
+                                           n_categorical=3, n_continuous=2)).eval()
+    info = latent.factor_information(info_gan, load_dataset("dsprites"), n=200)
+    assert info["labels"] == ["cat 0", "cat 1", "cat 2", "c0", "c1"] and info["share"].shape == (5, 5)
 
 
 def test_factor_information_names_what_is_missing(vae, gan):
