@@ -47,11 +47,6 @@ def factor_info(path: str, version: int, data_name: str) -> dict:
     return latent.factor_information(model, dataset(data_name), n=2000, seed=0)
 
 
-def share_order(share, kl_order) -> list:
-    """Rows in KL order (as the sliders) for encoders; InfoGAN's codes in index order."""
-    return [d for d in kl_order if d < len(share)] + [d for d in range(len(share)) if d not in kl_order]
-
-
 def offer_training() -> None:
     st.info("No image checkpoint yet: train a β sweep with `genlab train --model beta-vae --data dsprites --beta 4`, "
             "or press the button for two small β-VAEs on dSprites (β = 1 and 4, 300 steps each, about a minute).")
@@ -247,7 +242,8 @@ if data is not None and getattr(data, "factor_sizes", None) and latent.gives_cod
         ui.show_error(e, "Could not measure the factor matrix")
         info = None
     if info is not None:
-        share, names, d_rows = info["share"], info["factor_names"], share_order(info["share"], order)
+        share, names = info["share"], info["factor_names"]
+        d_rows = [d for d in order if d < len(share)]  # KL order as the sliders; InfoGAN's Q codes in index order
         marks = np.full(share.shape, "", dtype=object)
         for k in range(share.shape[1]):
             marks[info["best"][k], k], marks[info["second"][k], k] = "① ", "② "
