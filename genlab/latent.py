@@ -171,9 +171,11 @@ def latent_summary(model, x, threshold: float = ACTIVE_KL_NATS, batch_size: int 
 
 
 def gives_codes(model) -> bool:
-    """Whether the model maps an image to a code: an encoder, or InfoGAN's Q head."""
-    disc = model.nets["disc"] if "disc" in model.nets else None
-    return bool(model.has_encoder or getattr(disc, "q_head", None) is not None)
+    """Whether the model maps an image to a code: an encoder, or InfoGAN's Q head (the codes the
+    disentanglement metrics score, `evaluate.represent_fn`)."""
+    from genlab.evaluate import represent_fn
+
+    return represent_fn(model, model.device) is not None
 
 
 def factor_information(model, data, n: int = 2000, seed: int = 0) -> dict:
