@@ -43,6 +43,7 @@ MODEL_OPTIONS = [
     ("--d-mlp-width", "d_mlp_width", int, "hidden units of the 2-D discriminator, if not --mlp-width"),
     ("--d-mlp-layers", "d_mlp_layers", int, "hidden layers of the 2-D discriminator, if not --mlp-layers"),
     ("--maxout", "maxout", int, "maxout pieces per unit in the 2-D discriminator (Goodfellow et al. 2013; PacGAN uses 5) [1 = off]"),
+    ("--init-std", "init_std", float, "draw every weight from N(0, STD), biases 0 (DCGAN and PacGAN: 0.02) [0 = PyTorch's default]"),
     ("--d-steps", "d_steps", int, "discriminator steps per generator step (Goodfellow et al. 2014, k) [1]"),
     ("--optimizer", "optimizer", str, "adam or rmsprop [adam; wgan rmsprop]"),
     ("--lr", "lr", float, "learning rate [vae 1e-4, gan 2e-4]"),

@@ -70,6 +70,7 @@ class ModelConfig:
     d_mlp_width: int | None = None  # the discriminator's own hidden width / depth (None = mlp_width / mlp_layers)
     d_mlp_layers: int | None = None
     maxout: int = 1  # pieces per maxout unit in a 2-D discriminator (Goodfellow et al. 2013; 1 = LeakyReLU units)
+    init_std: float = 0.0  # > 0: weights drawn from N(0, init_std), biases 0 (DCGAN: 0.02); 0 = PyTorch's default
     # optimisation
     optimizer: str = "adam"  # adam | rmsprop
     lr: float = 1e-4
@@ -149,6 +150,8 @@ class GenerativeModel(nn.Module):
         self.cfg = cfg
         self.spec = MODELS[cfg.model]
         self.nets = nn.ModuleDict(self.spec.nets(cfg))
+        if cfg.init_std > 0:
+            nets.init_normal_(self.nets, cfg.init_std)
 
     # --- layout
     @property
@@ -556,6 +559,8 @@ def validate_config(c: ModelConfig) -> None:
         raise ValueError(f"data shape {tuple(c.shape)} is not supported: genlab models take images or 2-D points")
     if c.latent_dim < 1:
         raise ValueError("latent_dim must be at least 1")
+    if c.init_std < 0:
+        raise ValueError(f"init_std must be 0 (PyTorch's initialisation) or a positive standard deviation, got {c.init_std}")
     if c.model == "infogan" and c.n_categorical + c.n_continuous == 0:
         raise ValueError("InfoGAN needs at least one code: set --n-categorical or --n-continuous")
     if c.model == "ebgan" and c.consensus > 0:

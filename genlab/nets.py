@@ -112,6 +112,17 @@ class Decoder(nn.Module):
         return self.net(z)
 
 
+def init_normal_(module: nn.Module, std: float) -> None:
+    """DCGAN's initialisation (Radford et al. 2016), also PacGAN's for its 2-D runs: every linear and
+    convolution weight drawn from N(0, std), every bias set to 0. Batch-norm layers keep their 1 / 0
+    and minibatch discrimination its own tensor."""
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
 class MinibatchDiscrimination(nn.Module):
     """Salimans et al. 2016, §3.2: each sample sees how close it is to the rest of the batch,
     so a discriminator can spot a generator that outputs the same thing again and again."""
