@@ -150,20 +150,20 @@ def test_init_std_draws_every_weight_from_a_normal_and_zeroes_the_biases():
     big = [l for l in layers if l.weight.numel() >= 10_000]
     assert len(big) >= 3
     for l in big:
-        assert abs(float(l.weight.std()) - 0.02) < 0.001
-        assert abs(float(l.weight.mean())) < 0.001
-    assert all(float(l.bias.abs().max()) == 0.0 for l in layers if l.bias is not None)
+        assert abs(float(l.weight.detach().std()) - 0.02) < 0.001
+        assert abs(float(l.weight.detach().mean())) < 0.001
+    assert all(float(l.bias.detach().abs().max()) == 0.0 for l in layers if l.bias is not None)
     # the default keeps PyTorch's: a 400 → 400 layer has std 1/√(3·400) ≈ 0.029 and non-zero biases
     torch.manual_seed(0)
     default = GenerativeModel(make_config("gan", "grid", (2,), mlp_width=400, mlp_layers=4, batch_norm=True))
     hidden = [l for l in default.nets["gen"].modules() if isinstance(l, nn.Linear)][1]
-    assert abs(float(hidden.weight.std()) - (3 * 400) ** -0.5) < 0.001
-    assert float(hidden.bias.abs().max()) > 0
+    assert abs(float(hidden.weight.detach().std()) - (3 * 400) ** -0.5) < 0.001
+    assert float(hidden.bias.detach().abs().max()) > 0
 
 
 def test_init_std_reaches_convolutions_and_is_refused_when_negative():
     cfg = make_config("gan", "dsprites", (1, 64, 64), init_std=0.02)
     convs = [l for l in GenerativeModel(cfg).nets.modules() if isinstance(l, (nn.Conv2d, nn.ConvTranspose2d))]
-    assert convs and all(abs(float(c.weight.std()) - 0.02) < 0.003 for c in convs if c.weight.numel() > 5_000)
+    assert convs and all(abs(float(c.weight.detach().std()) - 0.02) < 0.003 for c in convs if c.weight.numel() > 5_000)
     with pytest.raises(ValueError, match="init_std"):
         make_config("gan", "grid", (2,), init_std=-0.1)
