@@ -56,6 +56,7 @@ FLAG_OPTIONS = [
     ("--feature-matching", "feature_matching", "G matches D's mean features on real data (Salimans et al. 2016)"),
     ("--minibatch-discrimination", "minibatch_discrimination", "D sees closeness to the rest of the batch (Salimans et al. 2016)"),
     ("--batch-norm", "batch_norm", "batch norm in the generator's hidden layers (Ioffe & Szegedy 2015; DCGAN's generator for images)"),
+    ("--virtual-batch-norm", "virtual_batch_norm", "instead: virtual batch norm, statistics from a fixed reference batch (Salimans et al. 2016)"),
 ]
 
 

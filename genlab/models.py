@@ -67,6 +67,7 @@ class ModelConfig:
     mlp_width: int = 128  # hidden units per layer
     mlp_layers: int = 2  # hidden layers of the generator / decoder, the discriminator and the encoder
     batch_norm: bool = False  # batch norm in the generator's hidden layers (DCGAN for images)
+    virtual_batch_norm: bool = False  # instead: virtual batch norm (Salimans et al. 2016, §3.4)
     d_mlp_width: int | None = None  # the discriminator's own hidden width / depth (None = mlp_width / mlp_layers)
     d_mlp_layers: int | None = None
     maxout: int = 1  # pieces per maxout unit in a 2-D discriminator (Goodfellow et al. 2013; 1 = LeakyReLU units)
@@ -462,15 +463,20 @@ def _d_mlp(c):
     return {"mlp_width": c.d_mlp_width or c.mlp_width, "mlp_layers": c.d_mlp_layers or c.mlp_layers}
 
 
+def _g_norm(c):
+    """The generator's (decoder's) normalisation: "virtual", True (batch norm) or False."""
+    return "virtual" if c.virtual_batch_norm else c.batch_norm
+
+
 def _vae_nets(c):
     return {"enc": nets.Encoder(c.shape, c.latent_dim, **_mlp(c)),
-            "dec": nets.Decoder(c.shape, c.latent_dim, batch_norm=c.batch_norm, **_mlp(c))}
+            "dec": nets.Decoder(c.shape, c.latent_dim, batch_norm=_g_norm(c), **_mlp(c))}
 
 
 def _gan_nets(c):
     z = c.latent_dim + c.n_categorical + c.n_continuous
     extra = c.n_categorical + c.n_continuous
-    return {"gen": nets.Decoder(c.shape, z, batch_norm=c.batch_norm, **_mlp(c)),
+    return {"gen": nets.Decoder(c.shape, z, batch_norm=_g_norm(c), **_mlp(c)),
             "disc": nets.Discriminator(c.shape, c.minibatch_discrimination, extra_out=extra, pack=c.pack,
                                        maxout=c.maxout, **_d_mlp(c))}
 
@@ -515,7 +521,7 @@ MODELS: dict[str, ModelSpec] = {
                           "latent_dim": 5, "info_weight": 1.0}),
     "ebgan": ModelSpec("ebgan", "gan", "Zhao, Mathieu & LeCun 2017, Energy-based GAN",
                        "an auto-encoder discriminator whose reconstruction error is the energy",
-                       lambda c: {"gen": nets.Decoder(c.shape, c.latent_dim, batch_norm=c.batch_norm, **_mlp(c)),
+                       lambda c: {"gen": nets.Decoder(c.shape, c.latent_dim, batch_norm=_g_norm(c), **_mlp(c)),
                                   "disc": nets.AutoEncoderDiscriminator(c.shape)},
                        _GAN_GROUPS,
                        lambda c: [Step("d", ebgan_d_step, "d", c.d_steps), Step("g", ebgan_g_step, "g")],
@@ -559,6 +565,10 @@ def validate_config(c: ModelConfig) -> None:
         raise ValueError(f"data shape {tuple(c.shape)} is not supported: genlab models take images or 2-D points")
     if c.latent_dim < 1:
         raise ValueError("latent_dim must be at least 1")
+    if c.batch_norm and c.virtual_batch_norm:
+        raise ValueError("choose batch norm or virtual batch norm for the generator, not both")
+    if c.virtual_batch_norm and c.model == "infogan":
+        raise ValueError("virtual batch norm draws its reference batch from N(0, I), which is not InfoGAN's code prior; use --batch-norm")
     if c.init_std < 0:
         raise ValueError(f"init_std must be 0 (PyTorch's initialisation) or a positive standard deviation, got {c.init_std}")
     if c.model == "infogan" and c.n_categorical + c.n_continuous == 0:

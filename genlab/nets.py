@@ -77,13 +77,66 @@ class Encoder(nn.Module):
         return mu, logvar
 
 
+VBN_REFERENCE = 64  # size of virtual batch norm's reference batch
+
+
+class VirtualBatchNorm(nn.Module):
+    """Virtual batch normalisation (Salimans et al. 2016, §3.4): each example is normalised with the
+    statistics of a fixed reference batch, chosen once, plus the example itself (weight 1 / (R + 1)),
+    so a generator's output for z no longer depends on the rest of its batch, in training or after.
+
+    The input holds the reference batch's activations in its first R rows, followed by the real
+    batch (the Decoder prepends its stored reference z); the reference rows are normalised with
+    their own statistics. Works on (N, C) and (N, C, H, W) activations, per channel."""
+
+    def __init__(self, num_features: int, reference_size: int = VBN_REFERENCE, eps: float = 1e-5):
+        super().__init__()
+        self.reference_size, self.eps = int(reference_size), eps
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+
+    def forward(self, h):
+        r = self.reference_size
+        if h.shape[0] <= r:
+            raise ValueError(f"virtual batch norm expects the {r} reference rows followed by the batch; got {h.shape[0]} rows")
+        spatial = tuple(range(2, h.dim()))
+        ref, rest = h[:r], h[r:]
+        mean_r = ref.mean((0, *spatial), keepdim=True)
+        sq_r = ref.pow(2).mean((0, *spatial), keepdim=True)
+        own_mean = rest.mean(spatial, keepdim=True) if spatial else rest
+        own_sq = rest.pow(2).mean(spatial, keepdim=True) if spatial else rest.pow(2)
+        w = 1.0 / (r + 1)
+        mean_x = w * own_mean + (1 - w) * mean_r
+        var_x = (w * own_sq + (1 - w) * sq_r - mean_x.pow(2)).clamp_min(0)
+        var_r = (sq_r - mean_r.pow(2)).clamp_min(0)
+        out = torch.cat([(ref - mean_r) * torch.rsqrt(var_r + self.eps), (rest - mean_x) * torch.rsqrt(var_x + self.eps)])
+        view = (1, -1) + (1,) * len(spatial)
+        return out * self.weight.view(view) + self.bias.view(view)
+
+
+def _norm_layers(norm, n: int, image: bool = False) -> list:
+    """The normalisation after a generator's hidden layer: none, batch norm or virtual batch norm."""
+    if norm == "virtual":
+        return [VirtualBatchNorm(n)]
+    if norm:
+        return [nn.BatchNorm2d(n) if image else nn.BatchNorm1d(n)]
+    return []
+
+
 class Decoder(nn.Module):
-    """z → logits of the image (or the point itself for 2-D data). Also serves as a GAN generator."""
+    """z → logits of the image (or the point itself for 2-D data). Also serves as a GAN generator.
+
+    batch_norm: False, True (batch norm after every hidden layer, DCGAN) or "virtual" (virtual batch
+    norm; the reference z, drawn once from N(0, I) with a fixed seed, is stored with the weights)."""
 
     def __init__(self, shape: tuple, latent_dim: int, mlp_width: int = 128, mlp_layers: int = 2,
-                 batch_norm: bool = False):
+                 batch_norm: bool | str = False):
         super().__init__()
         self.shape = tuple(shape)
+        self.virtual = batch_norm == "virtual"
+        if self.virtual:
+            z_ref = torch.randn(VBN_REFERENCE, latent_dim, generator=torch.Generator().manual_seed(0))
+            self.register_buffer("z_ref", z_ref)
         if len(shape) == 1:  # 2-D points: `mlp_layers` hidden layers of `mlp_width` units
             self.net = MLP(latent_dim, mlp_width, shape[0], depth=mlp_layers + 1, batch_norm=batch_norm)
             return
@@ -93,8 +146,8 @@ class Decoder(nn.Module):
         start = _CONV_PLANS[size][1]
         self.start = (ch, start, start)
         # batch_norm: DCGAN's generator (Radford et al. 2016), batch norm after every hidden layer
-        bn1 = (lambda n: [nn.BatchNorm1d(n)]) if batch_norm else (lambda n: [])
-        bn2 = (lambda n: [nn.BatchNorm2d(n)]) if batch_norm else (lambda n: [])
+        bn1 = lambda n: _norm_layers(batch_norm, n)  # noqa: E731
+        bn2 = lambda n: _norm_layers(batch_norm, n, image=True)  # noqa: E731
         layers = [nn.Linear(latent_dim, HIDDEN), *bn1(HIDDEN), nn.ReLU(),
                   nn.Linear(HIDDEN, ch * start * start), *bn1(ch * start * start), nn.ReLU(),
                   nn.Unflatten(1, self.start)]
@@ -109,7 +162,10 @@ class Decoder(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, z):  # (B, D) -> (B, C, H, W) logits, or (B, 2) points
-        return self.net(z)
+        if not self.virtual:
+            return self.net(z)
+        r = self.z_ref.shape[0]
+        return self.net(torch.cat([self.z_ref.to(z.dtype), z]))[r:]
 
 
 def init_normal_(module: nn.Module, std: float) -> None:
@@ -233,11 +289,11 @@ class MLP(nn.Module):
     """Fully connected net for 2-D points (and latent-space discriminators)."""
 
     def __init__(self, d_in: int, hidden: int, d_out: int, depth: int = 3, final_act: bool = False,
-                 act: type[nn.Module] = nn.ReLU, batch_norm: bool = False):
+                 act: type[nn.Module] = nn.ReLU, batch_norm: bool | str = False):
         super().__init__()
         layers, d = [], d_in
         for _ in range(depth - 1):
-            layers += [nn.Linear(d, hidden)] + ([nn.BatchNorm1d(hidden)] if batch_norm else []) + [_act(act)]
+            layers += [nn.Linear(d, hidden)] + _norm_layers(batch_norm, hidden) + [_act(act)]
             d = hidden
         layers.append(nn.Linear(d, d_out))
         if final_act:

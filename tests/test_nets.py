@@ -167,3 +167,41 @@ def test_init_std_reaches_convolutions_and_is_refused_when_negative():
     assert convs and all(abs(float(c.weight.detach().std()) - 0.02) < 0.003 for c in convs if c.weight.numel() > 5_000)
     with pytest.raises(ValueError, match="init_std"):
         make_config("gan", "grid", (2,), init_std=-0.1)
+
+
+def test_virtual_batch_norm_uses_the_reference_batch_plus_the_example_itself():
+    vbn = nets.VirtualBatchNorm(3, reference_size=4)
+    with torch.no_grad():
+        vbn.weight.copy_(torch.tensor([1.0, 2.0, 0.5]))
+        vbn.bias.copy_(torch.tensor([0.0, 1.0, -1.0]))
+    h = torch.randn(7, 3) * 3 + 2
+    out = vbn(h)
+    ref = h[:4]
+    for i in range(4, 7):  # each example: statistics of the reference rows and itself (Salimans et al. 2016)
+        rows = torch.cat([ref, h[i : i + 1]])
+        want = (h[i] - rows.mean(0)) / torch.sqrt(rows.var(0, unbiased=False) + 1e-5)
+        assert torch.allclose(out[i], want * vbn.weight + vbn.bias, atol=1e-5)
+    want_ref = (ref - ref.mean(0)) / torch.sqrt(ref.var(0, unbiased=False) + 1e-5)
+    assert torch.allclose(out[:4], want_ref * vbn.weight + vbn.bias, atol=1e-5)
+    with pytest.raises(ValueError, match="reference"):
+        vbn(torch.randn(4, 3))  # nothing after the reference rows
+
+
+@pytest.mark.parametrize("data, shape", [("grid", (2,)), ("dsprites", (1, 64, 64))])
+def test_a_virtual_batch_norm_generator_maps_each_z_alone_in_training_and_after(data, shape):
+    cfg = make_config("gan", data, shape, virtual_batch_norm=True, mlp_width=32, mlp_layers=2)
+    m = GenerativeModel(cfg)
+    assert not any(isinstance(x, nn.modules.batchnorm._BatchNorm) for x in m.modules())
+    assert sum(isinstance(x, nets.VirtualBatchNorm) for x in m.modules()) == (2 if data == "grid" else 5)
+    z = torch.randn(16, cfg.latent_dim)
+    m.train()
+    alone, in_batch = m.decode(z[:3]), m.decode(z)[:3]
+    assert torch.allclose(alone, in_batch, atol=1e-6)
+    bn = GenerativeModel(make_config("gan", data, shape, batch_norm=True, mlp_width=32, mlp_layers=2)).train()
+    assert not torch.allclose(bn.decode(z[:3]), bn.decode(z)[:3], atol=1e-3)  # batch norm: depends on the batch
+    m.eval()
+    assert torch.allclose(m.decode(z[:3]), alone, atol=1e-6)  # no running statistics: same after training
+    # the reference z is part of the weights, so a checkpoint reproduces the generator exactly
+    assert "z_ref" in m.nets["gen"].state_dict()
+    with pytest.raises(ValueError, match="not both"):
+        make_config("gan", data, shape, virtual_batch_norm=True, batch_norm=True)
