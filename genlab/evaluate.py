@@ -218,13 +218,25 @@ def _labels(model, data, n: int, seed: int) -> tuple[dict, dict]:
     return flat, {"label_histogram": np.asarray(res["histogram"]).tolist(), "classifier": desc, "n": n}
 
 
-def _modes(model, data, n: int, seed: int) -> tuple[dict, dict]:
+def _modes(model, data, n: int, seed: int, batch_size: int | None = None) -> tuple[dict, dict]:
     from genlab.metrics.modes import mode_coverage
+    from genlab.rejection import check_drs, rejection_sample
 
     res = mode_coverage(generate(model, n, seed).numpy(), data.centres, data.std)
     flat = {"modes_captured": res["modes_captured"], "n_modes": res["n_modes"], "high_quality": res["high_quality"],
             "reverse_kl": res["reverse_kl"]}
-    return flat, {"histogram": res["histogram"], "n": n, "protocol": "PacGAN/VEEGAN: within 3 std of the nearest mode"}
+    info = {"histogram": res["histogram"], "n": n, "protocol": "PacGAN/VEEGAN: within 3 std of the nearest mode"}
+    try:
+        check_drs(model)
+    except ValueError:
+        return flat, info
+    # the same measures on samples kept by discriminator rejection sampling (exact rule, γ = 0)
+    kept, drs = rejection_sample(model, n, gamma=0.0, seed=seed, score_batch=int(batch_size or 100))
+    r = mode_coverage(kept.cpu().numpy(), data.centres, data.std)
+    flat.update({"drs_modes_captured": r["modes_captured"], "drs_high_quality": r["high_quality"],
+                 "drs_reverse_kl": r["reverse_kl"], "drs_acceptance": drs["acceptance"]})
+    info["drs"] = {**drs, "histogram": r["histogram"], "method": "Azadi et al. 2019, the GAN's own discriminator as trained"}
+    return flat, info
 
 
 def evaluate_checkpoint(path, metrics: list[str] | None = None, device: str = "auto", fast: bool = False,
@@ -265,7 +277,7 @@ def evaluate_checkpoint(path, metrics: list[str] | None = None, device: str = "a
         elif group == "labels":
             f, i = _labels(model, data, n_img, seed)
         else:
-            f, i = _modes(model, data, 2500, seed)
+            f, i = _modes(model, data, 2500, seed, meta.get("batch_size"))
         i["seconds"] = round(time.perf_counter() - t0, 2)
         flat.update({k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in f.items()})
         info[group] = i

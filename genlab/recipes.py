@@ -146,6 +146,7 @@ COLUMNS = [  # (header, metric key, format)
     ("FD", "fd", "{:.2f}"), ("precision", "precision", "{:.2f}"), ("recall", "recall", "{:.2f}"),
     ("sharpness (Laplacian var., ours / real)", None, None),
     ("modes", "modes_captured", "{:.0f}"), ("HQ", "high_quality", "{:.1%}"), ("rev. KL", "reverse_kl", "{:.2f}"),
+    ("with DRS: modes / HQ / rev. KL", "drs", None),
 ]
 
 
@@ -183,7 +184,11 @@ def results_table(folders=("checkpoints",)) -> str:
         cells = [(Path(r["path"]).parent.name if Path(r["path"]).name == "model" else Path(r["path"]).name) + (" ¹" if fast else ""),
                  r["model"], r["data"], str(r.get("steps")), str(r.get("meta", {}).get("device_name") or r.get("device"))]
         for header, key, fmt in COLUMNS:
-            if key is None:
+            if key == "drs":  # discriminator rejection sampling, genlab.rejection
+                cells.append("–" if "drs_modes_captured" not in m else " / ".join(
+                    (_fmt(m.get("drs_modes_captured"), "{:.0f}"), _fmt(m.get("drs_high_quality"), "{:.1%}"),
+                     _fmt(m.get("drs_reverse_kl"), "{:.2f}"))))
+            elif key is None:
                 ours, real = m.get("laplacian_variance_samples"), m.get("laplacian_variance_real")
                 cells.append("–" if ours is None else f"{ours:.3f} / {real:.3f}" if real is not None else f"{ours:.3f}")
             else:

@@ -42,6 +42,8 @@ def test_eval_of_a_ring_gan_uses_the_mode_protocol(tmp_path, capsys):
     assert main(["eval", str(stem), "--json"]) == 0
     m = json.loads(capsys.readouterr().out)["metrics"]
     assert m["n_modes"] == 8 and 0 <= m["modes_captured"] <= 8 and 0 <= m["high_quality"] <= 1
+    # the same protocol on the samples discriminator rejection sampling keeps
+    assert 0 <= m["drs_modes_captured"] <= 8 and 0 <= m["drs_high_quality"] <= 1 and 0 < m["drs_acceptance"] <= 1
 
 
 def test_eval_of_a_dsprites_vae_scores_disentanglement(tmp_path, monkeypatch):

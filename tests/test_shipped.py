@@ -70,3 +70,5 @@ def test_every_page_opens_on_the_shipped_checkpoints(page, query, monkeypatch, t
     if query.get("view") == "trained":  # the plain GAN and the one with tricks, side by side
         assert len(at.get("plotly_chart")) == 2
         assert len(at.dataframe[0].value) == 2
+        # both measured with discriminator rejection sampling too (genlab eval stores it)
+        assert all(c.count(" / ") == 2 for c in at.dataframe[0].value["with DRS: modes / high quality / reverse KL"])

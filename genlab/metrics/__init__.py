@@ -89,7 +89,8 @@ _ENTRIES = [
                {"num_points": 10_000, "num_bins": 20},
                modularity, _DIS_CODES, True),
     MetricInfo("mode_coverage", "modes",
-               "2-D mixture: share of samples within 3 std of a mode, modes captured, reverse KL of the mode histogram.",
+               "2-D mixture: share of samples within 3 std of a mode, modes captured, reverse KL of the mode histogram "
+               "(for GANs also on samples kept by discriminator rejection sampling, Azadi et al. 2019).",
                "Srivastava et al. 2017, VEEGAN (NeurIPS); Lin et al. 2018, PacGAN (NeurIPS)",
                {"n_std": 3.0, "ring": modes.RING, "grid": modes.GRID, "n_samples": 2_500},
                mode_coverage, "samples (N, 2), centres (M, 2), std", None, None,
