@@ -173,6 +173,8 @@ def results_rows(folders=("checkpoints",)) -> list[dict]:
 
 def results_table(folders=("checkpoints",)) -> str:
     """The README's results table, from the metrics stored in each checkpoint's metadata."""
+    from genlab.rejection import drs_summary
+
     rows = results_rows(folders)
     head = ["checkpoint", "model", "data", "steps", "device"] + [c[0] for c in COLUMNS] + ["published"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -184,10 +186,8 @@ def results_table(folders=("checkpoints",)) -> str:
         cells = [(Path(r["path"]).parent.name if Path(r["path"]).name == "model" else Path(r["path"]).name) + (" ¹" if fast else ""),
                  r["model"], r["data"], str(r.get("steps")), str(r.get("meta", {}).get("device_name") or r.get("device"))]
         for header, key, fmt in COLUMNS:
-            if key == "drs":  # discriminator rejection sampling, genlab.rejection
-                cells.append("–" if "drs_modes_captured" not in m else " / ".join(
-                    (_fmt(m.get("drs_modes_captured"), "{:.0f}"), _fmt(m.get("drs_high_quality"), "{:.1%}"),
-                     _fmt(m.get("drs_reverse_kl"), "{:.2f}"))))
+            if key == "drs":  # discriminator rejection sampling
+                cells.append(drs_summary(m))
             elif key is None:
                 ours, real = m.get("laplacian_variance_samples"), m.get("laplacian_variance_real")
                 cells.append("–" if ours is None else f"{ours:.3f} / {real:.3f}" if real is not None else f"{ours:.3f}")

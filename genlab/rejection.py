@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["drs_keep_probability", "check_drs", "rejection", "rejection_sample"]
+__all__ = ["drs_keep_probability", "check_drs", "rejection", "rejection_sample", "drs_summary"]
 
 DRS_MODELS = ("gan", "infogan")
 
@@ -45,8 +45,7 @@ def check_drs(model) -> None:
 
 
 def _scores(disc, x: torch.Tensor, batch: int) -> torch.Tensor:
-    with torch.no_grad():
-        return torch.cat([disc(part)["logit"].float() for part in x.split(batch)])
+    return torch.cat([disc(part)["logit"].float() for part in x.split(batch)])
 
 
 def rejection(propose, score, n: int, gamma: float = 0.0, round_size: int = 100_000, burn_in: int = 100_000,
@@ -92,3 +91,16 @@ def rejection_sample(model, n: int, gamma: float = 0.0, seed: int = 0, round_siz
                              round_size, burn_in, max_rounds, gen)
     finally:
         model.train(was_training)
+
+
+def drs_summary(metrics: dict, with_rate: bool = False) -> str:
+    """'modes / high quality / reverse KL' of the DRS figures `genlab eval` stored ('–' when there
+    are none), optionally with the share of proposals kept."""
+    if "drs_modes_captured" not in metrics:
+        return "–"
+    rkl = metrics.get("drs_reverse_kl")
+    text = (f"{metrics['drs_modes_captured']:.0f} / {metrics['drs_high_quality']:.1%} / "
+            + ("n/a" if rkl is None or rkl != rkl else f"{rkl:.2f}"))
+    if with_rate and metrics.get("drs_acceptance"):
+        text += f" (kept 1 in {1 / metrics['drs_acceptance']:,.0f})"
+    return text

@@ -25,6 +25,7 @@ ui.setup_page(
 from genlab import live  # noqa: E402  (after the page header, so the title shows while torch loads)
 from genlab.data import DATASETS, load_dataset  # noqa: E402
 from genlab.models import CRITIC_GANS  # noqa: E402
+from genlab.rejection import drs_summary  # noqa: E402
 
 TICK_S = 0.6  # seconds between frames while playing
 BUDGET_S = 0.35  # compute per frame, shared by the runs on screen
@@ -409,7 +410,7 @@ def trained_view() -> None:
     table = [{"checkpoint": label[p], "modes": f"{s['history'][-1]['modes_captured']} / {s['history'][-1]['n_modes']}",
               "high quality": f"{100 * s['history'][-1]['high_quality']:.1f} %",
               "reverse KL (nats)": round(s["history"][-1]["reverse_kl"], 2),
-              "with DRS: modes / high quality / reverse KL": _drs_cell(stored.get(p, {}))} for p, s in snaps.items()]
+              "with DRS: modes / high quality / reverse KL": drs_summary(stored.get(p, {}), with_rate=True)} for p, s in snaps.items()]
     st.dataframe(table, hide_index=True)
     st.caption("Measured here on 2,500 samples of a fixed z; `genlab eval` draws its own 2,500, so its figures "
                "(in the README's results table) can differ by a mode or two where modes hold few samples.")
@@ -418,15 +419,6 @@ def trained_view() -> None:
                "log p_data / p_g: what the discriminator knows and the generator did not learn. Measured by "
                "`genlab eval` on 2,500 kept samples; the share kept is the price (blank: not measured, or a "
                "discriminator without per-sample log-odds).")
-
-
-def _drs_cell(m: dict) -> str:
-    if "drs_modes_captured" not in m:
-        return "–"
-    rkl = m.get("drs_reverse_kl")
-    rkl = "n/a" if rkl is None or rkl != rkl else f"{rkl:.2f}"
-    return (f"{m['drs_modes_captured']} / {100 * m['drs_high_quality']:.1f} % / {rkl} "
-            f"(kept 1 in {1 / max(m['drs_acceptance'], 1e-12):,.0f})")
 
 
 if view == "live":

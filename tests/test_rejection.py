@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from genlab.models import GenerativeModel, make_config
-from genlab.rejection import check_drs, drs_keep_probability, rejection, rejection_sample
+from genlab.rejection import check_drs, drs_keep_probability, drs_summary, rejection, rejection_sample
 
 
 def test_keep_probability_is_the_exact_rejection_rule_at_gamma_zero_and_shifts_with_gamma():
@@ -52,3 +52,11 @@ def test_rejection_sample_keeps_points_the_discriminator_favours_and_restores_th
     assert m.training  # left as found
     assert len(kept) == 2000 and 0 < info["acceptance"] < 1
     assert kept[:, 0].mean() > plain[:, 0].mean() + 0.05
+
+
+def test_drs_summary_reads_the_stored_figures():
+    m = {"drs_modes_captured": 25, "drs_high_quality": 0.9612, "drs_reverse_kl": 0.1333, "drs_acceptance": 0.00037}
+    assert drs_summary(m) == "25 / 96.1% / 0.13"
+    assert drs_summary(m, with_rate=True) == "25 / 96.1% / 0.13 (kept 1 in 2,703)"
+    assert drs_summary({"modes_captured": 16}) == "–"
+    assert drs_summary({**m, "drs_reverse_kl": float("nan")}) == "25 / 96.1% / n/a"
