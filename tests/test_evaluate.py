@@ -46,6 +46,17 @@ def test_eval_of_a_ring_gan_uses_the_mode_protocol(tmp_path, capsys):
     assert 0 <= m["drs_modes_captured"] <= 8 and 0 <= m["drs_high_quality"] <= 1 and 0 < m["drs_acceptance"] <= 1
 
 
+def test_fast_eval_bounds_the_proposals_of_rejection_sampling(tmp_path, monkeypatch):
+    import genlab.rejection as rejection
+
+    stem = _train("gan", "ring", tmp_path)
+    seen, real = [], rejection.rejection_sample
+    monkeypatch.setattr(rejection, "rejection_sample", lambda *a, **k: seen.append(k["max_rounds"]) or real(*a, **k))
+    evaluate.evaluate_checkpoint(stem, metrics=["modes"], fast=True, store=False)
+    evaluate.evaluate_checkpoint(stem, metrics=["modes"], store=False)
+    assert seen == [10, 100]  # --fast: at most 1 million proposals; the full protocol: until 2,500 are kept
+
+
 def test_eval_of_a_dsprites_vae_scores_disentanglement(tmp_path, monkeypatch):
     # the plumbing, at sizes a test can afford (each BetaVAE point encodes 128 images); the
     # metrics' known answers at the published sizes are in test_metrics_disentanglement.py
