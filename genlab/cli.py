@@ -205,6 +205,8 @@ def cmd_train(a) -> int:
     for _, dest, _ in FLAG_OPTIONS:
         if getattr(a, dest):
             options[dest] = True
+    if recipe and options != recipe.get("options", {}):
+        recipe = dict(recipe, options=options)  # record the options as run, not as the file had them
     data = load_dataset(data_name, download=a.download, path=a.data_path or recipe.get("data_path"))
     cfg = make_config(model, data_name, data.shape, **options)
     overrides = {k: getattr(a, k) for k in TRAIN_FIELDS if getattr(a, k, None) is not None}

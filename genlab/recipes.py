@@ -25,6 +25,7 @@ import tomllib
 from pathlib import Path
 
 TRAIN_FIELDS = ("steps", "batch_size", "device", "seed", "ckpt_every", "log_every", "precision", "lr_schedule", "name")
+RESULT_FIELDS = ("steps", "batch_size", "seed", "precision", "lr_schedule")  # those that change the trained weights
 
 
 class RecipeError(ValueError):
@@ -61,9 +62,13 @@ def train_config_for(recipe: dict, out: str, resume: bool = True, channels_last:
     from genlab.train import TrainConfig
 
     tv = {k: recipe[k] for k in TRAIN_FIELDS if k in recipe}
-    tv.update({k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    tv.update(given)
+    # The metadata records what was run: a recipe with a changed length, seed, batch or precision is
+    # stored with those values, so `rebuild` never mistakes it for the recipe file's own run.
+    ran = dict(recipe, **{k: v for k, v in given.items() if k in RESULT_FIELDS}) if recipe else None
     return TrainConfig(out=out, resume=resume, channels_last=channels_last or recipe.get("channels_last", False),
-                       half_checkpoint=half or recipe.get("half", False), recipe=recipe or None, **tv)
+                       half_checkpoint=half or recipe.get("half", False), recipe=ran, **tv)
 
 
 def rebuild(recipe_path, ckpt_root="checkpoints", runs_root="runs/recipes", device: str | None = None,

@@ -56,6 +56,20 @@ def test_recipe_reproduces_a_run(tmp_path):
     assert ma["recipe"]["name"] == "tiny" and ma["config"]["d_steps"] == 5 and ma["config"]["lr"] == 1e-3
 
 
+def test_a_recipe_run_with_overrides_records_what_was_run(tmp_path):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('name = "tiny"\nmodel = "gan"\ndata = "ring"\nsteps = 4\nseed = 3\nbatch_size = 8\n'
+                      '[options]\nlatent_dim = 2\nlr = 1e-3\n')
+    out = tmp_path / "a"
+    assert main(["train", "--recipe", str(recipe), "--out", str(out), "--steps", "6", "--seed", "5",
+                 "--lr", "2e-3", "--log-every", "2", "--quiet"]) == 0
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["steps"] == 6 and meta["seed"] == 5
+    assert meta["recipe"]["steps"] == 6 and meta["recipe"]["seed"] == 5 and meta["recipe"]["batch_size"] == 8
+    assert meta["recipe"]["options"] == {"latent_dim": 2, "lr": 2e-3}
+    assert "log_every" not in meta["recipe"]  # bookkeeping, not part of what the recipe trains
+
+
 @pytest.mark.parametrize("argv,needle", [
     (["train", "--model", "nope", "--data", "digits"], "invalid choice: 'nope'"),
     (["train", "--model", "vae", "--data", "digits", "--steps", "x"], "invalid int value"),
