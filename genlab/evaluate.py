@@ -23,6 +23,7 @@ import torch
 from genlab.checkpoint import list_checkpoints, load_checkpoint, load_classifier, save_classifier, update_metadata
 from genlab.data import load_dataset
 from genlab.device import pick_device
+from genlab.metrics.modes import PROTOCOL_SAMPLES
 
 GROUPS = ("disentanglement", "latent", "sharpness", "quality", "modes", "labels")
 FEATURE_CACHE = Path(os.environ.get("GENLAB_CACHE_DIR", ".cache/genlab")) / "features"
@@ -237,7 +238,7 @@ def _modes(model, data, n: int, seed: int, batch_size: int | None = None, fast: 
                                  max_rounds=10 if fast else 100)
     r = mode_coverage(kept.cpu().numpy(), data.centres, data.std)
     flat.update({"drs_modes_captured": r["modes_captured"], "drs_high_quality": r["high_quality"],
-                 "drs_reverse_kl": r["reverse_kl"], "drs_acceptance": drs["acceptance"]})
+                 "drs_reverse_kl": r["reverse_kl"], "drs_acceptance": drs["acceptance"], "drs_kept": drs["kept"]})
     info["drs"] = {**drs, "histogram": r["histogram"], "method": "Azadi et al. 2019, the GAN's own discriminator as trained"}
     return flat, info
 
@@ -280,7 +281,7 @@ def evaluate_checkpoint(path, metrics: list[str] | None = None, device: str = "a
         elif group == "labels":
             f, i = _labels(model, data, n_img, seed)
         else:
-            f, i = _modes(model, data, 2500, seed, meta.get("batch_size"), fast)
+            f, i = _modes(model, data, PROTOCOL_SAMPLES, seed, meta.get("batch_size"), fast)
         i["seconds"] = round(time.perf_counter() - t0, 2)
         flat.update({k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in f.items()})
         info[group] = i

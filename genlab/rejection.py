@@ -54,9 +54,10 @@ def rejection(propose, score, n: int, gamma: float = 0.0, round_size: int = 100_
     come in rounds of `round_size` until n are kept (at most `max_rounds`). D̃_M is the largest
     logit of `burn_in` proposals and stays fixed: the paper raises it whenever a later proposal
     beats it, but a GAN discriminator's logits have a long upper tail, so that rule keeps lowering
-    the acceptance (on grid-gan-tricks it fell from 4 in 10,000 to 1 in 10,000, and 2,500 samples
-    took 25 million proposals); later proposals above D̃_M are simply kept. Returns (kept samples,
-    info: acceptance rate, proposals, D̃_M, γ, number kept; fewer than n if the rounds ran out)."""
+    the acceptance (on the 50,000-step grid-gan-tricks it fell from 4 in 10,000 to 1 in 10,000,
+    and 2,500 samples took 25 million proposals); later proposals above D̃_M are simply kept.
+    Returns (kept samples, info: acceptance rate, proposals, D̃_M, γ, number kept; fewer than n if
+    the rounds ran out)."""
     max_logit = float(score(propose(burn_in)).max())
     kept, proposed, total = [], 0, 0
     for _ in range(max_rounds):
@@ -95,12 +96,17 @@ def rejection_sample(model, n: int, gamma: float = 0.0, seed: int = 0, round_siz
 
 def drs_summary(metrics: dict, with_rate: bool = False) -> str:
     """'modes / high quality / reverse KL' of the DRS figures `genlab eval` stored ('–' when there
-    are none), optionally with the share of proposals kept."""
+    are none), with the number of samples where the proposals ran out before the protocol's 2,500
+    were kept, and optionally the share of proposals kept."""
+    from genlab.metrics.modes import PROTOCOL_SAMPLES
+
     if "drs_modes_captured" not in metrics:
         return "–"
     rkl = metrics.get("drs_reverse_kl")
     text = (f"{metrics['drs_modes_captured']:.0f} / {metrics['drs_high_quality']:.1%} / "
             + ("n/a" if rkl is None or rkl != rkl else f"{rkl:.2f}"))
+    if metrics.get("drs_kept", PROTOCOL_SAMPLES) < PROTOCOL_SAMPLES:
+        text += f" on {metrics['drs_kept']:,.0f} samples"
     if with_rate and metrics.get("drs_acceptance"):
         text += f" (kept 1 in {1 / metrics['drs_acceptance']:,.0f})"
     return text

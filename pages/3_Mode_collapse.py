@@ -417,7 +417,8 @@ def trained_view() -> None:
     st.caption("**With DRS**: discriminator rejection sampling (Azadi et al. 2019). The generator's samples are "
                "kept with probability exp(D(x) − max D), D the GAN's own discriminator logit, an estimate of "
                "log p_data / p_g: what the discriminator knows and the generator did not learn. Measured by "
-               "`genlab eval` on 2,500 kept samples; the share kept is the price (blank: not measured, or a "
+               "`genlab eval` on 2,500 kept samples, or on fewer where 10 million proposals did not yield them (the "
+               "cell then says how many); the share kept is the price (blank: not measured, or a "
                "discriminator without per-sample log-odds).")
 
 

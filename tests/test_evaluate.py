@@ -44,6 +44,7 @@ def test_eval_of_a_ring_gan_uses_the_mode_protocol(tmp_path, capsys):
     assert m["n_modes"] == 8 and 0 <= m["modes_captured"] <= 8 and 0 <= m["high_quality"] <= 1
     # the same protocol on the samples discriminator rejection sampling keeps
     assert 0 <= m["drs_modes_captured"] <= 8 and 0 <= m["drs_high_quality"] <= 1 and 0 < m["drs_acceptance"] <= 1
+    assert m["drs_kept"] == 2500  # a ring GAN keeps enough within the proposal cap
 
 
 def test_fast_eval_bounds_the_proposals_of_rejection_sampling(tmp_path, monkeypatch):

@@ -60,3 +60,6 @@ def test_drs_summary_reads_the_stored_figures():
     assert drs_summary(m, with_rate=True) == "25 / 96.1% / 0.13 (kept 1 in 2,703)"
     assert drs_summary({"modes_captured": 16}) == "–"
     assert drs_summary({**m, "drs_reverse_kl": float("nan")}) == "25 / 96.1% / n/a"
+    # proposals that ran out before 2,500 samples were kept: the table says on how many
+    assert drs_summary({**m, "drs_kept": 740}) == "25 / 96.1% / 0.13 on 740 samples"
+    assert drs_summary({**m, "drs_kept": 2500}) == "25 / 96.1% / 0.13"

@@ -25,7 +25,10 @@ __all__ = [
     "label_coverage",
     "RING",
     "GRID",
+    "PROTOCOL_SAMPLES",
 ]
+
+PROTOCOL_SAMPLES = 2500  # samples per evaluation in the PacGAN / VEEGAN protocol
 
 RING = {"n_modes": 8, "radius": 1.0, "std": 0.01}
 GRID = {"side": 5, "spacing": 2.0, "std": 0.05}
