@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from genlab.data import MixtureData, load_dataset
-from genlab.metrics.modes import label_coverage, mode_coverage
+from genlab.metrics.modes import PROTOCOL_SAMPLES, label_coverage, mode_coverage
 from genlab.models import CRITIC_GANS, MODELS, GenerativeModel, ModelConfig, build_optimizers, make_config
 from genlab.train import TrainConfig, train_steps
 
@@ -141,7 +141,7 @@ class LiveRun:
     genlab.metrics.modes are measured on `eval_samples` samples every `metric_every` steps."""
 
     def __init__(self, model: str = "gan", dataset: str = "ring", overrides: dict | None = None, seed: int = 0,
-                 batch_size: int = 64, metric_every: int = 50, eval_samples: int = 2500, device: str = "cpu"):
+                 batch_size: int = 64, metric_every: int = 50, eval_samples: int = PROTOCOL_SAMPLES, device: str = "cpu"):
         overrides = dict(overrides or {})
         model = overrides.pop("model", model)
         data = load_dataset(dataset)
@@ -179,7 +179,7 @@ class LiveRun:
         self._record_metrics()
 
     @classmethod
-    def from_checkpoint(cls, path, seed: int = 0, eval_samples: int = 2500) -> "LiveRun":
+    def from_checkpoint(cls, path, seed: int = 0, eval_samples: int = PROTOCOL_SAMPLES) -> "LiveRun":
         """A trained 2-D GAN from a checkpoint, in eval mode (batch norm on its running
         statistics, as `genlab eval` samples it), for the page to draw: samples, D's map, and
         the mode metrics on `eval_samples` samples. Its step count is the checkpoint's."""

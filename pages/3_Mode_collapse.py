@@ -418,7 +418,7 @@ def trained_view() -> None:
                "kept with probability exp(D(x) − max D), D the GAN's own discriminator logit, an estimate of "
                "log p_data / p_g: what the discriminator knows and the generator did not learn. Measured by "
                "`genlab eval` on 2,500 kept samples, or on fewer where 10 million proposals did not yield them (the "
-               "cell then says how many); the share kept is the price (blank: not measured, or a "
+               "cell then says how many); the share kept is the price (–: not measured, or a "
                "discriminator without per-sample log-odds).")
 
 

@@ -92,7 +92,7 @@ _ENTRIES = [
                "2-D mixture: share of samples within 3 std of a mode, modes captured, reverse KL of the mode histogram "
                "(for GANs also on samples kept by discriminator rejection sampling, Azadi et al. 2019).",
                "Srivastava et al. 2017, VEEGAN (NeurIPS); Lin et al. 2018, PacGAN (NeurIPS)",
-               {"n_std": 3.0, "ring": modes.RING, "grid": modes.GRID, "n_samples": 2_500},
+               {"n_std": 3.0, "ring": modes.RING, "grid": modes.GRID, "n_samples": modes.PROTOCOL_SAMPLES},
                mode_coverage, "samples (N, 2), centres (M, 2), std", None, None,
                {"headline": ["modes_captured", "high_quality", "reverse_kl"]}),
     MetricInfo("label_coverage", "modes",
