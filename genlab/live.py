@@ -141,7 +141,8 @@ class LiveRun:
     genlab.metrics.modes are measured on `eval_samples` samples every `metric_every` steps."""
 
     def __init__(self, model: str = "gan", dataset: str = "ring", overrides: dict | None = None, seed: int = 0,
-                 batch_size: int = 64, metric_every: int = 50, eval_samples: int = PROTOCOL_SAMPLES, device: str = "cpu"):
+                 batch_size: int = 64, metric_every: int = 50, eval_samples: int = PROTOCOL_SAMPLES,
+                 device: str = "cpu"):
         overrides = dict(overrides or {})
         model = overrides.pop("model", model)
         data = load_dataset(dataset)
