@@ -38,6 +38,7 @@ MODEL_OPTIONS = [
     ("--instance-noise-steps", "instance_noise_steps", int, "steps to anneal the instance noise to 0 [10000]"),
     ("--consensus", "consensus", float, "γ of consensus optimisation (Mescheder et al. 2017) [0 = off]"),
     ("--pack", "pack", int, "PacGAN: samples D judges together (Lin et al. 2018) [1 = off]"),
+    ("--historical-averaging", "historical_averaging", float, "λ on ‖θ − θ̄‖², θ̄ each player's mean past parameters (Salimans et al. 2016) [0 = off]"),
     ("--mlp-width", "mlp_width", int, "hidden units of the MLPs for 2-D points [128]"),
     ("--mlp-layers", "mlp_layers", int, "hidden layers of the MLPs for 2-D points [2]"),
     ("--d-mlp-width", "d_mlp_width", int, "hidden units of the 2-D discriminator, if not --mlp-width"),

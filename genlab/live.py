@@ -47,6 +47,7 @@ TRICKS = {
     "instance_noise": "instance noise, annealed (Sønderby et al. 2017; Arjovsky & Bottou 2017)",
     "ttur": "two time-scale update rule: D learns 4× faster (Heusel et al. 2017)",
     "consensus": "consensus optimisation, γ = 10 (Mescheder et al. 2017)",
+    "historical_averaging": "historical averaging, λ = 0.1 (Salimans et al. 2016)",
     "packing": "packing: D judges 4 samples at once (Lin et al. 2018, PacGAN4)",
 }
 DEFAULT_SWITCHES = {"loss": "non-saturating", **{k: False for k in TRICKS}, "d_steps": 0}  # 0: the model's default
@@ -57,6 +58,7 @@ INSTANCE_NOISE_STEPS = 2000  # annealed linearly to 0 over these steps
 PACK = 4  # PacGAN4, the setting of the PacGAN paper's tables
 TTUR_RATIO = 4.0  # lr_d = 4 · lr_g (SAGAN's 4e-4 / 1e-4)
 CONSENSUS_GAMMA = 10.0  # Mescheder et al. 2017 used γ = 10
+HISTORICAL_AVERAGING_WEIGHT = 0.1  # λ on ‖θ − θ̄‖² (the paper gives none; README: what it did on the ring and grid)
 
 
 def trick_overrides(switches: dict) -> dict:
@@ -95,6 +97,7 @@ def trick_overrides(switches: dict) -> dict:
         out["lr_g"], out["lr_d"] = None, None
     out["consensus"] = CONSENSUS_GAMMA if s["consensus"] else 0.0
     out["pack"] = PACK if s["packing"] else 1
+    out["historical_averaging"] = HISTORICAL_AVERAGING_WEIGHT if s["historical_averaging"] else 0.0
     return out
 
 
@@ -103,7 +106,7 @@ def describe_switches(switches: dict) -> str:
     s = {**DEFAULT_SWITCHES, **switches}
     names = {"feature_matching": "feature matching", "minibatch_discrimination": "minibatch discrimination",
              "label_smoothing": "label smoothing", "instance_noise": "instance noise", "ttur": "TTUR",
-             "consensus": "consensus", "packing": "packing"}
+             "consensus": "consensus", "packing": "packing", "historical_averaging": "historical averaging"}
     parts = [s["loss"]] + [names[k] for k in TRICKS if s.get(k)]
     tail = f", D steps {s['d_steps']}" if s.get("d_steps") else ""
     return " + ".join(parts) + tail

@@ -63,6 +63,7 @@ class ModelConfig:
     instance_noise_steps: int = 10_000
     consensus: float = 0.0  # γ of consensus optimisation (0 = off)
     pack: int = 1  # PacGAN (Lin et al. 2018): D sees this many samples at once (1 = off)
+    historical_averaging: float = 0.0  # λ on ‖θ − θ̄‖², θ̄ a player's mean past parameters (Salimans et al. 2016; 0 = off)
     # networks for 2-D points (images use the conv nets of genlab.nets; batch_norm applies to both)
     mlp_width: int = 128  # hidden units per layer
     mlp_layers: int = 2  # hidden layers of the generator / decoder, the discriminator and the encoder
@@ -141,6 +142,37 @@ class StepContext:
 # --------------------------------------------------------------------------- the container
 
 
+class ParameterHistory(nn.Module):
+    """θ̄, the running mean of each player's parameters over the training steps so far, for
+    historical averaging (Salimans et al. 2016, §3.3). Kept as buffers, so a checkpoint and a
+    resumed run carry it on. Starts at the initial parameters (a mean over one step)."""
+
+    def __init__(self, model_nets: nn.ModuleDict, groups: dict):
+        super().__init__()
+        self._names = {}
+        for g, net_names in groups.items():
+            keys = []
+            for n in net_names:
+                for pname, p in model_nets[n].named_parameters():
+                    key = f"{n}__{pname.replace('.', '__')}"
+                    self.register_buffer(key, p.detach().clone())
+                    keys.append(key)
+            self._names[g] = keys
+            self.register_buffer(f"steps__{g}", torch.ones((), dtype=torch.long))
+
+    def means(self, group: str) -> list[torch.Tensor]:
+        """θ̄ of `group`, in the order of GenerativeModel.groups()[group]."""
+        return [getattr(self, k) for k in self._names[group]]
+
+    @torch.no_grad()
+    def update(self, group: str, params) -> None:
+        """Fold the parameters after one more step into the mean: θ̄ ← θ̄ + (θ − θ̄) / t."""
+        t = getattr(self, f"steps__{group}")
+        t += 1
+        for m, p in zip(self.means(group), params):
+            m.add_((p.detach() - m) / t)
+
+
 class GenerativeModel(nn.Module):
     """Networks of one model plus the interface every page and metric uses."""
 
@@ -153,6 +185,8 @@ class GenerativeModel(nn.Module):
         self.nets = nn.ModuleDict(self.spec.nets(cfg))
         if cfg.init_std > 0:
             nets.init_normal_(self.nets, cfg.init_std)
+        if cfg.historical_averaging > 0:
+            self.history = ParameterHistory(self.nets, self.spec.groups)
 
     # --- layout
     @property
@@ -317,6 +351,16 @@ def _d_loss(m, x, fake, z, ctx) -> dict:
         info, parts = _infogan_term(m, df["q"], z)
         out["loss"] = out["loss"] + info
         out.update(parts)
+    return _historical_average(m, "d", out)
+
+
+def _historical_average(m, group: str, out: dict) -> dict:
+    """Add λ·‖θ − θ̄‖² for `group`'s parameters to the loss (Salimans et al. 2016, §3.3)."""
+    lam = m.cfg.historical_averaging
+    if lam > 0:
+        h = obj.historical_average(m.groups()[group], m.history.means(group))
+        out["hist_avg"] = h.detach()
+        out["loss"] = out["loss"] + lam * h
     return out
 
 
@@ -334,7 +378,7 @@ def _g_loss(m, x, fake, z, ctx) -> dict:
     if "q" in df:
         info, _ = _infogan_term(m, df["q"], z)
         out["loss"] = out["loss"] + info
-    return out
+    return _historical_average(m, "g", out)
 
 
 def gan_d_step(m, x, ctx):
@@ -366,11 +410,34 @@ def clip_critic(m: GenerativeModel):
             p.clamp_(-m.cfg.clip, m.cfg.clip)
 
 
+def remember(*groups: str) -> Callable:
+    """An `after` hook that folds the groups' new parameters into their historical means."""
+    def after(m: GenerativeModel):
+        params = m.groups()
+        for g in groups:
+            m.history.update(g, params[g])
+    return after
+
+
+def _then(*hooks):
+    """Run the hooks that are set, in order (None when none is)."""
+    hooks = [h for h in hooks if h is not None]
+    if len(hooks) < 2:
+        return hooks[0] if hooks else None
+
+    def run_all(m: GenerativeModel):
+        for h in hooks:
+            h(m)
+    return run_all
+
+
 def gan_steps(c: ModelConfig) -> list[Step]:
+    clip = clip_critic if c.model == "wgan" else None
+    hist = c.historical_averaging > 0
     if c.consensus > 0:
-        return [Step("dg", consensus_step, None, 1, clip_critic if c.model == "wgan" else None)]
-    return [Step("d", gan_d_step, "d", c.d_steps, clip_critic if c.model == "wgan" else None),
-            Step("g", gan_g_step, "g", 1)]
+        return [Step("dg", consensus_step, None, 1, _then(clip, remember("d", "g") if hist else None))]
+    return [Step("d", gan_d_step, "d", c.d_steps, _then(clip, remember("d") if hist else None)),
+            Step("g", gan_g_step, "g", 1, remember("g") if hist else None)]
 
 
 def ebgan_d_step(m, x, ctx):
@@ -589,6 +656,10 @@ def validate_config(c: ModelConfig) -> None:
         raise ValueError("d_mlp_width and d_mlp_layers must be at least 1 (or left unset to follow mlp_width / mlp_layers)")
     if c.maxout < 1:
         raise ValueError(f"maxout pieces must be at least 1, got {c.maxout}")
+    if c.historical_averaging < 0:
+        raise ValueError(f"the historical-averaging weight must be 0 (off) or positive, got {c.historical_averaging}")
+    if c.historical_averaging > 0 and c.model not in CRITIC_GANS + ("infogan",):
+        raise ValueError(f"historical averaging applies to {', '.join(CRITIC_GANS + ('infogan',))}, not {c.model}")
     if c.maxout > 1 and (len(c.shape) != 1 or c.model not in CRITIC_GANS):
         raise ValueError(f"maxout units apply to the discriminator of {', '.join(CRITIC_GANS)} on 2-D points (ring, grid)")
 

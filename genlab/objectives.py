@@ -191,6 +191,14 @@ def consensus_regulariser(losses_and_params, gamma: float):
     return gamma * 0.5 * sq
 
 
+def historical_average(params, means) -> torch.Tensor:
+    """Historical averaging (Salimans et al. 2016, §3.3): ‖θ − θ̄‖², θ̄ the mean of the player's
+    parameters over the steps so far. Added to a player's cost with weight λ, it pulls the game
+    back towards where it has been and damps the orbits that simultaneous gradient steps make
+    around an equilibrium (fictitious play, Brown 1951)."""
+    return sum((p - m).pow(2).sum() for p, m in zip(params, means))
+
+
 def infogan_mi_lower_bound(cat_logits, cat_code, cont_mean=None, cont_code=None, cont_std: float = 1.0):
     """InfoGAN's variational lower bound on I(c; G(z, c)) (Chen et al. 2016, eq. 4):
     L_I = H(c) + E[log Q(c | G(z, c))]. With a perfect Q it equals the codes' entropy H(c).

@@ -50,6 +50,8 @@ def test_switches_map_to_documented_config_fields():
     assert ttur["lr_d"] != ttur["lr_g"] and ttur["lr_d"] == pytest.approx(4 * ttur["lr_g"])
     assert live.trick_overrides({"ttur": True, "lr": 1e-3})["lr_g"] == 1e-3
     assert live.trick_overrides({"consensus": True})["consensus"] == 10.0
+    assert base["historical_averaging"] == 0.0
+    assert live.trick_overrides({"historical_averaging": True})["historical_averaging"] == live.HISTORICAL_AVERAGING_WEIGHT > 0
     assert live.trick_overrides({"instance_noise": True})["instance_noise"] > 0
     assert live.trick_overrides({"feature_matching": True})["feature_matching"] is True
     assert live.trick_overrides({"minibatch_discrimination": True})["minibatch_discrimination"] is True

@@ -141,3 +141,12 @@ def test_feature_matching_only_moves_the_fake_features():
     loss.backward()
     assert real.grad is None and fake.grad.abs().sum() > 0
     torch.testing.assert_close(loss, (real.mean(0) - fake.mean(0)).pow(2).sum().detach())
+
+
+def test_historical_average_is_the_squared_distance_to_the_mean_and_pulls_towards_it():
+    theta = [torch.tensor([1.0, 2.0], requires_grad=True), torch.tensor([[3.0]], requires_grad=True)]
+    means = [torch.tensor([0.0, 2.5]), torch.tensor([[1.0]])]
+    h = obj.historical_average(theta, means)
+    assert float(h.detach()) == pytest.approx(1.0 + 0.25 + 4.0)
+    grads = torch.autograd.grad(h, theta)
+    assert torch.allclose(grads[0], torch.tensor([2.0, -1.0])) and torch.allclose(grads[1], torch.tensor([[4.0]]))

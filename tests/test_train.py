@@ -221,3 +221,81 @@ def test_vae_gan_pixel_term_adds_the_weighted_reconstruction_to_encoder_and_deco
     for part in ("enc", "dec"):
         assert pixel["loss"][part].item() == pytest.approx(plain["loss"][part].item() + 2.5 * rec, rel=1e-5)
     assert pixel["loss"]["d"].item() == pytest.approx(plain["loss"]["d"].item(), rel=1e-6)
+
+
+def test_historical_averaging_keeps_the_mean_of_every_past_parameter_value(tmp_path):
+    """θ̄ is the plain mean of the initial parameters and those after every update of that player
+    (D twice per step here), it survives a stop and resume, and the checkpoint carries it."""
+    from genlab.train import train_steps
+
+    data = load_dataset("ring")
+    cfg = tiny_cfg("gan", data, historical_averaging=0.5, d_steps=2)
+    torch.manual_seed(0)
+    model = GenerativeModel(cfg)
+    opts = build_optimizers(model)
+    seen = {g: [[p.detach().clone() for p in ps]] for g, ps in model.groups().items()}
+
+    def recording(hook, group):  # the model's own hook (which folds θ into θ̄), then note θ
+        def after(m):
+            hook(m)
+            seen[group].append([p.detach().clone() for p in m.groups()[group]])
+        return after
+
+    steps = model.update_steps()
+    for s in steps:
+        s.after = recording(s.after, s.group)
+    model.update_steps = lambda: steps
+    tc = TrainConfig(steps=4, batch_size=8)
+    for _ in train_steps(model, data, tc, opts, 0, torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)):
+        pass
+    assert len(seen["d"]) == 1 + 4 * 2 and len(seen["g"]) == 1 + 4
+    for g in ("d", "g"):
+        expected = [torch.stack(vals).mean(0) for vals in zip(*seen[g])]
+        assert all(torch.allclose(m, e, atol=1e-6) for m, e in zip(model.history.means(g), expected))
+        assert not all(torch.equal(m, p) for m, p in zip(model.history.means(g), model.groups()[g]))
+        assert int(getattr(model.history, f"steps__{g}")) == len(seen[g])
+
+    # the penalty is in the loss and the log; a run stopped and resumed ends with the same means
+    full = fit(cfg, data, TrainConfig(steps=8, batch_size=8, out=str(tmp_path / "full"), log_every=2), progress=False)
+    assert full.history[-1]["d/hist_avg"] > 0 and full.history[-1]["g/hist_avg"] > 0
+    fit(cfg, data, TrainConfig(steps=4, batch_size=8, out=str(tmp_path / "part"), log_every=2), progress=False)
+    resumed = fit(cfg, data, TrainConfig(steps=8, batch_size=8, out=str(tmp_path / "part"), resume=True, log_every=2),
+                  progress=False)
+    assert _same(_state(full.model), _state(resumed.model))
+    loaded, _ = load_checkpoint(tmp_path / "part" / "model")
+    assert _same(_state(resumed.model), _state(loaded))
+    assert any(k.startswith("history.") for k in _state(loaded))
+
+
+def test_historical_averaging_adds_lambda_times_the_distance_to_the_loss():
+    data = load_dataset("ring")
+    on = GenerativeModel(tiny_cfg("gan", data, historical_averaging=0.25))
+    off = GenerativeModel(tiny_cfg("gan", data))
+    off.load_state_dict({k: v for k, v in on.state_dict().items() if not k.startswith("history.")})
+    with torch.no_grad():
+        for p in on.nets["disc"].parameters():
+            p.add_(0.1)  # move D away from its mean (its initial parameters)
+        for p_off, p_on in zip(off.parameters(), on.parameters()):
+            p_off.copy_(p_on)
+    x = data.sample(16, torch.Generator().manual_seed(0))["x"]
+    step_on, step_off = on.update_steps()[0], off.update_steps()[0]
+    a = step_on.fn(on, x, StepContext(0, torch.Generator().manual_seed(3)))
+    b = step_off.fn(off, x, StepContext(0, torch.Generator().manual_seed(3)))
+    n_d = sum(p.numel() for p in on.groups()["d"])
+    assert float(a["hist_avg"]) == pytest.approx(n_d * 0.01, rel=1e-4)
+    assert float(a["loss"].detach()) == pytest.approx(float(b["loss"].detach()) + 0.25 * n_d * 0.01, rel=1e-5)
+
+
+def test_historical_averaging_is_refused_where_it_does_not_apply():
+    data = load_dataset("ring")
+    with pytest.raises(ValueError, match="historical averaging applies to"):
+        tiny_cfg("aae", data, historical_averaging=0.1)
+    with pytest.raises(ValueError, match="historical-averaging weight"):
+        tiny_cfg("gan", data, historical_averaging=-1.0)
+
+
+def test_wgan_with_historical_averaging_still_clips_its_critic():
+    data = load_dataset("ring")
+    r = fit(tiny_cfg("wgan", data, historical_averaging=0.1), data, TrainConfig(steps=2, batch_size=8), progress=False)
+    assert all(float(p.detach().abs().max()) <= r.model.cfg.clip + 1e-7 for p in r.model.nets["disc"].parameters())
+    assert int(r.model.history.steps__d) == 1 + 2 * r.model.cfg.d_steps and int(r.model.history.steps__g) == 1 + 2
