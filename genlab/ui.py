@@ -7,6 +7,7 @@ process with st.cache_resource and are only ever used in eval mode under torch.n
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
@@ -17,6 +18,30 @@ import torch
 # GENLAB_THREADS overrides it on bigger machines.
 torch.set_num_threads(max(1, int(os.environ.get("GENLAB_THREADS", "1"))))
 
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of the app: its file (relative to app.py), sidebar title, URL and a line for the home page."""
+
+    file: str
+    title: str
+    url_path: str
+    blurb: str
+
+
+HOME = "pages/0_Home.py"
+PAGES = [  # the order of the sidebar; URLs are kept stable because page state lives in the URL
+    Page("pages/1_Latent_traversal.py", "Latent traversal", "Latent_traversal",
+         "β sliders, traversal grids, KL per dimension, disentanglement scores"),
+    Page("pages/2_Blur_vs_sharpness.py", "VAE blur vs GAN sharpness", "Blur_vs_sharpness",
+         "samples, reconstructions, sharpness and power spectra"),
+    Page("pages/3_Mode_collapse.py", "Mode collapse", "Mode_collapse",
+         "live GAN training on 2-D mixtures with every trick as a switch"),
+    Page("pages/4_Code_space.py", "Code space", "Code_space",
+         "UMAP, PCA or t-SNE map of the latent codes, holes in the prior"),
+    Page("pages/5_Train.py", "Train", "Train", "train any model on any dataset, watch the curves, stop and resume"),
+]
 
 
 def checkpoint_dirs() -> list[Path]:

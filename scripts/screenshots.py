@@ -37,6 +37,7 @@ WINDOW = (1400, 1000)
 MAX_PNG_BYTES = 400_000
 
 APP_DONE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+NAV_LINK = '[data-testid="stSidebarNavLink"]'  # the sidebar's page links
 PLOT = ".js-plotly-plot"
 EXCEPTION = '[data-testid="stException"]'
 ALERT = '.stAlert, [data-testid="stAlert"]'
@@ -242,7 +243,7 @@ def shrink_png(path: Path, limit: int = MAX_PNG_BYTES) -> None:
 
 def shoot(driver, base: str, page: Page, png: Path, timeout: float = 180,
           before: Callable | None = None) -> dict:
-    """Open `page`, wait for it, screenshot it to `png`; {"page", "png", "seconds", "problems", "title"}."""
+    """Open `page`, wait for it, screenshot it to `png`; {"page", "png", "seconds", "problems", "title", "nav"}."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
@@ -266,8 +267,9 @@ def shoot(driver, base: str, page: Page, png: Path, timeout: float = 180,
     driver.save_screenshot(str(png))
     shrink_png(png)
     h1 = driver.find_elements(By.CSS_SELECTOR, "h1")
+    nav = [e.text.strip() for e in driver.find_elements(By.CSS_SELECTOR, NAV_LINK)]
     return {"page": page.name, "url": url, "png": str(png), "seconds": round(time.monotonic() - t0, 1),
-            "problems": problems(driver), "title": h1[0].text if h1 else ""}
+            "problems": problems(driver), "title": h1[0].text if h1 else "", "nav": nav}
 
 
 def shoot_all(out_dir: Path, env: dict | None = None, pages=PAGES, port: int | None = None,

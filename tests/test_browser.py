@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from genlab import ui
 from test_pages import make_tiny_lab
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,6 +76,8 @@ def test_every_page_renders_in_chromium(browser, tiny_checkpoints, tmp_path):
     for r in reports:
         assert r["problems"] == [], f"{r['url']}: {r['problems']}"
         assert r["title"] == next(p.title for p in shots.PAGES if p.name == r["page"])
+        # app.py's router names every page in the sidebar, the home page as "Home" (not the file's name)
+        assert r["nav"] == ["Home", *(p.title for p in ui.PAGES)], r["nav"]
         png = Path(r["png"])
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and 5_000 < png.stat().st_size < shots.MAX_PNG_BYTES
     from PIL import Image

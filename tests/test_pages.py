@@ -137,6 +137,15 @@ def only(folder: Path, src: Path, *names) -> Path:
 # --------------------------------------------------------------------------- home
 
 
+def test_every_page_file_is_in_the_router():
+    """app.py's st.navigation only shows what genlab.ui lists: a page file left out of it would vanish."""
+    from genlab import ui
+
+    files = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").glob("*.py"))
+    assert files == sorted([ui.HOME, *(p.file for p in ui.PAGES)])
+    assert len({p.url_path for p in ui.PAGES}) == len(ui.PAGES)
+
+
 def test_home_lists_the_lab(lab):
     at = open_page("app.py")
     names = set(at.dataframe[-1].value["name"])
