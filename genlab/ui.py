@@ -19,7 +19,6 @@ import torch
 torch.set_num_threads(max(1, int(os.environ.get("GENLAB_THREADS", "1"))))
 
 
-
 @dataclass(frozen=True)
 class Page:
     """One page of the app: its file (relative to app.py), sidebar title, URL and a line for the home page."""
