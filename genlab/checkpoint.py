@@ -292,11 +292,28 @@ def load_train_state(path, model: GenerativeModel, optimizers: dict) -> tuple[in
                               f"delete it to start over, or resume from an earlier copy") from None
     # settings added to genlab after the state was written take their defaults
     saved = type(model.cfg).from_dict(header["config"]).to_dict()
-    if saved != model.cfg.to_dict():
-        diff = sorted(k for k in saved if saved[k] != model.cfg.to_dict().get(k))
-        raise CheckpointError(f"cannot resume '{path}': it was trained with different settings ({', '.join(diff)}); "
+    now, step = model.cfg.to_dict(), int(header["step"])
+    diff = sorted(k for k in saved if saved[k] != now.get(k))
+    weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    # A generator average can join a run that had none, as long as the run has not reached the
+    # step where averaging starts: training never reads the average, so the result is the same
+    # as a run that kept one from the first step.
+    adopt = (diff and set(diff) <= {"ema_decay", "ema_start"} and saved["ema_decay"] == 0
+             and model.average is not None and step <= model.cfg.ema_start)
+    if diff and not adopt:
+        hint = ""
+        if set(diff) <= {"ema_decay", "ema_start"} and saved["ema_decay"] == 0 and model.average is not None:
+            hint = f" (a generator average can join a run only up to its ema_start; this one is at step {step})"
+        raise CheckpointError(f"cannot resume '{path}': it was trained with different settings ({', '.join(diff)}){hint}; "
                               f"use the same options or a new --out folder")
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+    if adopt:
+        model.load_state_dict(weights, strict=False)
+        missing = set(model.state_dict()) - set(weights)
+        if any(not k.startswith("average.") for k in missing):
+            raise CheckpointError(f"resumable state '{path}' lacks weights {sorted(missing)[:3]}; delete it to start over")
+        model.average.restart_from(model.nets["gen"], step)
+    else:
+        model.load_state_dict(weights, strict=True)
     dev = model.device
     for name, opt in optimizers.items():
         om = header["optimizers"][name]
@@ -310,4 +327,4 @@ def load_train_state(path, model: GenerativeModel, optimizers: dict) -> tuple[in
             state.setdefault(int(pid), {})[key] = v
         opt.load_state_dict({"state": state, "param_groups": om["param_groups"]})
     rng = {k[4:]: v for k, v in tensors.items() if k.startswith("rng.")}
-    return int(header["step"]), rng, header.get("extra", {})
+    return step, rng, header.get("extra", {})

@@ -39,6 +39,8 @@ MODEL_OPTIONS = [
     ("--consensus", "consensus", float, "γ of consensus optimisation (Mescheder et al. 2017) [0 = off]"),
     ("--pack", "pack", int, "PacGAN: samples D judges together (Lin et al. 2018) [1 = off]"),
     ("--historical-averaging", "historical_averaging", float, "λ on ‖θ − θ̄‖², θ̄ each player's mean past parameters (Salimans et al. 2016) [0 = off]"),
+    ("--ema-decay", "ema_decay", float, "sample from a moving average of the generator's weights, decay β, e.g. 0.9999 (Yazıcı et al. 2019) [0 = off]"),
+    ("--ema-start", "ema_start", int, "the generator average is a copy of the generator until this step [0]"),
     ("--mlp-width", "mlp_width", int, "hidden units of the MLPs for 2-D points [128]"),
     ("--mlp-layers", "mlp_layers", int, "hidden layers of the MLPs for 2-D points [2]"),
     ("--d-mlp-width", "d_mlp_width", int, "hidden units of the 2-D discriminator, if not --mlp-width"),

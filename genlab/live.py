@@ -48,6 +48,7 @@ TRICKS = {
     "ttur": "two time-scale update rule: D learns 4× faster (Heusel et al. 2017)",
     "consensus": "consensus optimisation, γ = 10 (Mescheder et al. 2017)",
     "historical_averaging": "historical averaging, λ = 0.1 (Salimans et al. 2016)",
+    "generator_averaging": "sample from a moving average of G, β = 0.999 (Yazıcı et al. 2019)",
     "packing": "packing: D judges 4 samples at once (Lin et al. 2018, PacGAN4)",
 }
 DEFAULT_SWITCHES = {"loss": "non-saturating", **{k: False for k in TRICKS}, "d_steps": 0}  # 0: the model's default
@@ -59,6 +60,7 @@ PACK = 4  # PacGAN4, the setting of the PacGAN paper's tables
 TTUR_RATIO = 4.0  # lr_d = 4 · lr_g (SAGAN's 4e-4 / 1e-4)
 CONSENSUS_GAMMA = 10.0  # Mescheder et al. 2017 used γ = 10
 HISTORICAL_AVERAGING_WEIGHT = 0.1  # λ on ‖θ − θ̄‖² (the paper gives none; README: what it did on the ring and grid)
+LIVE_EMA_DECAY = 0.999  # the authors' default is 0.9999 (a memory of ~10,000 steps); live runs are far shorter
 
 
 def trick_overrides(switches: dict) -> dict:
@@ -98,6 +100,7 @@ def trick_overrides(switches: dict) -> dict:
     out["consensus"] = CONSENSUS_GAMMA if s["consensus"] else 0.0
     out["pack"] = PACK if s["packing"] else 1
     out["historical_averaging"] = HISTORICAL_AVERAGING_WEIGHT if s["historical_averaging"] else 0.0
+    out["ema_decay"] = LIVE_EMA_DECAY if s["generator_averaging"] else 0.0
     return out
 
 
@@ -106,7 +109,8 @@ def describe_switches(switches: dict) -> str:
     s = {**DEFAULT_SWITCHES, **switches}
     names = {"feature_matching": "feature matching", "minibatch_discrimination": "minibatch discrimination",
              "label_smoothing": "label smoothing", "instance_noise": "instance noise", "ttur": "TTUR",
-             "consensus": "consensus", "packing": "packing", "historical_averaging": "historical averaging"}
+             "consensus": "consensus", "packing": "packing", "historical_averaging": "historical averaging",
+             "generator_averaging": "generator averaging"}
     parts = [s["loss"]] + [names[k] for k in TRICKS if s.get(k)]
     tail = f", D steps {s['d_steps']}" if s.get("d_steps") else ""
     return " + ".join(parts) + tail
@@ -231,13 +235,27 @@ class LiveRun:
         return self.step_count
 
     @torch.no_grad()
+    def _sample(self, z) -> torch.Tensor:
+        """The points this setting samples: the generator's, or with generator averaging its
+        moving average's (in eval mode, so drawing it never moves its batch-norm statistics)."""
+        avg = self.model.average
+        if avg is None:
+            return self.model.decode(z)
+        was = avg.net.training
+        avg.net.eval()
+        try:
+            return avg.net(z)
+        finally:
+            avg.net.train(was)
+
+    @torch.no_grad()
     def generated(self, n: int | None = None) -> np.ndarray:
         z = self._z_view if n is None else self._z_view[:n]
-        return self.model.decode(z).cpu().numpy()
+        return self._sample(z).cpu().numpy()
 
     @torch.no_grad()
     def _record_metrics(self) -> None:
-        x = self.model.decode(self._z_eval).cpu().numpy()
+        x = self._sample(self._z_eval).cpu().numpy()
         if not np.isfinite(x).all():
             x = np.nan_to_num(x, nan=1e6, posinf=1e6, neginf=-1e6)
         m = mode_coverage(x, self.data.centres, self.data.std)

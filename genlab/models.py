@@ -13,6 +13,7 @@ Every model, whatever its family, offers the same interface to the app and the m
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable
@@ -64,6 +65,10 @@ class ModelConfig:
     consensus: float = 0.0  # γ of consensus optimisation (0 = off)
     pack: int = 1  # PacGAN (Lin et al. 2018): D sees this many samples at once (1 = off)
     historical_averaging: float = 0.0  # λ on ‖θ − θ̄‖², θ̄ a player's mean past parameters (Salimans et al. 2016; 0 = off)
+    # generator averaging (Yazıcı et al. 2019): samples come from an exponential moving average
+    # of the generator's weights, which training never reads; 0 = off
+    ema_decay: float = 0.0  # β in θ̄ ← β·θ̄ + (1 − β)·θ after every generator update
+    ema_start: int = 0  # the average is a copy of the generator until this step
     # networks for 2-D points (images use the conv nets of genlab.nets; batch_norm applies to both)
     mlp_width: int = 128  # hidden units per layer
     mlp_layers: int = 2  # hidden layers of the generator / decoder, the discriminator and the encoder
@@ -173,6 +178,37 @@ class ParameterHistory(nn.Module):
             m.add_((p.detach() - m) / t)
 
 
+class GeneratorAverage(nn.Module):
+    """An exponential moving average of the generator (Yazıcı et al. 2019, "The unusual
+    effectiveness of averaging in GAN training"): θ̄ ← β·θ̄ + (1 − β)·θ after every generator
+    update, batch-norm statistics included, so it samples like a generator in eval mode. Up to
+    `start` updates it is a plain copy. Training never reads it: it damps the generator's
+    oscillation without changing the game."""
+
+    def __init__(self, gen: nn.Module, decay: float, start: int):
+        super().__init__()
+        self.decay, self.start = decay, start
+        self.net = copy.deepcopy(gen).requires_grad_(False)
+        self.register_buffer("updates", torch.zeros((), dtype=torch.long))
+
+    @torch.no_grad()
+    def update(self, gen: nn.Module) -> None:
+        self.updates += 1
+        w = 1.0 if int(self.updates) <= self.start else 1.0 - self.decay
+        live = gen.state_dict()
+        for k, v in self.net.state_dict().items():
+            if v.is_floating_point() and w < 1.0:
+                v.lerp_(live[k].to(v.dtype), w)
+            else:
+                v.copy_(live[k])
+
+    @torch.no_grad()
+    def restart_from(self, gen: nn.Module, updates: int) -> None:
+        """Become a copy of `gen` as it stands after `updates` updates (resuming a run that had no average)."""
+        self.net.load_state_dict(gen.state_dict())
+        self.updates.fill_(updates)
+
+
 class GenerativeModel(nn.Module):
     """Networks of one model plus the interface every page and metric uses."""
 
@@ -187,6 +223,7 @@ class GenerativeModel(nn.Module):
             nets.init_normal_(self.nets, cfg.init_std)
         if cfg.historical_averaging > 0:
             self.history = ParameterHistory(self.nets, self.spec.groups)
+        self.average = GeneratorAverage(self.nets["gen"], cfg.ema_decay, cfg.ema_start) if cfg.ema_decay > 0 else None
 
     # --- layout
     @property
@@ -243,7 +280,13 @@ class GenerativeModel(nn.Module):
 
     # --- the public interface
     def _decoder(self) -> nn.Module:
-        return self.nets["dec"] if "dec" in self.nets else self.nets["gen"]
+        """The decoder, or the generator; in eval mode its average when the model keeps one
+        (training always moves and reads the generator itself)."""
+        if "dec" in self.nets:
+            return self.nets["dec"]
+        if self.average is not None and not self.training:
+            return self.average.net
+        return self.nets["gen"]
 
     def decode_raw(self, z):
         """Decoder output before the output non-linearity (logits for images)."""
@@ -419,6 +462,11 @@ def remember(*groups: str) -> Callable:
     return after
 
 
+def average_generator(m: GenerativeModel):
+    """An `after` hook: fold the generator's new weights into its moving average."""
+    m.average.update(m.nets["gen"])
+
+
 def _then(*hooks):
     """Run the hooks that are set, in order (None when none is)."""
     hooks = [h for h in hooks if h is not None]
@@ -434,10 +482,11 @@ def _then(*hooks):
 def gan_steps(c: ModelConfig) -> list[Step]:
     clip = clip_critic if c.model == "wgan" else None
     hist = c.historical_averaging > 0
+    avg = average_generator if c.ema_decay > 0 else None
     if c.consensus > 0:
-        return [Step("dg", consensus_step, None, 1, _then(clip, remember("d", "g") if hist else None))]
+        return [Step("dg", consensus_step, None, 1, _then(clip, remember("d", "g") if hist else None, avg))]
     return [Step("d", gan_d_step, "d", c.d_steps, _then(clip, remember("d") if hist else None)),
-            Step("g", gan_g_step, "g", 1, remember("g") if hist else None)]
+            Step("g", gan_g_step, "g", 1, _then(remember("g") if hist else None, avg))]
 
 
 def ebgan_d_step(m, x, ctx):
@@ -591,7 +640,8 @@ MODELS: dict[str, ModelSpec] = {
                        lambda c: {"gen": nets.Decoder(c.shape, c.latent_dim, batch_norm=_g_norm(c), **_mlp(c)),
                                   "disc": nets.AutoEncoderDiscriminator(c.shape)},
                        _GAN_GROUPS,
-                       lambda c: [Step("d", ebgan_d_step, "d", c.d_steps), Step("g", ebgan_g_step, "g")],
+                       lambda c: [Step("d", ebgan_d_step, "d", c.d_steps),
+                                  Step("g", ebgan_g_step, "g", 1, average_generator if c.ema_decay > 0 else None)],
                        dict(_DCGAN_ADAM, margin=0.1, pt_weight=0.1)),
     "aae": ModelSpec("aae", "hybrid", "Makhzani et al. 2016, Adversarial Autoencoders",
                      "reconstruction plus a discriminator that matches the aggregate q(z) to the prior",
@@ -660,6 +710,13 @@ def validate_config(c: ModelConfig) -> None:
         raise ValueError(f"the historical-averaging weight must be 0 (off) or positive, got {c.historical_averaging}")
     if c.historical_averaging > 0 and c.model not in CRITIC_GANS + ("infogan",):
         raise ValueError(f"historical averaging applies to {', '.join(CRITIC_GANS + ('infogan',))}, not {c.model}")
+    if not 0.0 <= c.ema_decay < 1.0:
+        raise ValueError(f"the generator average's decay β must be in [0, 1) (0 = off; 0.999 or 0.9999 are usual), got {c.ema_decay}")
+    if c.ema_decay > 0 and MODELS[c.model].family != "gan":
+        raise ValueError(f"generator averaging applies to the GAN family ({', '.join(k for k, v in MODELS.items() if v.family == 'gan')}), "
+                         f"not {c.model}")
+    if c.ema_start < 0:
+        raise ValueError(f"ema_start must be a step, 0 or later, got {c.ema_start}")
     if c.maxout > 1 and (len(c.shape) != 1 or c.model not in CRITIC_GANS):
         raise ValueError(f"maxout units apply to the discriminator of {', '.join(CRITIC_GANS)} on 2-D points (ring, grid)")
 

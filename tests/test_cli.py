@@ -35,11 +35,12 @@ def test_gan_tricks_reach_the_config(tmp_path):
     assert main(["train", "--model", "gan", "--data", "ring", "--steps", "3", "--batch-size", "16", "--out", str(out),
                  "--quiet", "--label-smoothing", "0.9", "--instance-noise", "0.1", "--lr-d", "4e-4", "--lr-g", "1e-4",
                  "--feature-matching", "--minibatch-discrimination", "--d-steps", "2", "--consensus", "0.5",
-                 "--historical-averaging", "0.2"]) == 0
+                 "--historical-averaging", "0.2", "--ema-decay", "0.99", "--ema-start", "2"]) == 0
     c = json.loads((out / "model.json").read_text())["config"]
     assert (c["label_smoothing"], c["instance_noise"], c["lr_d"], c["lr_g"], c["d_steps"], c["consensus"]) == \
         (0.9, 0.1, 4e-4, 1e-4, 2, 0.5)
     assert c["feature_matching"] and c["minibatch_discrimination"] and c["historical_averaging"] == 0.2
+    assert (c["ema_decay"], c["ema_start"]) == (0.99, 2)
 
 
 def test_recipe_reproduces_a_run(tmp_path):

@@ -57,6 +57,8 @@ def test_switches_map_to_documented_config_fields():
     assert live.trick_overrides({"minibatch_discrimination": True})["minibatch_discrimination"] is True
     assert live.trick_overrides({"d_steps": 3})["d_steps"] == 3
     assert base["pack"] == 1 and live.trick_overrides({"packing": True})["pack"] == 4
+    assert base["ema_decay"] == 0.0
+    assert live.trick_overrides({"generator_averaging": True})["ema_decay"] == live.LIVE_EMA_DECAY
 
     gp = live.trick_overrides({"loss": "wgan-gp"})
     assert gp["model"] == "wgan-gp" and "gan_loss" not in gp and gp["d_steps"] == 5
@@ -86,6 +88,21 @@ def test_every_loss_and_trick_takes_finite_steps(loss, trick):
     assert run.step(2) == 2 and not run.diverged, run.error
     snap = run.snapshot(n_points=50, grid=8)
     assert np.isfinite(snap["heatmap"]["z"]).all()
+
+
+def test_generator_averaging_draws_the_average_and_leaves_the_game_alone():
+    plain = live.LiveRun("gan", "ring", live.trick_overrides({}), seed=3, **SMALL)
+    avg = live.LiveRun("gan", "ring", live.trick_overrides({"generator_averaging": True}), seed=3, **SMALL)
+    for r in (plain, avg):
+        r.step(6)
+    assert plain.losses == avg.losses  # training never reads the average
+    net = avg.model.average.net
+    with torch.no_grad():
+        from_average = net.eval()(avg._z_view).numpy()
+        from_generator = avg.model.decode(avg._z_view).numpy()
+    np.testing.assert_array_equal(avg.generated(), from_average)
+    np.testing.assert_array_equal(plain.generated(), from_generator)
+    assert not np.allclose(from_average, from_generator)
 
 
 # --------------------------------------------------------------------------- LiveRun

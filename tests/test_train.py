@@ -299,3 +299,76 @@ def test_wgan_with_historical_averaging_still_clips_its_critic():
     r = fit(tiny_cfg("wgan", data, historical_averaging=0.1), data, TrainConfig(steps=2, batch_size=8), progress=False)
     assert all(float(p.detach().abs().max()) <= r.model.cfg.clip + 1e-7 for p in r.model.nets["disc"].parameters())
     assert int(r.model.history.steps__d) == 1 + 2 * r.model.cfg.d_steps and int(r.model.history.steps__g) == 1 + 2
+
+
+# --------------------------------------------------------------------------- generator averaging
+
+
+def test_generator_average_is_a_copy_until_its_start_then_an_exponential_moving_average():
+    from genlab.models import GeneratorAverage
+
+    gen = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.BatchNorm1d(3))
+    avg = GeneratorAverage(gen, decay=0.75, start=2)
+    seen = []
+    for value in (1.0, 2.0, 3.0, 5.0):
+        with torch.no_grad():
+            gen[0].weight.fill_(value)
+        gen(torch.randn(8, 2))  # train mode: moves the batch-norm statistics and their counter
+        seen.append(_state(gen))
+        avg.update(gen)
+    a = avg.net.state_dict()
+    # updates 1 and 2 copy; 3 and 4 fold in with weight 1 − β = 0.25
+    expect = 0.75 * (0.75 * 2.0 + 0.25 * 3.0) + 0.25 * 5.0
+    assert torch.allclose(a["0.weight"], torch.full((3, 2), expect))
+    run_mean = 0.75 * (0.75 * seen[1]["1.running_mean"] + 0.25 * seen[2]["1.running_mean"]) + 0.25 * seen[3]["1.running_mean"]
+    assert torch.allclose(a["1.running_mean"], run_mean)
+    assert int(a["1.num_batches_tracked"]) == 4 and int(avg.updates) == 4
+    assert not any(p.requires_grad for p in avg.net.parameters())
+
+
+def test_a_gan_trains_the_same_with_or_without_an_average_and_samples_from_it_in_eval_mode(tmp_path):
+    from genlab.checkpoint import save_checkpoint
+
+    data = load_dataset("ring")
+    plain = fit(tiny_cfg("gan", data), data, TrainConfig(steps=5, batch_size=8), progress=False).model
+    averaged = fit(tiny_cfg("gan", data, ema_decay=0.5), data, TrainConfig(steps=5, batch_size=8), progress=False).model
+    # training never reads the average: every weight of the game is the same
+    assert _same(_state(plain), {k: v for k, v in _state(averaged).items() if not k.startswith("average.")})
+    assert int(averaged.average.updates) == 5
+    z = averaged.prior(16, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        averaged.eval()
+        assert torch.equal(averaged.decode(z), averaged.average.net(z))
+        assert not torch.allclose(averaged.decode(z), averaged.nets["gen"](z))
+        averaged.train()
+        assert torch.equal(averaged.decode(z), averaged.nets["gen"](z))
+    averaged.eval()
+    loaded, meta = load_checkpoint(save_checkpoint(tmp_path / "m", averaged))
+    assert meta["config"]["ema_decay"] == 0.5
+    with torch.no_grad():
+        assert torch.equal(loaded.decode(z), averaged.decode(z))
+
+
+def test_a_generator_average_can_join_a_resumed_run_before_its_start_and_not_after(tmp_path):
+    from genlab.checkpoint import CheckpointError
+
+    data = load_dataset("ring")
+    plain, ema = tiny_cfg("gan", data), tiny_cfg("gan", data, ema_decay=0.5, ema_start=3)
+    tc = lambda steps, out, resume=False: TrainConfig(steps=steps, batch_size=8, out=str(tmp_path / out), resume=resume)  # noqa: E731
+    whole = fit(ema, data, tc(8, "whole"), progress=False).model
+    fit(plain, data, tc(3, "joined"), progress=False)
+    joined = fit(ema, data, tc(8, "joined", resume=True), progress=False).model
+    assert _same(_state(whole), _state(joined))
+    fit(plain, data, tc(4, "late"), progress=False)
+    with pytest.raises(CheckpointError, match="only up to its ema_start; this one is at step 4"):
+        fit(ema, data, tc(8, "late", resume=True), progress=False)
+
+
+def test_generator_averaging_is_refused_where_it_does_not_apply():
+    data = load_dataset("ring")
+    with pytest.raises(ValueError, match="generator averaging applies to the GAN family"):
+        tiny_cfg("vae-gan", data, ema_decay=0.999)
+    with pytest.raises(ValueError, match=r"must be in \[0, 1\)"):
+        tiny_cfg("gan", data, ema_decay=1.0)
+    with pytest.raises(ValueError, match="ema_start"):
+        tiny_cfg("gan", data, ema_decay=0.9, ema_start=-1)
