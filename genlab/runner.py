@@ -36,7 +36,7 @@ STATUSES = ("running", "stopped", "finished", "failed")
 # --------------------------------------------------------------------------- hyper-parameters per model
 
 _COMMON_GAN = ["gan_loss", "d_steps", "feature_matching", "minibatch_discrimination", "label_smoothing",
-               "instance_noise", "consensus", "historical_averaging"]
+               "instance_noise", "consensus", "historical_averaging", "ema_decay"]
 # Which ModelConfig fields matter for each model (the Train page shows these; the rest keep defaults).
 MODEL_FIELDS = {
     "vae": ["latent_dim", "beta", "likelihood"],
@@ -44,12 +44,12 @@ MODEL_FIELDS = {
     "annealed-vae": ["latent_dim", "gamma", "capacity", "capacity_steps", "likelihood"],
     "info-vae": ["latent_dim", "alpha", "mmd_weight", "likelihood"],
     "gan": ["latent_dim"] + _COMMON_GAN,
-    "wgan": ["latent_dim", "d_steps", "clip", "feature_matching", "instance_noise", "historical_averaging"],
+    "wgan": ["latent_dim", "d_steps", "clip", "feature_matching", "instance_noise", "historical_averaging", "ema_decay"],
     "wgan-gp": ["latent_dim", "d_steps", "gp_weight", "feature_matching", "minibatch_discrimination",
-                "instance_noise", "consensus", "historical_averaging"],
+                "instance_noise", "consensus", "historical_averaging", "ema_decay"],
     "infogan": ["latent_dim", "n_categorical", "n_continuous", "info_weight", "d_steps", "label_smoothing",
-                "historical_averaging"],
-    "ebgan": ["latent_dim", "margin", "pt_weight", "d_steps", "instance_noise"],
+                "historical_averaging", "ema_decay"],
+    "ebgan": ["latent_dim", "margin", "pt_weight", "d_steps", "instance_noise", "ema_decay"],
     "aae": ["latent_dim", "d_steps", "label_smoothing", "likelihood"],
     "vae-gan": ["latent_dim", "vaegan_gamma", "vaegan_pixel", "label_smoothing", "minibatch_discrimination"],
 }
@@ -86,6 +86,8 @@ FIELD_HELP = {
     "instance_noise": "σ0 of Gaussian noise added to D's inputs, annealed to 0",
     "consensus": "γ of consensus optimisation (0 = off; Mescheder et al. 2017)",
     "historical_averaging": "λ on ‖θ − θ̄‖², θ̄ each player's mean past parameters (0 = off; Salimans et al. 2016)",
+    "ema_decay": "samples come from a moving average of the generator's weights with this decay β, e.g. 0.999 "
+                 "(0 = off; Yazıcı et al. 2019)",
     "optimizer": "Adam, or RMSprop as in the WGAN paper",
     "lr": "learning rate",
     "lr_d": "discriminator rate for TTUR (Heusel et al. 2017); empty = lr",

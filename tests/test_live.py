@@ -220,6 +220,9 @@ def test_hyperparameter_fields_carry_the_paper_defaults():
     assert d["beta"] == 4.0 and "lr_d" not in d
     d = {f["name"]: f["default"] for f in runner.hyperparameter_fields("wgan")}
     assert d["d_steps"] == 5 and d["optimizer"] == "rmsprop" and d["clip"] == 0.01
+    # generator averaging is offered exactly where validate_config accepts it
+    offered = {m for m in MODELS if "ema_decay" in {f["name"] for f in runner.hyperparameter_fields(m)}}
+    assert offered == {m for m, spec in MODELS.items() if spec.family == "gan"}
 
 
 def test_background_run_finishes_with_a_loadable_checkpoint(tmp_path):
