@@ -401,7 +401,9 @@ def trained_view() -> None:
                 f"`uv run genlab rebuild --only '{dataset}-gan*'`, or train one on the **Train** page.")
         return
     paths = [r["path"] for r in rows]
-    label = {r["path"]: f"{r['name']} ({r['model']}, {r['steps']} steps)" for r in rows}
+    averaged = {r["path"]: ", samples from its generator average" if r["meta"]["config"].get("ema_decay") else ""
+                for r in rows}
+    label = {r["path"]: f"{r['name']} ({r['model']}, {r['steps']} steps{averaged[r['path']]})" for r in rows}
     chosen = st.multiselect("Checkpoints", paths, default=paths[:2], key="trained_ckpts", format_func=label.get)
     snaps = {}
     for p in chosen:

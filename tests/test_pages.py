@@ -424,6 +424,22 @@ def test_train_page_runs_in_the_background_and_lists_the_checkpoint(lab, monkeyp
     assert "tiny-ring" in set(table["name"])
 
 
+def test_mode_collapse_trained_view_says_which_checkpoint_samples_from_a_generator_average(lab, monkeypatch, tmp_path):
+    from genlab.data import load_dataset
+    from genlab.models import make_config
+    from genlab.train import TrainConfig, fit
+
+    grid = load_dataset("grid")
+    monkeypatch.setenv("GENLAB_RUNS", str(tmp_path / "runs"))
+    for name, extra in (("plain", {}), ("averaged", {"ema_decay": 0.9})):
+        cfg = make_config("gan", "grid", grid.shape, latent_dim=2, **extra)
+        fit(cfg, grid, TrainConfig(steps=3, batch_size=16, out=str(tmp_path / "runs" / name), name=name), progress=False)
+    at = open_page("3_Mode_collapse.py", {"view": "trained", "dataset": "grid"})
+    options = at.multiselect(key="trained_ckpts").options
+    assert sorted(options) == ["averaged (gan, 3 steps, samples from its generator average)", "plain (gan, 3 steps)"]
+    assert len(at.get("plotly_chart")) == 2
+
+
 def test_mode_collapse_trained_view_without_a_2d_gan_says_how_to_get_one(lab):
     at = open_page("3_Mode_collapse.py", {"view": "trained", "dataset": "grid"})
     info = texts(at.info)
