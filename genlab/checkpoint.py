@@ -298,12 +298,10 @@ def load_train_state(path, model: GenerativeModel, optimizers: dict) -> tuple[in
     # A generator average can join a run that had none, as long as the run has not reached the
     # step where averaging starts: training never reads the average, so the result is the same
     # as a run that kept one from the first step.
-    adopt = (diff and set(diff) <= {"ema_decay", "ema_start"} and saved["ema_decay"] == 0
-             and model.average is not None and step <= model.cfg.ema_start)
+    joins = set(diff) <= {"ema_decay", "ema_start"} and saved["ema_decay"] == 0 and model.average is not None
+    adopt = bool(diff) and joins and step <= model.cfg.ema_start
     if diff and not adopt:
-        hint = ""
-        if set(diff) <= {"ema_decay", "ema_start"} and saved["ema_decay"] == 0 and model.average is not None:
-            hint = f" (a generator average can join a run only up to its ema_start; this one is at step {step})"
+        hint = f" (a generator average can join a run only up to its ema_start; this one is at step {step})" if joins else ""
         raise CheckpointError(f"cannot resume '{path}': it was trained with different settings ({', '.join(diff)}){hint}; "
                               f"use the same options or a new --out folder")
     if adopt:

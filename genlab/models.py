@@ -194,11 +194,13 @@ class GeneratorAverage(nn.Module):
     @torch.no_grad()
     def update(self, gen: nn.Module) -> None:
         self.updates += 1
-        w = 1.0 if int(self.updates) <= self.start else 1.0 - self.decay
+        # the weight of the new θ, decided on the device (reading the counter would stall a GPU);
+        # lerp with weight 1 returns θ exactly, so the copy phase is exact too
+        w = torch.where(self.updates <= self.start, 1.0, 1.0 - self.decay)
         live = gen.state_dict()
         for k, v in self.net.state_dict().items():
-            if v.is_floating_point() and w < 1.0:
-                v.lerp_(live[k].to(v.dtype), w)
+            if v.is_floating_point():
+                v.lerp_(live[k].to(v.dtype), w.to(v.dtype))
             else:
                 v.copy_(live[k])
 
