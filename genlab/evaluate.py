@@ -227,6 +227,14 @@ def _modes(model, data, n: int, seed: int, batch_size: int | None = None, fast: 
     flat = {"modes_captured": res["modes_captured"], "n_modes": res["n_modes"], "high_quality": res["high_quality"],
             "reverse_kl": res["reverse_kl"]}
     info = {"histogram": res["histogram"], "n": n, "protocol": "PacGAN/VEEGAN: within 3 std of the nearest mode"}
+    if model.average is not None:
+        # the samples above come from the generator's moving average; the same z through the
+        # generator itself shows what averaging bought
+        with model.without_average():
+            own = mode_coverage(generate(model, n, seed).numpy(), data.centres, data.std)
+        flat.update({"generator_modes_captured": own["modes_captured"], "generator_high_quality": own["high_quality"],
+                     "generator_reverse_kl": own["reverse_kl"]})
+        info["generator_itself"] = {"histogram": own["histogram"]}
     try:
         check_drs(model)
     except ValueError:

@@ -13,6 +13,7 @@ Every model, whatever its family, offers the same interface to the app and the m
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 from dataclasses import dataclass, field
@@ -226,6 +227,7 @@ class GenerativeModel(nn.Module):
         if cfg.historical_averaging > 0:
             self.history = ParameterHistory(self.nets, self.spec.groups)
         self.average = GeneratorAverage(self.nets["gen"], cfg.ema_decay, cfg.ema_start) if cfg.ema_decay > 0 else None
+        self.sample_average = True  # eval-mode sampling draws the average when there is one; see without_average
 
     # --- layout
     @property
@@ -286,7 +288,7 @@ class GenerativeModel(nn.Module):
         (training always moves and reads the generator itself)."""
         if "dec" in self.nets:
             return self.nets["dec"]
-        if self.average is not None and not self.training:
+        if self.average is not None and self.sample_average and not self.training:
             return self.average.net
         return self.nets["gen"]
 
@@ -316,6 +318,16 @@ class GenerativeModel(nn.Module):
 
     def update_steps(self) -> list[Step]:
         return self.spec.steps(self.cfg)
+
+    @contextlib.contextmanager
+    def without_average(self):
+        """Within this block eval-mode sampling draws the generator itself, not its average
+        (to measure what averaging bought)."""
+        before, self.sample_average = self.sample_average, False
+        try:
+            yield self
+        finally:
+            self.sample_average = before
 
 
 # --------------------------------------------------------------------------- shared pieces

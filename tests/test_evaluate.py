@@ -2,6 +2,7 @@
 import json
 
 import pytest
+import torch
 
 from conftest import tiny_cfg
 from genlab import evaluate
@@ -45,6 +46,25 @@ def test_eval_of_a_ring_gan_uses_the_mode_protocol(tmp_path, capsys):
     # the same protocol on the samples discriminator rejection sampling keeps
     assert 0 <= m["drs_modes_captured"] <= 8 and 0 <= m["drs_high_quality"] <= 1 and 0 < m["drs_acceptance"] <= 1
     assert m["drs_kept"] == 2500  # a ring GAN keeps enough within the proposal cap
+
+
+def test_eval_of_a_gan_with_a_generator_average_also_measures_the_generator_itself(tmp_path):
+    from genlab.checkpoint import load_checkpoint
+    from genlab.metrics.modes import mode_coverage
+
+    stem = _train("gan", "grid", tmp_path, steps=30, ema_decay=0.9)
+    m = evaluate.evaluate_checkpoint(stem, metrics=["modes"], fast=True, store=False)["metrics"]
+    model, _ = load_checkpoint(stem)
+    grid = load_dataset("grid")
+    average = mode_coverage(evaluate.generate(model, 2500, 0).numpy(), grid.centres, grid.std)
+    with model.without_average():
+        itself = mode_coverage(evaluate.generate(model, 2500, 0).numpy(), grid.centres, grid.std)
+    assert model.sample_average  # restored after the block
+    assert (m["modes_captured"], m["high_quality"]) == (average["modes_captured"], average["high_quality"])
+    assert (m["generator_modes_captured"], m["generator_high_quality"]) == (itself["modes_captured"], itself["high_quality"])
+    assert not (evaluate.generate(model, 50, 0) == model.nets["gen"].eval()(model.prior(50, torch.Generator().manual_seed(0)))).all()
+    plain = evaluate.evaluate_checkpoint(_train("gan", "ring", tmp_path), metrics=["modes"], fast=True, store=False)
+    assert not any(k.startswith("generator_") for k in plain["metrics"])
 
 
 def test_fast_eval_bounds_the_proposals_of_rejection_sampling(tmp_path, monkeypatch):

@@ -90,7 +90,8 @@ _ENTRIES = [
                modularity, _DIS_CODES, True),
     MetricInfo("mode_coverage", "modes",
                "2-D mixture: share of samples within 3 std of a mode, modes captured, reverse KL of the mode histogram "
-               "(for GANs also on samples kept by discriminator rejection sampling, Azadi et al. 2019).",
+               "(for GANs also on samples kept by discriminator rejection sampling, Azadi et al. 2019, and, for a GAN "
+               "that samples from a generator average, on the generator itself).",
                "Srivastava et al. 2017, VEEGAN (NeurIPS); Lin et al. 2018, PacGAN (NeurIPS)",
                {"n_std": 3.0, "ring": modes.RING, "grid": modes.GRID, "n_samples": modes.PROTOCOL_SAMPLES},
                mode_coverage, "samples (N, 2), centres (M, 2), std", None, None,
