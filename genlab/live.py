@@ -236,17 +236,10 @@ class LiveRun:
 
     @torch.no_grad()
     def _sample(self, z) -> torch.Tensor:
-        """The points this setting samples: the generator's, or with generator averaging its
-        moving average's (in eval mode, so drawing it never moves its batch-norm statistics)."""
+        """The points this setting samples: the generator's (in training mode, as D sees them),
+        or with generator averaging its moving average's (always in eval mode)."""
         avg = self.model.average
-        if avg is None:
-            return self.model.decode(z)
-        was = avg.net.training
-        avg.net.eval()
-        try:
-            return avg.net(z)
-        finally:
-            avg.net.train(was)
+        return self.model.decode(z) if avg is None else avg.net(z)
 
     @torch.no_grad()
     def generated(self, n: int | None = None) -> np.ndarray:

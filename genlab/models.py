@@ -189,8 +189,15 @@ class GeneratorAverage(nn.Module):
     def __init__(self, gen: nn.Module, decay: float, start: int):
         super().__init__()
         self.decay, self.start = decay, start
-        self.net = copy.deepcopy(gen).requires_grad_(False)
+        self.net = copy.deepcopy(gen).requires_grad_(False).eval()
         self.register_buffer("updates", torch.zeros((), dtype=torch.long))
+
+    def train(self, mode: bool = True) -> "GeneratorAverage":
+        """Always in eval mode: the average is never trained, and drawing from it must not move
+        its (averaged) batch-norm statistics, whatever mode the model is in."""
+        super().train(mode)
+        self.net.eval()
+        return self
 
     @torch.no_grad()
     def update(self, gen: nn.Module) -> None:
@@ -481,6 +488,11 @@ def average_generator(m: GenerativeModel):
     m.average.update(m.nets["gen"])
 
 
+def _averaging(c: ModelConfig):
+    """The generator step's averaging hook, when the config keeps an average."""
+    return average_generator if c.ema_decay > 0 else None
+
+
 def _then(*hooks):
     """Run the hooks that are set, in order (None when none is)."""
     hooks = [h for h in hooks if h is not None]
@@ -496,7 +508,7 @@ def _then(*hooks):
 def gan_steps(c: ModelConfig) -> list[Step]:
     clip = clip_critic if c.model == "wgan" else None
     hist = c.historical_averaging > 0
-    avg = average_generator if c.ema_decay > 0 else None
+    avg = _averaging(c)
     if c.consensus > 0:
         return [Step("dg", consensus_step, None, 1, _then(clip, remember("d", "g") if hist else None, avg))]
     return [Step("d", gan_d_step, "d", c.d_steps, _then(clip, remember("d") if hist else None)),
@@ -655,7 +667,7 @@ MODELS: dict[str, ModelSpec] = {
                                   "disc": nets.AutoEncoderDiscriminator(c.shape)},
                        _GAN_GROUPS,
                        lambda c: [Step("d", ebgan_d_step, "d", c.d_steps),
-                                  Step("g", ebgan_g_step, "g", 1, average_generator if c.ema_decay > 0 else None)],
+                                  Step("g", ebgan_g_step, "g", 1, _averaging(c))],
                        dict(_DCGAN_ADAM, margin=0.1, pt_weight=0.1)),
     "aae": ModelSpec("aae", "hybrid", "Makhzani et al. 2016, Adversarial Autoencoders",
                      "reconstruction plus a discriminator that matches the aggregate q(z) to the prior",

@@ -342,6 +342,7 @@ def test_a_gan_trains_the_same_with_or_without_an_average_and_samples_from_it_in
         assert not torch.allclose(averaged.decode(z), averaged.nets["gen"](z))
         averaged.train()
         assert torch.equal(averaged.decode(z), averaged.nets["gen"](z))
+        assert not averaged.average.net.training  # the average always samples on its averaged statistics
     averaged.eval()
     loaded, meta = load_checkpoint(save_checkpoint(tmp_path / "m", averaged))
     assert meta["config"]["ema_decay"] == 0.5
