@@ -437,7 +437,38 @@ def test_mode_collapse_trained_view_says_which_checkpoint_samples_from_a_generat
     at = open_page("3_Mode_collapse.py", {"view": "trained", "dataset": "grid"})
     options = at.multiselect(key="trained_ckpts").options
     assert sorted(options) == ["averaged (gan, 3 steps, samples from its generator average)", "plain (gan, 3 steps)"]
-    assert len(at.get("plotly_chart")) == 2
+    assert sorted(charts(at)) == sorted(options + [f"{o}: high-quality samples per mode" for o in options])
+
+
+def test_mode_collapse_trained_view_counts_samples_per_mode_where_the_modes_are(lab, monkeypatch, tmp_path):
+    """A generator pinned to one mode: the per-mode chart puts all 2,500 samples there and crosses out the rest."""
+    from genlab.checkpoint import load_checkpoint, save_checkpoint
+    from genlab.data import load_dataset
+    from genlab.models import make_config
+    from genlab.train import TrainConfig, fit
+
+    grid = load_dataset("grid")
+    monkeypatch.setenv("GENLAB_RUNS", str(tmp_path / "runs"))
+    stem = tmp_path / "runs" / "pinned" / "model"
+    fit(make_config("gan", "grid", grid.shape, latent_dim=2), grid,
+        TrainConfig(steps=3, batch_size=16, out=str(stem.parent), name="pinned"), progress=False)
+    model, meta = load_checkpoint(stem)
+    last = model.nets["gen"].net.net[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([2.0, -4.0]))  # every sample exactly on the mode at (2, −4)
+    save_checkpoint(stem, model, meta)
+
+    at = open_page("3_Mode_collapse.py", {"view": "trained", "dataset": "grid"})
+    per_mode = next(data for title, data in charts(at).items() if title.endswith("high-quality samples per mode"))
+    points = per_mode[0]
+    at_mode = {(round(float(x)), round(float(y))): int(t)
+               for x, y, t in zip(values(points["x"]), values(points["y"]), points["text"])}
+    assert len(at_mode) == 25 and at_mode[(2, -4)] == 2500
+    assert sum(at_mode.values()) == 2500
+    assert sorted(points["marker"]["symbol"]) == ["circle"] + ["x-thin-open"] * 24
+    row = at.dataframe[-1].value.iloc[0]
+    assert row["modes"] == "1 / 25" and row["high quality"] == "100.0 %"
 
 
 def test_mode_collapse_trained_view_without_a_2d_gan_says_how_to_get_one(lab):
