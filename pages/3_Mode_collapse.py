@@ -261,6 +261,8 @@ def live_view() -> None:
         left, right = st.columns([3, 2])
         with left:
             st.plotly_chart(field_figure(snap, live.describe_switches(switches_a)), key="field_a")
+            st.plotly_chart(mode_share_figure(snap, f"high-quality samples per mode (step {snap['history'][-1]['step']})",
+                                              height=320), key="modes_a")
         with right:
             st.plotly_chart(history_figure({"run": (snap["history"], COLOURS["A"])}, dataset), key="hist_a")
             st.plotly_chart(loss_figure({"run": (snap, COLOURS["A"])}), key="loss_a")

@@ -266,6 +266,9 @@ def test_mode_collapse_steps_and_tricks(lab):
     assert "non-saturating" in figs and "losses (D solid, G dotted)" in figs
     field = figs["non-saturating"]
     assert [t["name"] for t in field] == ["discriminator", "real", "generated"]
+    per_mode = figs["high-quality samples per mode (step 0)"][0]
+    assert len(per_mode["text"]) == 8
+    assert sum(int(t) > 0 for t in per_mode["text"]) == int(metric(at, "Modes captured").split("/")[0])
 
     at.number_input(key="per_click").set_value(10)
     at.button(key="step").click()
