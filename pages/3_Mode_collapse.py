@@ -162,10 +162,12 @@ def mode_share_figure(snap: dict, title: str, height: int = 360) -> go.Figure:
     last = snap["history"][-1]
     counts, centres = last["histogram"], snap["centres"]
     even = sum(counts) / len(counts) if sum(counts) else 1.0
+    share = [c / even for c in counts]
     fig = go.Figure(go.Scatter(
         x=centres[:, 0], y=centres[:, 1], mode="markers+text", text=[str(c) for c in counts],
-        textposition="middle center", textfont={"size": 11},
-        marker={"size": 34, "color": [c / even for c in counts], "colorscale": "RdBu", "cmin": 0, "cmax": 2,
+        textposition="middle center",
+        textfont={"size": 11, "color": ["white" if abs(r - 1) > 0.6 else "black" for r in share]},
+        marker={"size": 34, "color": share, "colorscale": "RdBu", "cmin": 0, "cmax": 2,
                 "symbol": ["x-thin-open" if c == 0 else "circle" for c in counts], "line": {"width": 1},
                 "colorbar": {"title": {"text": "× even share", "side": "right"}}},
         hovertemplate="mode at (%{x:.1f}, %{y:.1f}): %{text} high-quality samples<extra></extra>", name="modes"))
@@ -261,7 +263,7 @@ def live_view() -> None:
         left, right = st.columns([3, 2])
         with left:
             st.plotly_chart(field_figure(snap, live.describe_switches(switches_a)), key="field_a")
-            st.plotly_chart(mode_share_figure(snap, f"high-quality samples per mode (step {snap['history'][-1]['step']})",
+            st.plotly_chart(mode_share_figure(snap, f"samples per mode (step {snap['history'][-1]['step']})",
                                               height=320), key="modes_a")
         with right:
             st.plotly_chart(history_figure({"run": (snap["history"], COLOURS["A"])}, dataset), key="hist_a")
@@ -425,6 +427,7 @@ def trained_view() -> None:
     averaged = {r["path"]: ", samples from its generator average" if r["meta"]["config"].get("ema_decay") else ""
                 for r in rows}
     label = {r["path"]: f"{r['name']} ({r['model']}, {r['steps']} steps{averaged[r['path']]})" for r in rows}
+    names = {r["path"]: r["name"] for r in rows}
     chosen = st.multiselect("Checkpoints", paths, default=paths[:2], key="trained_ckpts", format_func=label.get)
     snaps = {}
     for p in chosen:
@@ -437,7 +440,7 @@ def trained_view() -> None:
     for col, (p, snap) in zip(st.columns(len(snaps)), snaps.items()):
         col.plotly_chart(field_figure(snap, label[p], height=420), key=f"trained_{Path(p).parent.name}")
     for col, (p, snap) in zip(st.columns(len(snaps)), snaps.items()):
-        col.plotly_chart(mode_share_figure(snap, f"{label[p]}: high-quality samples per mode"),
+        col.plotly_chart(mode_share_figure(snap, f"{names[p]}: samples per mode"),
                          key=f"modes_{Path(p).parent.name}")
     stored = {r["path"]: r.get("metrics") or {} for r in rows}
     table = [{"checkpoint": label[p], "modes": f"{s['history'][-1]['modes_captured']} / {s['history'][-1]['n_modes']}",
