@@ -3,6 +3,7 @@ loadable and measured; the folder stays small; and every page opens on it withou
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -68,7 +69,8 @@ def test_every_page_opens_on_the_shipped_checkpoints(page, query, monkeypatch, t
     assert not at.error, " ".join(e.value for e in at.error)
     assert not [i.value for i in at.info if "no checkpoint" in i.value.lower()]
     if query.get("view") == "trained":  # the plain GAN and the one with tricks, side by side
-        assert len(at.get("plotly_chart")) == 2
+        titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+        assert len(titles) == 4 and sum(t.endswith(": samples per mode") for t in titles) == 2, titles
         assert len(at.dataframe[0].value) == 2
         # both measured with discriminator rejection sampling too (genlab eval stores it)
         assert all(c.count(" / ") == 2 for c in at.dataframe[0].value["with DRS: modes / high quality / reverse KL"])
