@@ -449,8 +449,8 @@ def trained_view() -> None:
               "with DRS: modes / high quality / reverse KL": drs_summary(stored.get(p, {}), with_rate=True)} for p, s in snaps.items()]
     st.dataframe(table, hide_index=True)
     st.caption("Samples per mode: each circle is a mode of the data, with the number of the 2,500 samples that "
-               "fell within 3 std of it; white is the even share, red less, blue more, a cross a mode never "
-               "reached. The reverse KL is read from these counts.")
+               "fell within 3 std of it; white is an even share of the high-quality samples, red less, blue more, a "
+               "cross a mode never reached. The reverse KL is read from these counts.")
     st.caption("Measured here on 2,500 samples of a fixed z; `genlab eval` draws its own 2,500, so its figures "
                "(in the README's results table) can differ by a mode or two where modes hold few samples.")
     st.caption("**With DRS**: discriminator rejection sampling (Azadi et al. 2019). The generator's samples are "
