@@ -95,7 +95,6 @@ def live_run(slot: str, switches: dict):
 
 def field_figure(snap: dict, title: str, height: int = 480) -> go.Figure:
     hm = snap["heatmap"]
-    x0, x1, y0, y1 = snap["bounds"]
     prob = hm["kind"] == "probability"
     fig = go.Figure()
     fig.add_trace(go.Heatmap(x=hm["x"], y=hm["y"], z=hm["z"], colorscale="RdBu", reversescale=True,
@@ -108,9 +107,7 @@ def field_figure(snap: dict, title: str, height: int = 480) -> go.Figure:
                              marker={"size": 4, "color": COLOURS["generated"]}))
     fig.update_layout(title=title, height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10}, uirevision=title,
                       legend={"orientation": "h", "y": -0.05})
-    fig.update_xaxes(range=[x0, x1], constrain="domain")
-    fig.update_yaxes(range=[y0, y1], scaleanchor="x", scaleratio=1)
-    return fig
+    return square_axes(fig, snap["bounds"])
 
 
 def history_figure(histories: dict, dataset: str) -> go.Figure:
@@ -171,8 +168,13 @@ def mode_share_figure(snap: dict, title: str, height: int = 360) -> go.Figure:
                 "symbol": ["x-thin-open" if c == 0 else "circle" for c in counts], "line": {"width": 1},
                 "colorbar": {"title": {"text": "× even share", "side": "right"}}},
         hovertemplate="mode at (%{x:.1f}, %{y:.1f}): %{text} high-quality samples<extra></extra>", name="modes"))
-    x0, x1, y0, y1 = snap["bounds"]
     fig.update_layout(title=title, height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10}, showlegend=False)
+    return square_axes(fig, snap["bounds"])
+
+
+def square_axes(fig: go.Figure, bounds) -> go.Figure:
+    """The data's bounding box, one unit the same length on both axes."""
+    x0, x1, y0, y1 = bounds
     fig.update_xaxes(range=[x0, x1], constrain="domain")
     fig.update_yaxes(range=[y0, y1], scaleanchor="x", scaleratio=1)
     return fig
@@ -439,7 +441,6 @@ def trained_view() -> None:
         return
     for col, (p, snap) in zip(st.columns(len(snaps)), snaps.items()):
         col.plotly_chart(field_figure(snap, label[p], height=420), key=f"trained_{Path(p).parent.name}")
-    for col, (p, snap) in zip(st.columns(len(snaps)), snaps.items()):
         col.plotly_chart(mode_share_figure(snap, f"{names[p]}: samples per mode"),
                          key=f"modes_{Path(p).parent.name}")
     stored = {r["path"]: r.get("metrics") or {} for r in rows}
