@@ -49,8 +49,22 @@ def checkpoint_dirs() -> list[Path]:
     return [Path(os.environ.get("GENLAB_CHECKPOINTS", "checkpoints")), Path(os.environ.get("GENLAB_RUNS", "runs"))]
 
 
+def _use_the_router() -> None:
+    """Streamlit (1.67) serves an app that has a pages/ folder the old way (its own sidebar built from
+    the file names, app.py listed as "app") until some session has run app.py's st.navigation, so the
+    first visit to a fresh server through a deep link such as /Mode_collapse?view=ab got the wrong
+    sidebar (streamlit#10276). Turn that mode off and rerun once: app.py's router then serves the same
+    page (both modes hash a page by its URL path) with the same query string."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def setup_page(title: str, intro: str, icon: str = "🧪") -> None:
     """Page config, title and the two or three sentences for the class."""
+    _use_the_router()
     st.set_page_config(page_title=f"genlab · {title}", page_icon=icon, layout="wide")
     st.title(title)
     st.markdown(intro)
