@@ -314,8 +314,9 @@ def _format_scores(res: dict, indent: str = "") -> str:
     lines = []
     for k, v in res.items():
         if isinstance(v, dict):
-            lines.append(f"{indent}{k}:")
-            lines.append(_format_scores(v, indent + "  "))
+            body = _format_scores(v, indent + "  ")
+            if body:  # a section of nothing but histograms says nothing here
+                lines += [f"{indent}{k}:", body]
         elif isinstance(v, float):
             lines.append(f"{indent}{k:28s} {v:.4f}")
         elif isinstance(v, (list, tuple)) and len(v) > 12:

@@ -166,3 +166,13 @@ def test_rebuild_without_recipes_is_a_one_line_error(tmp_path, capsys):
     assert main(["rebuild", "--recipes", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "no recipe files" in err and err.count("\n") == 1
+
+
+def test_eval_printout_drops_sections_that_hold_only_histograms():
+    from genlab.cli import _format_scores
+
+    res = {"metrics": {"modes_captured": 23, "reverse_kl": 0.11264},
+           "info": {"generator_itself": {"histogram": list(range(25))}, "modes": {"histogram": list(range(25)), "n": 2500}}}
+    assert _format_scores(res).splitlines() == [
+        "metrics:", f"  {'modes_captured':28s} 23", f"  {'reverse_kl':28s} 0.1126",
+        "info:", "  modes:", f"    {'n':28s} 2500"]
