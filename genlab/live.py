@@ -187,10 +187,13 @@ class LiveRun:
         self._record_metrics()
 
     @classmethod
-    def from_checkpoint(cls, path, seed: int = 0, eval_samples: int = PROTOCOL_SAMPLES) -> "LiveRun":
+    def from_checkpoint(cls, path, seed: int = 0, eval_samples: int = PROTOCOL_SAMPLES,
+                        average: bool = True) -> "LiveRun":
         """A trained 2-D GAN from a checkpoint, in eval mode (batch norm on its running
         statistics, as `genlab eval` samples it), for the page to draw: samples, D's map, and
-        the mode metrics on `eval_samples` samples. Its step count is the checkpoint's."""
+        the mode metrics on `eval_samples` samples. Its step count is the checkpoint's. A GAN
+        that keeps a generator average samples from it; `average=False` draws the generator
+        itself instead (what averaging bought, side by side)."""
         from genlab.checkpoint import load_checkpoint
 
         trained, meta = load_checkpoint(path)
@@ -202,6 +205,7 @@ class LiveRun:
                   eval_samples=eval_samples)
         run.model.load_state_dict(trained.state_dict())
         run.model.eval()
+        run.model.sample_average = average
         run.step_count = int(meta.get("steps", 0))
         run.history = []
         run._record_metrics()
@@ -237,8 +241,9 @@ class LiveRun:
     @torch.no_grad()
     def _sample(self, z) -> torch.Tensor:
         """The points this setting samples: the generator's (in training mode, as D sees them),
-        or with generator averaging its moving average's (always in eval mode)."""
-        avg = self.model.average
+        or with generator averaging its moving average's (always in eval mode) unless the run
+        was told to draw the generator itself."""
+        avg = self.model.average if self.model.sample_average else None
         return self.model.decode(z) if avg is None else avg.net(z)
 
     @torch.no_grad()

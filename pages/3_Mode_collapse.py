@@ -409,15 +409,19 @@ def labels_view() -> None:
 
 
 @st.cache_data(show_spinner="Sampling the checkpoint…", max_entries=16)
-def _trained_snapshot(path: str, mtime: int) -> dict:
-    return live.LiveRun.from_checkpoint(path).snapshot(n_points=1000)
+def _trained_snapshot(path: str, mtime: int, average: bool = True) -> dict:
+    return live.LiveRun.from_checkpoint(path, average=average).snapshot(n_points=1000)
+
+
+ITSELF = "#generator"  # an option's suffix: an averaged checkpoint drawn from its generator itself
 
 
 def trained_view() -> None:
     st.markdown(
         f"GANs trained to the end on the **{dataset}** (the shipped ones come from `recipes/`): the generator's "
         "samples over the real data and the discriminator's final opinion, with the mode metrics of 2,500 "
-        "samples. Set a plain GAN beside one with tricks to see what the tricks bought."
+        "samples. Set a plain GAN beside one with tricks to see what the tricks bought, or a GAN that samples "
+        "from a generator average beside its generator itself to see what averaging bought."
     )
     rows = [r for r in ui.checkpoint_rows() if "error" not in r and r["data"] == dataset
             and r["model"] in CRITIC_GANS]
@@ -426,24 +430,31 @@ def trained_view() -> None:
                 f"`uv run genlab rebuild --only '{dataset}-gan*'`, or train one on the **Train** page.")
         return
     paths = [r["path"] for r in rows]
-    averaged = {r["path"]: ", samples from its generator average" if r["meta"]["config"].get("ema_decay") else ""
-                for r in rows}
-    label = {r["path"]: f"{r['name']} ({r['model']}, {r['steps']} steps{averaged[r['path']]})" for r in rows}
-    names = {r["path"]: r["name"] for r in rows}
-    chosen = st.multiselect("Checkpoints", paths, default=paths[:2], key="trained_ckpts", format_func=label.get)
+    label, names, stored = {}, {}, {}
+    for r in rows:
+        p, base = r["path"], f"{r['name']} ({r['model']}, {r['steps']} steps"
+        names[p], stored[p] = r["name"], r.get("metrics") or {}
+        if r["meta"]["config"].get("ema_decay"):
+            label[p] = base + ", samples from its generator average)"
+            label[p + ITSELF] = base + ", the generator itself, not its average)"
+            names[p + ITSELF] = r["name"] + " (generator itself)"
+            stored[p + ITSELF] = {}  # genlab eval measures DRS on what the checkpoint samples: the average
+        else:
+            label[p] = base + ")"
+    chosen = st.multiselect("Checkpoints", list(label), default=paths[:2], key="trained_ckpts", format_func=label.get)
     snaps = {}
     for p in chosen:
+        path = p.removesuffix(ITSELF)
         try:
-            snaps[p] = _trained_snapshot(p, _mtime(Path(p).with_suffix(".safetensors")))
+            snaps[p] = _trained_snapshot(path, _mtime(Path(path).with_suffix(".safetensors")), not p.endswith(ITSELF))
         except Exception as e:
-            ui.show_error(e, f"Cannot draw {p}")
+            ui.show_error(e, f"Cannot draw {path}")
     if not snaps:
         return
     for col, (p, snap) in zip(st.columns(len(snaps)), snaps.items()):
-        col.plotly_chart(field_figure(snap, label[p], height=420), key=f"trained_{Path(p).parent.name}")
-        col.plotly_chart(mode_share_figure(snap, f"{names[p]}: samples per mode"),
-                         key=f"modes_{Path(p).parent.name}")
-    stored = {r["path"]: r.get("metrics") or {} for r in rows}
+        key = Path(p.removesuffix(ITSELF)).parent.name + ("_itself" if p.endswith(ITSELF) else "")
+        col.plotly_chart(field_figure(snap, label[p], height=420), key=f"trained_{key}")
+        col.plotly_chart(mode_share_figure(snap, f"{names[p]}: samples per mode"), key=f"modes_{key}")
     table = [{"checkpoint": label[p], "modes": f"{s['history'][-1]['modes_captured']} / {s['history'][-1]['n_modes']}",
               "high quality": f"{100 * s['history'][-1]['high_quality']:.1f} %",
               "reverse KL (nats)": round(s["history"][-1]["reverse_kl"], 2),

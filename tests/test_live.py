@@ -339,3 +339,25 @@ def test_a_trained_checkpoint_is_drawn_from_its_own_weights(tmp_path):
     fit(vae, data, TrainConfig(steps=2, batch_size=8, out=str(tmp_path / "vae")), progress=False)
     with pytest.raises(ValueError, match="GANs trained on ring or grid"):
         live.LiveRun.from_checkpoint(tmp_path / "vae" / "model")
+
+
+def test_an_averaged_checkpoint_is_drawn_from_its_average_or_from_its_generator_itself(tmp_path):
+    from genlab.train import TrainConfig, fit
+
+    data = load_dataset("grid")
+    cfg = make_config("gan", "grid", data.shape, batch_norm=True, mlp_width=32, ema_decay=0.9)
+    fit(cfg, data, TrainConfig(steps=20, batch_size=16, out=str(tmp_path)), progress=False)
+    model, _ = load_checkpoint(tmp_path / "model")
+    model.eval()
+    avg = live.LiveRun.from_checkpoint(tmp_path / "model")
+    own = live.LiveRun.from_checkpoint(tmp_path / "model", average=False)
+    with torch.no_grad():
+        want_avg = model.average.net(avg._z_view[:200]).numpy()
+        want_own = model.nets["gen"](own._z_view[:200]).numpy()
+    np.testing.assert_allclose(avg.generated(200), want_avg, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(own.generated(200), want_own, rtol=1e-5, atol=1e-6)
+    assert np.abs(want_avg - want_own).max() > 1e-3  # the two really differ, so the test tells them apart
+    with torch.no_grad():  # the mode metrics too are the generator's own
+        m = mode_coverage(model.nets["gen"](own._z_eval).numpy(), data.centres, data.std)
+    assert own.history == [{"step": 20, **{k: m[k] for k in ("modes_captured", "n_modes", "high_quality", "reverse_kl",
+                                                              "histogram")}}]

@@ -438,9 +438,30 @@ def test_mode_collapse_trained_view_says_which_checkpoint_samples_from_a_generat
         cfg = make_config("gan", "grid", grid.shape, latent_dim=2, **extra)
         fit(cfg, grid, TrainConfig(steps=3, batch_size=16, out=str(tmp_path / "runs" / name), name=name), progress=False)
     at = open_page("3_Mode_collapse.py", {"view": "trained", "dataset": "grid"})
-    options = at.multiselect(key="trained_ckpts").options
-    assert sorted(options) == ["averaged (gan, 3 steps, samples from its generator average)", "plain (gan, 3 steps)"]
-    assert sorted(charts(at)) == sorted(options + ["averaged: samples per mode", "plain: samples per mode"])
+    pick = at.multiselect(key="trained_ckpts")
+    average, itself = ("averaged (gan, 3 steps, samples from its generator average)",
+                       "averaged (gan, 3 steps, the generator itself, not its average)")
+    assert sorted(pick.options) == [average, itself, "plain (gan, 3 steps)"]
+    assert sorted(charts(at)) == sorted([average, "plain (gan, 3 steps)", "averaged: samples per mode",
+                                         "plain: samples per mode"])  # the two checkpoints as they sample
+
+    # the averaged checkpoint beside its generator itself: each column draws its own weights
+    stem = tmp_path / "runs" / "averaged" / "model"
+    pick.set_value([str(stem), str(stem) + "#generator"])
+    rerun(at)
+    drawn = charts(at)
+    assert sorted(drawn) == sorted([average, itself, "averaged: samples per mode",
+                                    "averaged (generator itself): samples per mode"])
+    from genlab import live
+
+    xs = {}
+    for title, run in ((average, live.LiveRun.from_checkpoint(stem)),
+                       (itself, live.LiveRun.from_checkpoint(stem, average=False))):
+        xs[title] = values(next(t for t in drawn[title] if t.get("name") == "generated")["x"])
+        np.testing.assert_allclose(xs[title], run.generated(len(xs[title]))[:, 0], rtol=1e-5)
+    assert np.abs(xs[average] - xs[itself]).max() > 1e-3  # after 3 steps at β = 0.9 the average lags the generator
+    table = at.dataframe[-1].value
+    assert list(table["checkpoint"]) == [average, itself] and table["with DRS: modes / high quality / reverse KL"].iloc[1] == "–"
 
 
 def test_mode_collapse_trained_view_counts_samples_per_mode_where_the_modes_are(lab, monkeypatch, tmp_path):
