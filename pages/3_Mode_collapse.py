@@ -129,7 +129,8 @@ def history_figure(histories: dict, dataset: str) -> go.Figure:
             if m in ref:
                 fig.add_hline(y=ref[m], line_dash="dot", line_color="grey", row=1, col=c, annotation_text=label,
                               annotation_position=where, annotation_font_size=9, annotation_font_color="grey")
-    fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 40, "b": 10}, uirevision="history",
+    # a top margin that keeps the subplot titles below the chart's toolbar
+    fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 60, "b": 10}, uirevision="history",
                       legend={"orientation": "h", "y": -0.32})
     n_modes = next(iter(histories.values()))[0][-1]["n_modes"]
     fig.update_yaxes(range=[0, n_modes + 0.5], row=1, col=1)
@@ -149,8 +150,10 @@ def loss_figure(runs: dict) -> go.Figure:
             fig.add_trace(go.Scatter(x=steps, y=[r.get(part) for r in rows], mode="lines",
                                      name=f"{label} {part.replace('loss_', '')} loss",
                                      line={"color": colour, "dash": dash}))
-    fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 30, "b": 10}, title="losses (D solid, G dotted)",
-                      xaxis_title="step", uirevision="losses")
+    # the title sits just above the plot, below the chart's toolbar
+    fig.update_layout(height=280, margin={"l": 10, "r": 10, "t": 55, "b": 10}, xaxis_title="step", uirevision="losses",
+                      title={"text": "losses (D solid, G dotted)", "yref": "paper", "y": 1, "yanchor": "bottom",
+                             "pad": {"b": 6}})
     return fig
 
 
