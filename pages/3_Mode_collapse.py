@@ -93,6 +93,11 @@ def live_run(slot: str, switches: dict):
 # --------------------------------------------------------------------------- figures
 
 
+def chart_title(text: str) -> dict:
+    """A title just above the plot area, below the chart's toolbar (with a top margin of 60 or so)."""
+    return {"text": text, "yref": "paper", "y": 1, "yanchor": "bottom", "pad": {"b": 6}}
+
+
 def field_figure(snap: dict, title: str, height: int = 480) -> go.Figure:
     hm = snap["heatmap"]
     prob = hm["kind"] == "probability"
@@ -105,8 +110,8 @@ def field_figure(snap: dict, title: str, height: int = 480) -> go.Figure:
                              marker={"size": 4, "color": COLOURS["real"]}))
     fig.add_trace(go.Scatter(x=snap["fake"][:, 0], y=snap["fake"][:, 1], mode="markers", name="generated",
                              marker={"size": 4, "color": COLOURS["generated"]}))
-    fig.update_layout(title=title, height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10}, uirevision=title,
-                      legend={"orientation": "h", "y": -0.05})
+    fig.update_layout(title=chart_title(title), height=height, margin={"l": 10, "r": 10, "t": 60, "b": 10},
+                      uirevision=title, legend={"orientation": "h", "y": -0.1, "yanchor": "top"})
     return square_axes(fig, snap["bounds"])
 
 
@@ -150,10 +155,8 @@ def loss_figure(runs: dict) -> go.Figure:
             fig.add_trace(go.Scatter(x=steps, y=[r.get(part) for r in rows], mode="lines",
                                      name=f"{label} {part.replace('loss_', '')} loss",
                                      line={"color": colour, "dash": dash}))
-    # the title sits just above the plot, below the chart's toolbar
     fig.update_layout(height=280, margin={"l": 10, "r": 10, "t": 55, "b": 10}, xaxis_title="step", uirevision="losses",
-                      title={"text": "losses (D solid, G dotted)", "yref": "paper", "y": 1, "yanchor": "bottom",
-                             "pad": {"b": 6}})
+                      title=chart_title("losses (D solid, G dotted)"))
     return fig
 
 
@@ -171,7 +174,8 @@ def mode_share_figure(snap: dict, title: str, height: int = 360) -> go.Figure:
                 "symbol": ["x-thin-open" if c == 0 else "circle" for c in counts], "line": {"width": 1},
                 "colorbar": {"title": {"text": "× even share", "side": "right"}}},
         hovertemplate="mode at (%{x:.1f}, %{y:.1f}): %{text} high-quality samples<extra></extra>", name="modes"))
-    fig.update_layout(title=title, height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10}, showlegend=False)
+    fig.update_layout(title=chart_title(title), height=height, margin={"l": 10, "r": 10, "t": 60, "b": 10},
+                      showlegend=False)
     return square_axes(fig, snap["bounds"])
 
 
@@ -433,14 +437,18 @@ def trained_view() -> None:
                 f"`uv run genlab rebuild --only '{dataset}-gan*'`, or train one on the **Train** page.")
         return
     paths = [r["path"] for r in rows]
-    label, names, stored = {}, {}, {}
+    # label: the picker's and the table's words; title: a chart's, short enough for half a page
+    label, title, names, stored = {}, {}, {}, {}
     for r in rows:
         p, base = r["path"], f"{r['name']} ({r['model']}, {r['steps']} steps"
-        names[p], stored[p] = r["name"], r.get("metrics") or {}
+        title[p], names[p], stored[p] = f"{r['name']}, {r['steps']:,} steps", r["name"], r.get("metrics") or {}
         if r["meta"]["config"].get("ema_decay"):
             label[p] = base + ", samples from its generator average)"
             label[p + ITSELF] = base + ", the generator itself, not its average)"
+            title[p + ITSELF] = title[p] + ", generator itself"
+            title[p] += ", generator average"
             names[p + ITSELF] = r["name"] + " (generator itself)"
+            names[p] += " (generator average)"
             stored[p + ITSELF] = {}  # genlab eval measures DRS on what the checkpoint samples: the average
         else:
             label[p] = base + ")"
@@ -456,7 +464,7 @@ def trained_view() -> None:
         return
     for col, (p, snap) in zip(st.columns(len(snaps)), snaps.items()):
         key = Path(p.removesuffix(ITSELF)).parent.name + ("_itself" if p.endswith(ITSELF) else "")
-        col.plotly_chart(field_figure(snap, label[p], height=420), key=f"trained_{key}")
+        col.plotly_chart(field_figure(snap, title[p], height=420), key=f"trained_{key}")
         col.plotly_chart(mode_share_figure(snap, f"{names[p]}: samples per mode"), key=f"modes_{key}")
     table = [{"checkpoint": label[p], "modes": f"{s['history'][-1]['modes_captured']} / {s['history'][-1]['n_modes']}",
               "high quality": f"{100 * s['history'][-1]['high_quality']:.1f} %",
