@@ -137,6 +137,12 @@ def url_index(key: str, options, default) -> int:
     return names.index(want) if want in names else options.index(default)
 
 
+def chart_title(text: str) -> dict:
+    """A plotly title just above the plot area, so it sits below the chart's toolbar rather than
+    under it (give the figure a top margin of about 60 px)."""
+    return {"text": text, "yref": "paper", "y": 1, "yanchor": "bottom", "pad": {"b": 6}}
+
+
 def show_error(e: Exception, what: str = "") -> None:
     """One sentence naming the problem and the fix; never a traceback."""
     msg = str(e).strip().split("\n")[0] or type(e).__name__

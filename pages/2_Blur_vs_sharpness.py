@@ -36,6 +36,20 @@ def comparison(paths: tuple, versions: tuple, names: tuple, data_name: str, n: i
     return compare.compare_models(models, x_real, n, seed, fs)
 
 
+PALETTE = ["#1f77b4", "#d62728", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f"]
+
+
+def style(images: str, sets: list[str]) -> dict:
+    """How an image set is drawn in every chart: one colour per checkpoint (of the `sets` shown),
+    shared by its samples and its reconstructions (dotted, square); the real data in black."""
+    if images.startswith("real"):
+        return {"color": "black", "dash": "dash", "symbol": "star"}
+    sources = list(dict.fromkeys(s.rsplit(": ", 1)[0] for s in sets if not s.startswith("real")))
+    source, recon = images.rsplit(": ", 1)[0], images.endswith("reconstructions")
+    return {"color": PALETTE[sources.index(source) % len(PALETTE)] if source in sources else "grey",
+            "dash": "dot" if recon else "solid", "symbol": "square" if recon else "circle"}
+
+
 def offer_training() -> None:
     st.info("No image checkpoint yet: train one with `genlab train --model vae --data digits`, or press the button "
             "for a small VAE and a small GAN on digits (z = 8, 300 steps each, a minute or two on a CPU).")
@@ -147,22 +161,28 @@ st.caption(f"genlab.metrics.sharpness on {rep['n']} images per set, grey levels 
            "Laplacian, mean Sobel gradient magnitude, and the share of spectral power above a quarter of the "
            "Nyquist frequency. Higher = sharper; read each number against the real data's.")
 sharp = rep["sharpness"]
+sets = [r["images"] for r in sharp]
 st.dataframe(sharp, hide_index=True, column_config={k: st.column_config.NumberColumn(format="%.4f")
                                                     for k in sharp[0] if k != "images"})
-a, b = st.columns(2)
-fig = go.Figure(go.Bar(x=[r["images"] for r in sharp], y=[r["Laplacian variance"] for r in sharp],
-                       error_y=dict(type="data", array=[r["Laplacian variance (std)"] for r in sharp]),
-                       marker_color=["#2ca02c" if r["images"] == "real" else "#1f77b4" for r in sharp]))
-fig.add_hline(y=sharp[0]["Laplacian variance"], line_dash="dot", annotation_text="real data")
-fig.update_layout(title="Laplacian variance (mean ± std over images)", height=380, margin=dict(l=10, r=10, t=40, b=10))
-a.plotly_chart(fig, key="laplacian")
+# Full-width charts: the image sets' names are long, and a bar chart or a legend squeezed into half
+# the page leaves no room for the plot.
+fig = go.Figure(go.Bar(y=[r["images"] for r in sharp], x=[r["Laplacian variance"] for r in sharp], orientation="h",
+                       error_x=dict(type="data", array=[r["Laplacian variance (std)"] for r in sharp]),
+                       marker_color=[style(r["images"], sets)["color"] for r in sharp]))
+fig.add_vline(x=sharp[0]["Laplacian variance"], line_dash="dot", annotation_text="real data",
+              annotation_position="bottom right")
+fig.update_yaxes(autorange="reversed")
+fig.update_layout(title=ui.chart_title("Laplacian variance (mean ± std over images)"), xaxis_title="Laplacian variance",
+                  height=110 + 26 * len(sharp), margin=dict(l=10, r=10, t=60, b=10))
+st.plotly_chart(fig, key="laplacian")
 fig = go.Figure()
 for name, (freqs, power) in rep["spectra"].items():
+    look = style(name, sets)
     fig.add_trace(go.Scatter(x=freqs, y=power, mode="lines", name=name,
-                             line=dict(dash="dash", width=3, color="black") if name == "real" else None))
-fig.update_layout(title="Radially averaged power spectrum", xaxis_title="frequency (cycles per pixel)",
-                  yaxis_title="power", yaxis_type="log", height=380, margin=dict(l=10, r=10, t=40, b=10))
-b.plotly_chart(fig, key="spectrum")
+                             line=dict(dash=look["dash"], width=3 if name == "real" else 2, color=look["color"])))
+fig.update_layout(title=ui.chart_title("Radially averaged power spectrum"), xaxis_title="frequency (cycles per pixel)",
+                  yaxis_title="power", yaxis_type="log", height=420, margin=dict(l=10, r=10, t=60, b=10))
+st.plotly_chart(fig, key="spectrum")
 
 # --------------------------------------------------------------------------- quality
 st.subheader("Precision, recall and Fréchet distance")
@@ -173,11 +193,15 @@ st.caption(f"Measured in **{fs['name']}** features: {fs['description']}. Precisi
 st.dataframe([{**r, "feature space": fs["name"]} for r in rep["quality"]], hide_index=True,
              column_config={k: st.column_config.NumberColumn(format="%.3f")
                             for k in ("precision", "recall", "density", "coverage", "Fréchet distance")})
-fig = go.Figure(go.Scatter(x=[r["recall"] for r in rep["quality"]], y=[r["precision"] for r in rep["quality"]],
-                           mode="markers+text", text=[r["images"] for r in rep["quality"]], textposition="top center",
-                           marker=dict(size=12)))
-fig.update_layout(title=f"Precision vs recall ({fs['name']} features)", xaxis_title="recall", yaxis_title="precision",
-                  xaxis_range=[-0.05, 1.1], yaxis_range=[-0.05, 1.15], height=420, margin=dict(l=10, r=10, t=40, b=10))
+fig = go.Figure()
+for r in rep["quality"]:  # one trace per image set: a legend instead of labels piled on each other
+    look = style(r["images"], sets)
+    fig.add_trace(go.Scatter(x=[r["recall"]], y=[r["precision"]], mode="markers", name=r["images"],
+                             marker=dict(size=13, color=look["color"], symbol=look["symbol"]),
+                             hovertemplate=f"{r['images']}<br>recall %{{x:.3f}}, precision %{{y:.3f}}<extra></extra>"))
+fig.update_layout(title=ui.chart_title(f"Precision vs recall ({fs['name']} features)"), xaxis_title="recall",
+                  yaxis_title="precision", xaxis_range=[-0.05, 1.05], yaxis_range=[-0.05, 1.05], height=460,
+                  margin=dict(l=10, r=10, t=60, b=10))
 st.plotly_chart(fig, key="precision_recall")
 
 # --------------------------------------------------------------------------- one z, two decoders

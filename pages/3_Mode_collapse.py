@@ -93,11 +93,6 @@ def live_run(slot: str, switches: dict):
 # --------------------------------------------------------------------------- figures
 
 
-def chart_title(text: str) -> dict:
-    """A title just above the plot area, below the chart's toolbar (with a top margin of 60 or so)."""
-    return {"text": text, "yref": "paper", "y": 1, "yanchor": "bottom", "pad": {"b": 6}}
-
-
 def field_figure(snap: dict, title: str, height: int = 480) -> go.Figure:
     hm = snap["heatmap"]
     prob = hm["kind"] == "probability"
@@ -110,7 +105,7 @@ def field_figure(snap: dict, title: str, height: int = 480) -> go.Figure:
                              marker={"size": 4, "color": COLOURS["real"]}))
     fig.add_trace(go.Scatter(x=snap["fake"][:, 0], y=snap["fake"][:, 1], mode="markers", name="generated",
                              marker={"size": 4, "color": COLOURS["generated"]}))
-    fig.update_layout(title=chart_title(title), height=height, margin={"l": 10, "r": 10, "t": 60, "b": 10},
+    fig.update_layout(title=ui.chart_title(title), height=height, margin={"l": 10, "r": 10, "t": 60, "b": 10},
                       uirevision=title, legend={"orientation": "h", "y": -0.1, "yanchor": "top"})
     return square_axes(fig, snap["bounds"])
 
@@ -156,7 +151,7 @@ def loss_figure(runs: dict) -> go.Figure:
                                      name=f"{label} {part.replace('loss_', '')} loss",
                                      line={"color": colour, "dash": dash}))
     fig.update_layout(height=280, margin={"l": 10, "r": 10, "t": 55, "b": 10}, xaxis_title="step", uirevision="losses",
-                      title=chart_title("losses (D solid, G dotted)"))
+                      title=ui.chart_title("losses (D solid, G dotted)"))
     return fig
 
 
@@ -174,7 +169,7 @@ def mode_share_figure(snap: dict, title: str, height: int = 360) -> go.Figure:
                 "symbol": ["x-thin-open" if c == 0 else "circle" for c in counts], "line": {"width": 1},
                 "colorbar": {"title": {"text": "× even share", "side": "right"}}},
         hovertemplate="mode at (%{x:.1f}, %{y:.1f}): %{text} high-quality samples<extra></extra>", name="modes"))
-    fig.update_layout(title=chart_title(title), height=height, margin={"l": 10, "r": 10, "t": 60, "b": 10},
+    fig.update_layout(title=ui.chart_title(title), height=height, margin={"l": 10, "r": 10, "t": 60, "b": 10},
                       showlegend=False)
     return square_axes(fig, snap["bounds"])
 

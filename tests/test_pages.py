@@ -225,7 +225,15 @@ def test_blur_page_compares_and_the_shared_z_drives_both_decoders(lab):
     assert {"real data", "beta-vae: bvae-b1: samples", "gan: gan-dsprites: samples"} <= set(caps)
     figs = charts(at)
     assert len(figs["Radially averaged power spectrum"]) == 4  # real, VAE samples, VAE recons, GAN samples
-    assert figs["Precision vs recall (random projection features)"][0]["text"][0] == "real (held out)"
+    pr = figs["Precision vs recall (random projection features)"]  # one trace per image set, named in the legend
+    assert [t["name"] for t in pr] == ["real (held out)", "beta-vae: bvae-b1: samples",
+                                       "beta-vae: bvae-b1: reconstructions", "gan: gan-dsprites: samples"]
+    # a checkpoint's samples and reconstructions share its colour, in every chart
+    assert pr[1]["marker"]["color"] == pr[2]["marker"]["color"] != pr[3]["marker"]["color"]
+    spectra = {t["name"]: t["line"] for t in figs["Radially averaged power spectrum"]}
+    assert spectra["beta-vae: bvae-b1: reconstructions"]["color"] == pr[1]["marker"]["color"]
+    bars = figs["Laplacian variance (mean ± std over images)"][0]
+    assert list(bars["y"])[0] == "real" and bars["marker"]["color"][3] == pr[3]["marker"]["color"]
     decoders = ["beta-vae: bvae-b1", "gan: gan-dsprites"]  # one z, two decoders
     assert set(decoders) <= set(caps), caps
 
