@@ -276,16 +276,20 @@ if group["sweep"] and len(members) > 1 and data is not None:
             rec.append(None)
             actives.append(None)
     betas = [m["beta"] for m in members]
-    log_x = all(b > 0 for b in betas)
+    # the swept β values themselves as ticks (a log axis's minor ticks crowd out the few that matter)
+    beta_axis = (dict(type="log", tickvals=betas, ticktext=[f"{b:g}" for b in betas]) if all(b > 0 for b in betas)
+                 else dict(type="linear"))
     c1, c2 = st.columns(2)
     fig = go.Figure(go.Scatter(x=betas, y=rec, mode="lines+markers", name="reconstruction"))
     fig.add_vline(x=member["beta"], line_dash="dot")
-    fig.update_layout(title="Reconstruction error vs β", xaxis_title="β", yaxis_title="nats per image (Bernoulli NLL)",
-                      xaxis_type="log" if log_x else "linear", height=320, margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_layout(title=ui.chart_title("Reconstruction error vs β"), xaxis_title="β",
+                      yaxis_title="nats per image (Bernoulli NLL)", xaxis=beta_axis, height=340,
+                      margin=dict(l=10, r=10, t=60, b=10))
     c1.plotly_chart(fig, key="rec_vs_beta")
     fig = go.Figure(go.Bar(x=[f"{b:g}" for b in betas], y=actives))
-    fig.update_layout(title=f"Active dimensions (KL > {latent.ACTIVE_KL_NATS:g} nats) vs β", xaxis_title="β",
-                      height=320, margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_layout(title=ui.chart_title(f"Active dimensions (KL > {latent.ACTIVE_KL_NATS:g} nats) vs β"),
+                      xaxis_title="β", xaxis_type="category",  # one bar per β, evenly spaced like the doubling sweep
+                      height=340, margin=dict(l=10, r=10, t=60, b=10))
     c2.plotly_chart(fig, key="active_vs_beta")
 
     table = compare.sweep_scores(members)
@@ -297,9 +301,9 @@ if group["sweep"] and len(members) > 1 and data is not None:
             fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers",
                                      name=compare.SCORE_LABELS[k]))
         fig.add_vline(x=member["beta"], line_dash="dot", annotation_text="selected β")
-        fig.update_layout(title="Disentanglement scores vs β (stored in each checkpoint's metadata)", xaxis_title="β",
-                          yaxis_title="score", xaxis_type="log" if log_x else "linear", height=360,
-                          margin=dict(l=10, r=10, t=40, b=10))
+        fig.update_layout(title=ui.chart_title("Disentanglement scores vs β (stored in each checkpoint's metadata)"),
+                          xaxis_title="β", yaxis_title="score", xaxis=beta_axis, height=380,
+                          margin=dict(l=10, r=10, t=60, b=10))
         st.plotly_chart(fig, key="scores_vs_beta")
         st.dataframe([{"β": t["beta"], **{compare.SCORE_LABELS[k]: t.get(k) for k in names}, "checkpoint": t["path"]}
                       for t in table], hide_index=True)

@@ -163,6 +163,13 @@ def test_traversal_slider_and_beta_change_the_pictures(lab):
     figs = charts(at)
     assert {"Traversal grid", "KL per dimension (β = 1)", "Reconstruction error vs β"} <= set(figs)
     assert len(values(figs["KL per dimension (β = 1)"][0]["y"])) == 3
+    # across β: the swept values are the ticks, and the active-dimension bars one per β, evenly spaced
+    layouts = {json.loads(c.proto.spec)["layout"]["title"]["text"]: json.loads(c.proto.spec)["layout"]
+               for c in at.get("plotly_chart")}
+    betas = sorted({float(b) for b in at.select_slider(key="beta").options})
+    assert layouts["Reconstruction error vs β"]["xaxis"]["tickvals"] == betas
+    active = next(t for t in layouts if t.startswith("Active dimensions"))
+    assert layouts[active]["xaxis"]["type"] == "category" and list(figs[active][0]["x"]) == [f"{b:g}" for b in betas]
     caps = by_caption(at)
     assert "decoded from the sliders" in caps and "image 0" in caps
     z_sliders = [s for s in at.slider if s.key.startswith("z")]
