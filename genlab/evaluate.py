@@ -162,7 +162,7 @@ def _latent(model, data, n: int, seed: int) -> tuple[dict, dict]:
     kl = np.asarray(ls.kl_per_dim(mu.numpy(), logvar.numpy()))
     au = ls.active_units(mu.numpy(), logvar=logvar.numpy())
     agg = ls.aggregate_posterior_stats(mu.numpy(), logvar.numpy())
-    z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=torch.Generator().manual_seed(seed))
+    z = ls.aggregate_posterior_sample(mu, logvar, seed)
     prior = torch.randn(z.shape, generator=torch.Generator().manual_seed(seed + 1))
     holes = ls.prior_holes(z.numpy(), prior.numpy())  # samples of the aggregate posterior q(z), not just its means
     flat = {"kl_total": float(kl.sum()), "active_units": au["n_active"], "mmd_to_prior": float(ls.mmd(z, prior)),

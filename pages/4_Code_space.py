@@ -37,11 +37,12 @@ def codes_for(path: str, version: int, data_name: str, n: int) -> dict:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def prior_for(path: str, version: int, n: int, mu_key: tuple) -> dict:
-    from genlab.metrics.latent_stats import prior_holes
+    from genlab.metrics.latent_stats import aggregate_posterior_sample, prior_holes
 
     model, _ = ui.model_for(path)
     z = latent.prior_overlay(model, n, seed=1)
-    holes = prior_holes(codes_for(path, version, *mu_key)["mu"], prior_samples=z)
+    codes = codes_for(path, version, *mu_key)
+    holes = prior_holes(aggregate_posterior_sample(codes["mu"], codes["logvar"], seed=2), prior_samples=z)
     return {"z": z, "share": holes["share"], "threshold": holes["threshold"]}
 
 
@@ -179,8 +180,10 @@ m1, m2, m3 = st.columns(3)
 if prior is not None:
     m1.metric("Prior samples in holes", f"{prior['share']:.1%}",
               help=f"Share of {n} prior samples whose nearest code lies farther than the 99th percentile of the codes' "
-                   f"own nearest-neighbour distances ({prior['threshold']:.3g}), in the full {model.z_dim}-D space "
-                   "(genlab.metrics.latent_stats.prior_holes). About 1% when q(z) matches the prior.")
+                   f"own nearest-neighbour distances ({prior['threshold']:.3g}), in the full {model.z_dim}-D space, "
+                   "the codes being one draw of q(z|x) per image, a sample of the aggregate posterior q(z) (the "
+                   "map shows their means μ) (genlab.metrics.latent_stats.prior_holes). About 1% when q(z) "
+                   "matches the prior.")
 m2.metric("Mean KL per point", f"{float(np.mean(table['kl'])):.2f} nats")
 m3.metric("Latent dimensions", str(model.z_dim))
 if extra is not None and METHODS[method] == "tsne":

@@ -78,6 +78,24 @@ def test_prior_holes_small_for_prior_codes_large_for_concentrated():
     assert prior_holes(prior_codes, n_prior=500)["n_prior"] == 500
 
 
+def test_holes_are_measured_on_samples_of_q_z_not_on_the_means():
+    """An encoder whose q(z|x) is the prior for every x (μ = 0, σ = 1): q(z) is the prior, so about
+    1% of prior samples are 'holes' against samples of q(z), while against the means (all at the
+    origin) every prior sample is one."""
+    from genlab.metrics.latent_stats import aggregate_posterior_sample
+
+    mu, logvar = np.zeros((2000, 4), np.float32), np.zeros((2000, 4), np.float32)
+    z = aggregate_posterior_sample(mu, logvar, seed=0)
+    assert z.shape == (2000, 4) and abs(float(z.std()) - 1) < 0.05
+    assert torch.equal(z, aggregate_posterior_sample(mu, logvar, seed=0))  # reproducible by its seed
+    prior = torch.randn(2000, 4, generator=torch.Generator().manual_seed(1))
+    assert prior_holes(z, prior)["share"] < 0.05
+    assert prior_holes(mu, prior)["share"] == 1.0
+    # σ scales the draw: a narrow posterior stays near its mean
+    narrow = aggregate_posterior_sample(mu + 3, np.full_like(logvar, np.log(1e-4)), seed=0)
+    assert float((narrow - 3).abs().max()) < 0.1
+
+
 def test_registry_entries_are_complete():
     from genlab.metrics import FAMILIES, METRICS, markdown_table
 

@@ -379,6 +379,25 @@ def test_code_space_map_points_and_colours(lab):
     assert "prior samples" not in [t["name"] for t in charts(at)[title]]
 
 
+def test_code_space_counts_holes_against_samples_of_q_z(lab, monkeypatch, tmp_path):
+    """A VAE whose encoder gives q(z|x) = N(0, I) for every image has q(z) equal to the prior: about 1% of
+    prior samples count as holes (all of them would, measured against the means, which all sit at 0)."""
+    from genlab.checkpoint import load_checkpoint, save_checkpoint
+
+    folder = only(tmp_path / "ckpts", lab / "checkpoints", "bvae-b1")
+    stem = folder / "bvae-b1" / "model"
+    model, meta = load_checkpoint(stem)
+    with torch.no_grad():
+        model.nets["enc"].head.weight.zero_()
+        model.nets["enc"].head.bias.zero_()  # μ = 0, log σ² = 0
+    save_checkpoint(stem, model, meta)
+    monkeypatch.setenv("GENLAB_CHECKPOINTS", str(folder))
+    monkeypatch.setenv("GENLAB_RUNS", str(tmp_path / "runs"))
+    at = open_page("4_Code_space.py", {"n": "1000"})
+    share = float(metric(at, "Prior samples in holes").rstrip("%")) / 100
+    assert share < 0.05, share
+
+
 def test_code_space_query_parameters_pick_checkpoint_and_points(lab):
     ckpt = str(lab / "checkpoints" / "vae-digits" / "model")
     at = open_page("4_Code_space.py", {"ckpt": ckpt, "n": "500", "colour": "label", "a": "3", "b": "4"})

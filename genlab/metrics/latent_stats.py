@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-__all__ = ["kl_per_dim", "active_units", "aggregate_posterior_stats", "mmd", "prior_holes"]
+__all__ = ["kl_per_dim", "active_units", "aggregate_posterior_stats", "aggregate_posterior_sample", "mmd", "prior_holes"]
 
 
 def _t(x: Any, dtype: torch.dtype | None = None) -> torch.Tensor:
@@ -140,8 +140,23 @@ def _nn_dist(q: torch.Tensor, p: torch.Tensor, exclude_self: bool, chunk: int = 
     return out
 
 
+def aggregate_posterior_sample(mu: Any, logvar: Any, seed: int = 0) -> torch.Tensor:
+    """One draw z ~ q(z|x) = N(μ, σ²) per encoded point: a sample of the aggregate posterior q(z).
+
+    This, not the means μ, is what to set against the prior. The means sit closer together than
+    q(z) (each point's σ is left out, and a dimension the KL calls unused has μ ≈ 0 for every
+    point), so against them nearly every prior sample looks like a hole, even for a VAE whose q(z)
+    matches the prior."""
+    m, lv = _t(mu, torch.float32), _t(logvar, torch.float32)
+    eps = torch.randn(m.shape, generator=torch.Generator().manual_seed(int(seed))).to(m.device)
+    return m + (0.5 * lv).exp() * eps
+
+
 def prior_holes(codes: Any, prior_samples: Any = None, threshold: float | None = None, n_prior: int = 10_000, seed: int = 0) -> dict:
     """Share of prior samples whose nearest encoded point is farther than a threshold (holes in q(z), cf. Rosca et al. 2018); default threshold = 99th percentile of the codes' own nearest-neighbour distances.
+
+    `codes` should be samples of the aggregate posterior (aggregate_posterior_sample), not the
+    encoder means.
 
     With that default a representation whose aggregate posterior matches the prior scores
     about 0.01 (by construction, for equal sample sizes); prior_samples default to n_prior
