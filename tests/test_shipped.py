@@ -33,6 +33,8 @@ def test_every_recipe_is_shipped_from_that_recipe_and_measured(recipe_path):
     assert stem.with_suffix(".json").exists(), f"not shipped: uv run genlab rebuild --only {recipe['name']}"
     meta = read_metadata(stem)
     assert meta.get("recipe") == recipe, f"{recipe['name']} was built from another recipe: rebuild it"
+    # what the issue asks every sidecar to record: the recipe (above), the device, the steps and the wall time
+    assert meta.get("device") and meta["steps"] == recipe["steps"] and meta.get("wall_time_s", 0) > 0
     if recipe.get("kind") == "classifier":
         clf, _ = load_classifier(stem)
         assert clf.feature_dim > 0
