@@ -9,14 +9,13 @@ A LiveRun steps itself with genlab.train's own loop (`train_steps`), so what the
 exactly what `genlab train` does; the same seed gives the same trajectory. Every trick of the
 survey's §3.1 is a switch that `trick_overrides` turns into ModelConfig fields.
 
-The second half serves the labelled-image view: a small digit classifier, stored in
-runs/classifiers/ as safetensors + JSON, labels the samples of GAN checkpoints, and
-`label_histogram` compares their label histogram with the real one.
+The second half serves the labelled-image view: a label classifier checkpoint (the shipped
+checkpoints/digits-classifier, or one trained into runs/classifiers/) labels the samples of GAN
+checkpoints, and `label_histogram` compares their label histogram with the real one.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -340,50 +339,17 @@ def runs_root() -> Path:
 
 
 def classifier_path(dataset: str = "digits") -> Path:
-    """The label classifier of `dataset`: runs/classifiers/<dataset>.classifier (safetensors
-    bytes, with a .json sidecar). Not *.safetensors, so the checkpoint lists of genlab.checkpoint,
-    which expect generative models, do not pick it up."""
-    return runs_root() / "classifiers" / f"{dataset}.classifier"
-
-
-def save_classifier(clf, path: Path, meta: dict) -> Path:
-    """Weights + constructor config in the safetensors header, a readable JSON sidecar; both
-    written atomically (genlab.checkpoint's convention)."""
-    from genlab import __version__
-    from genlab.checkpoint import HEADER_KEY, _atomic_save_tensors, atomic_write_json
-
-    info = {"kind": "classifier", "classifier_config": clf.config(), "genlab_version": __version__, **meta}
-    state = {k: v.detach().cpu().contiguous().clone() for k, v in clf.state_dict().items()}
-    _atomic_save_tensors(Path(path), state, {HEADER_KEY: json.dumps(info)})
-    atomic_write_json(Path(str(path) + ".json"), info)
-    return Path(path)
-
-
-def load_classifier(path: Path):
-    """(SmallConvClassifier in eval mode, metadata). Raises CheckpointError when unreadable."""
-    from safetensors import safe_open
-
-    from genlab.checkpoint import HEADER_KEY, CheckpointError
-    from genlab.metrics.classifier import SmallConvClassifier
-
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"no classifier at '{path}'; train one with the button on the Mode-collapse page")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            info = json.loads((f.metadata() or {})[HEADER_KEY])
-            state = {k: f.get_tensor(k) for k in f.keys()}
-        clf = SmallConvClassifier(**info["classifier_config"])
-        clf.load_state_dict(state, strict=True)
-    except Exception as e:
-        raise CheckpointError(f"classifier '{path}' is corrupt or from another genlab ({type(e).__name__}); "
-                              f"delete it and train it again") from None
-    return clf.eval(), info
+    """Where the Mode-collapse page trains a label classifier for `dataset` when none is shipped:
+    runs/classifiers/<dataset>/model, a classifier checkpoint (genlab.checkpoint.save_classifier),
+    the same format as the shipped checkpoints/digits-classifier."""
+    return runs_root() / "classifiers" / dataset / "model"
 
 
 def train_label_classifier(dataset: str = "digits", steps: int = 400, seed: int = 0, path: Path | None = None) -> dict:
     """Train genlab.metrics.classifier's SmallConvClassifier on a labelled dataset (first 80 %),
-    measure its accuracy on the rest, and save it to `classifier_path(dataset)`."""
+    measure its accuracy on the rest, and save it as a classifier checkpoint at `path`
+    (default classifier_path(dataset)). Returns {"path": stem, "test_accuracy"}."""
+    from genlab.checkpoint import save_classifier
     from genlab.metrics.classifier import predict_labels, train_classifier
 
     data = load_dataset(dataset)
@@ -394,12 +360,16 @@ def train_label_classifier(dataset: str = "digits", steps: int = 400, seed: int 
     cut = int(0.8 * n)
     batch = data.get(torch.as_tensor(perm))
     x, y = batch["x"].cpu(), batch["y"].cpu()
+    t0 = time.perf_counter()
     clf = train_classifier(x[:cut], y[:cut], data.n_classes, steps=steps, seed=seed)
+    wall = time.perf_counter() - t0
     acc = float((predict_labels(clf, x[cut:]) == y[cut:].numpy()).mean())
-    path = Path(path) if path else classifier_path(dataset)
-    save_classifier(clf, path, {"dataset": dataset, "steps": steps, "seed": seed, "test_accuracy": round(acc, 4),
-                                "n_train": cut, "n_test": n - cut})
-    return {"path": str(path), "test_accuracy": acc}
+    stem = Path(path) if path else classifier_path(dataset)
+    save_classifier(stem, clf, dataset, {"name": f"{dataset}-classifier", "labels": "class labels", "steps": steps,
+                                         "batch_size": 64, "seed": seed, "device": "cpu", "device_name": "cpu",
+                                         "wall_time_s": round(wall, 1), "test_accuracy": round(acc, 4),
+                                         "n_train": cut, "n_test": n - cut, "torch_version": torch.__version__})
+    return {"path": str(stem), "test_accuracy": acc}
 
 
 def real_label_distribution(data) -> np.ndarray:

@@ -23,7 +23,7 @@ ui.setup_page(
     icon="🎯",
 )
 
-from genlab import live  # noqa: E402  (after the page header, so the title shows while torch loads)
+from genlab import compare, live  # noqa: E402  (after the page header, so the title shows while torch loads)
 from genlab.data import DATASETS, load_dataset  # noqa: E402
 from genlab.models import CRITIC_GANS  # noqa: E402
 from genlab.rejection import drs_summary  # noqa: E402
@@ -312,7 +312,9 @@ def ab_view() -> None:
 
 @st.cache_resource(show_spinner=False)
 def _classifier(path: str, mtime_ns: int):
-    return live.load_classifier(Path(path))
+    from genlab.checkpoint import load_classifier
+
+    return load_classifier(path)
 
 
 @st.cache_resource(show_spinner=False)
@@ -348,31 +350,37 @@ def labels_view() -> None:
     except Exception as e:
         ui.show_error(e, f"Cannot load {name}")
         return
-    clf_path = live.classifier_path(name)
-    if not clf_path.exists():
-        st.info(f"No {name} classifier yet (looked for `{clf_path}`). Press the button to train genlab's small "
-                f"conv classifier on 80 % of {name} (400 steps, seconds on a CPU for digits); it is saved there "
-                "for every later visit.")
+    # the shipped classifier (checkpoints/digits-classifier) or one trained here, like any checkpoint
+    found = compare.find_classifier(ui.checkpoint_rows(), name)
+    if found is None:
+        target = live.classifier_path(name)
+        st.info(f"No {name} classifier yet (no classifier checkpoint for {name} in checkpoints/ or runs/). Press "
+                f"the button to train genlab's small conv classifier on 80 % of {name} (400 steps, seconds on a "
+                f"CPU for digits); it is saved to `{target}` for every later visit.")
         if st.button(f"Train a {name} classifier", key="train_clf"):
             try:
                 with st.spinner("Training the classifier…"):
                     info = live.train_label_classifier(name)
-                st.success(f"Classifier saved to `{info['path']}`: {100 * info['test_accuracy']:.1f} % accuracy "
-                           "on held-out images.")
             except Exception as e:
                 ui.show_error(e, "Classifier training failed")
                 return
-        if not clf_path.exists():
+            st.success(f"Classifier saved to `{info['path']}`: {100 * info['test_accuracy']:.1f} % accuracy "
+                       "on held-out images.")
+            found = compare.find_classifier(ui.checkpoint_rows(), name)
+        if found is None:
             return
+    clf_path = Path(found["path"]).with_suffix(".safetensors")
     try:
         classifier, clf_meta = _classifier(str(clf_path), _mtime(clf_path))
     except Exception as e:
         ui.show_error(e, "Cannot load the classifier")
         return
-    acc = clf_meta.get("test_accuracy")
-    st.caption(f"Classifier `{clf_path}`" + (f": {100 * acc:.1f} % accuracy on held-out real images." if acc else "."))
+    acc, on = clf_meta.get("test_accuracy"), "held-out"
+    if acc is None:  # a recipe's classifier learns from every image (the labels of generated samples are its job)
+        acc, on = clf_meta.get("train_accuracy"), "its training"
+    st.caption(f"Classifier `{found['path']}`" + (f": {100 * acc:.1f} % accuracy on {on} images." if acc else "."))
 
-    rows = [r for r in ui.checkpoint_rows() if "error" not in r and r["data"] == name]
+    rows = [r for r in ui.checkpoint_rows() if "error" not in r and r["data"] == name and r.get("kind") != "classifier"]
     if not rows:
         st.info(f"No checkpoint trained on {name} yet. Start one on the **Train** page (for example gan on {name}, "
                 f"2,000 steps), or run `genlab train --model gan --data {name} --steps 2000 --out runs/gan-{name}`; "

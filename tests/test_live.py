@@ -189,11 +189,16 @@ def test_live_run_refuses_image_data():
 
 
 def test_classifier_round_trip_and_label_histogram(tmp_path):
-    info = live.train_label_classifier("digits", steps=30, path=tmp_path / "digits.classifier")
+    from genlab.checkpoint import load_classifier
+    from genlab.compare import find_classifier
+
+    info = live.train_label_classifier("digits", steps=30, path=tmp_path / "classifiers" / "digits" / "model")
     assert 0 <= info["test_accuracy"] <= 1
-    clf, meta = live.load_classifier(tmp_path / "digits.classifier")
-    assert meta["kind"] == "classifier" and meta["dataset"] == "digits"
-    assert list_checkpoints(tmp_path) == []  # not mistaken for a generative checkpoint
+    clf, meta = load_classifier(info["path"])  # the one checkpoint format, like the shipped digits-classifier
+    assert meta["kind"] == "classifier" and meta["dataset"] == "digits" and meta["steps"] == 30
+    assert meta["test_accuracy"] == round(info["test_accuracy"], 4) and meta["device"] == "cpu"
+    rows = list_checkpoints(tmp_path)
+    assert [r.get("kind") for r in rows] == ["classifier"] and find_classifier(rows, "digits")["path"] == info["path"]
     cfg = make_config("gan", "digits", (1, 8, 8))
     torch.manual_seed(0)
     gan = GenerativeModel(cfg).eval()

@@ -341,12 +341,29 @@ def test_mode_collapse_query_parameters_pick_data_and_loss(lab):
     assert field[0]["colorbar"]["title"]["text"] == "critic score f(x)"
 
 
-def test_mode_collapse_labels_view_without_a_classifier_says_how_to_get_one(lab, monkeypatch, tmp_path):
+def test_mode_collapse_labels_view_without_a_classifier_trains_one_then_counts_classes(lab, monkeypatch, tmp_path):
     monkeypatch.setenv("GENLAB_RUNS", str(tmp_path / "runs"))
     at = open_page("3_Mode_collapse.py", {"view": "labels"})
     info = texts(at.info)
     assert "No digits classifier yet" in info and "Press the button" in info
-    assert any(b.key == "train_clf" for b in at.button)
+    assert not at.get("plotly_chart")
+
+    at.button(key="train_clf").click()
+    rerun(at)
+    assert "Classifier saved to" in texts(at.success)
+    assert (tmp_path / "runs" / "classifiers" / "digits" / "model.safetensors").exists()
+    # the classifier labels the digits checkpoints (and is not offered as one of them)
+    assert sorted(o.split(" (")[0] for o in at.multiselect(key="label_ckpts").options) == ["gan-digits", "vae-digits"]
+    (bars,) = charts(at).values()
+    assert [t["name"] for t in bars] == ["real data", "gan-digits"]  # the GANs by default
+    for t in bars:
+        assert sum(values(t["y"])) == pytest.approx(1)  # shares of the 10 classes
+    table = at.dataframe[-1].value
+    assert all(c.endswith("/ 10") for c in table["classes produced"])
+
+    # a later visit finds it without the button
+    again = open_page("3_Mode_collapse.py", {"view": "labels"})
+    assert not again.info and "held-out images" in texts(again.caption)
 
 
 # --------------------------------------------------------------------------- 4 code space

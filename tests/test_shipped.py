@@ -70,6 +70,10 @@ def test_every_page_opens_on_the_shipped_checkpoints(page, query, monkeypatch, t
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, " ".join(e.value for e in at.error)
     assert not [i.value for i in at.info if "no checkpoint" in i.value.lower()]
+    if query.get("view") == "labels":  # the shipped digits classifier labels the shipped digits models
+        assert not at.info, " ".join(i.value for i in at.info)
+        (chart,) = at.get("plotly_chart")
+        assert [t["name"] for t in json.loads(chart.proto.spec)["data"]][:2] == ["real data", "digits-gan"]
     if query.get("view") == "trained":  # the plain GAN and the one with tricks, side by side
         titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
         assert len(titles) == 4 and sum(t.endswith(": samples per mode") for t in titles) == 2, titles
