@@ -409,9 +409,10 @@ def labels_view() -> None:
     for p, res in results.items():
         fig.add_trace(go.Bar(x=classes, y=res["generated_share"], name=Path(p).parent.name or p))
     fig.update_layout(barmode="group", height=360, yaxis_title="share of samples", xaxis_title="label",
+                      xaxis_type="category",  # every class its own tick, digits included
                       margin={"l": 10, "r": 10, "t": 30, "b": 10})
     st.plotly_chart(fig, key="labels_chart")
-    st.dataframe([{"checkpoint": p, "classes produced": f"{r['modes_covered']} / {r['n_classes']}",
+    st.dataframe([{"checkpoint": Path(p).parent.name or p, "classes produced": f"{r['modes_covered']} / {r['n_classes']}",
                    "KL(generated ‖ real), nats": round(r["kl_to_real"], 3)} for p, r in results.items()],
                  hide_index=True)
     st.caption("KL 0 means the classes come out in the real proportions; a generator that drops half of ten "
