@@ -150,6 +150,7 @@ COLUMNS = [  # (header, metric key, format)
     ("DCI dis.", "dci_disentanglement", "{:.2f}"), ("SAP", "sap", "{:.3f}"),
     ("FD", "fd", "{:.2f}"), ("precision", "precision", "{:.2f}"), ("recall", "recall", "{:.2f}"),
     ("sharpness (Laplacian var., ours / real)", None, None),
+    ("classes produced (label KL)", "labels", None),
     ("modes", "modes_captured", "{:.0f}"), ("HQ", "high_quality", "{:.1%}"), ("rev. KL", "reverse_kl", "{:.2f}"),
     ("with DRS: modes / HQ / rev. KL", "drs", None),
 ]
@@ -193,6 +194,9 @@ def results_table(folders=("checkpoints",)) -> str:
         for header, key, fmt in COLUMNS:
             if key == "drs":  # discriminator rejection sampling
                 cells.append(drs_summary(m))
+            elif key == "labels":  # mode collapse on labelled images: classes a classifier finds in the samples
+                n, kl = m.get("labels_covered"), m.get("label_kl_to_real")
+                cells.append("–" if n is None else f"{n:.0f}" + (f" ({kl:.2f})" if kl is not None else ""))
             elif key is None:
                 ours, real = m.get("laplacian_variance_samples"), m.get("laplacian_variance_real")
                 cells.append("–" if ours is None else f"{ours:.3f} / {real:.3f}" if real is not None else f"{ours:.3f}")

@@ -89,10 +89,13 @@ def test_results_table_is_made_from_stored_metrics(tmp_path):
     row = next(line for line in lines if "tiny-vae" in line)
     assert "| 1.23 |" in row and "| 0.50 |" in row and "0.010 / 0.040" in row
     assert "¹" not in table
+    assert "| 0.010 / 0.040 | – |" in row  # no label coverage measured
     update_metadata(stem, metrics={"modes_captured": 16, "high_quality": 0.851, "drs_modes_captured": 25,
-                                   "drs_high_quality": 0.9656, "drs_reverse_kl": 0.1452})
+                                   "drs_high_quality": 0.9656, "drs_reverse_kl": 0.1452, "labels_covered": 1,
+                                   "label_kl_to_real": 2.3183})
     row = next(line for line in results_table([tmp_path / "ckpt"]).splitlines() if "tiny-vae" in line)
     assert "| 16 | 85.1% |" in row and "| 25 / 96.6% / 0.15 |" in row  # discriminator rejection sampling
+    assert "| 0.010 / 0.040 | 1 (2.32) |" in row  # one class of the labels produced: collapsed
     update_metadata(stem, metrics_info={"settings": {"fast": True}})
     table = results_table([tmp_path / "ckpt"])
     assert "tiny-vae ¹" in table and "not comparable with the published defaults" in table
