@@ -97,8 +97,8 @@ def loss_figure(history: list) -> go.Figure:
     for k in keys:
         fig.add_trace(go.Scatter(x=[r["step"] for r in rows if k in r], y=[r[k] for r in rows if k in r],
                                  mode="lines", name=k))
-    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis_title="step",
-                      title="losses", uirevision="losses")
+    fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 55, "b": 10}, xaxis_title="step",
+                      title=ui.chart_title("losses"), uirevision="losses")
     return fig
 
 
@@ -111,7 +111,8 @@ def show_samples(samples: dict | None) -> None:
     else:
         pts = samples["points"]
         fig = go.Figure(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", marker={"size": 3}, name="samples"))
-        fig.update_layout(height=320, title=f"samples at step {samples['step']}", margin={"l": 10, "r": 10, "t": 30, "b": 10})
+        fig.update_layout(height=340, title=ui.chart_title(f"samples at step {samples['step']}"),
+                          margin={"l": 10, "r": 10, "t": 55, "b": 10})
         fig.update_yaxes(scaleanchor="x", scaleratio=1)
         st.plotly_chart(fig, key="samples_points")
 
