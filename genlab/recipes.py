@@ -153,6 +153,7 @@ COLUMNS = [  # (header, metric key, format)
     ("classes produced (label KL)", "labels", None),
     ("modes", "modes_captured", "{:.0f}"), ("HQ", "high_quality", "{:.1%}"), ("rev. KL", "reverse_kl", "{:.2f}"),
     ("with DRS: modes / HQ / rev. KL", "drs", None),
+    ("generator itself, not its average: modes / HQ / rev. KL", "generator", None),
 ]
 
 
@@ -177,38 +178,62 @@ def results_rows(folders=("checkpoints",)) -> list[dict]:
     return rows
 
 
-def results_table(folders=("checkpoints",)) -> str:
-    """The README's results table, from the metrics stored in each checkpoint's metadata."""
+GROUPS = [("images", "Image models"), ("points", "2-D mixtures (mode collapse)")]
+
+
+def _result_cells(r: dict) -> list[str]:
     from genlab.rejection import drs_summary
+
+    m = r.get("metrics") or {}
+    fast = ((r.get("meta", {}).get("metrics_info") or {}).get("settings") or {}).get("fast")
+    cells = [(Path(r["path"]).parent.name if Path(r["path"]).name == "model" else Path(r["path"]).name) + (" ¹" if fast else ""),
+             r["model"], r["data"], str(r.get("steps")), str(r.get("meta", {}).get("device_name") or r.get("device"))]
+    for header, key, fmt in COLUMNS:
+        if key == "drs":  # discriminator rejection sampling
+            cells.append(drs_summary(m))
+        elif key == "generator":  # a GAN that samples from a generator average: the generator it averages
+            n = m.get("generator_modes_captured")
+            cells.append("–" if n is None else f"{n:.0f} / {_fmt(m.get('generator_high_quality'), '{:.1%}')} / "
+                         f"{_fmt(m.get('generator_reverse_kl'), '{:.2f}')}")
+        elif key == "labels":  # mode collapse on labelled images: classes a classifier finds in the samples
+            n, kl = m.get("labels_covered"), m.get("label_kl_to_real")
+            cells.append("–" if n is None else f"{n:.0f}" + (f" ({kl:.2f})" if kl is not None else ""))
+        elif key is None:
+            ours, real = m.get("laplacian_variance_samples"), m.get("laplacian_variance_real")
+            cells.append("–" if ours is None else f"{ours:.3f} / {real:.3f}" if real is not None else f"{ours:.3f}")
+        else:
+            cells.append(_fmt(m.get(key), fmt))
+    pub = PUBLISHED.get((r["model"], r["data"]))
+    cells.append("–" if pub is None else ", ".join(f"{k} {v}" for k, v in pub.items() if k != "source") + f" ({pub['source']})")
+    return cells
+
+
+def results_table(folders=("checkpoints",)) -> str:
+    """The README's results tables, from the metrics stored in each checkpoint's metadata: one for
+    image models and one for the 2-D mixtures, each without the columns none of its rows has."""
+    from genlab.data import DATASETS
 
     rows = results_rows(folders)
     head = ["checkpoint", "model", "data", "steps", "device"] + [c[0] for c in COLUMNS] + ["published"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    any_fast = False
-    for r in rows:
-        m = r.get("metrics") or {}
-        fast = ((r.get("meta", {}).get("metrics_info") or {}).get("settings") or {}).get("fast")
-        any_fast = any_fast or bool(fast)
-        cells = [(Path(r["path"]).parent.name if Path(r["path"]).name == "model" else Path(r["path"]).name) + (" ¹" if fast else ""),
-                 r["model"], r["data"], str(r.get("steps")), str(r.get("meta", {}).get("device_name") or r.get("device"))]
-        for header, key, fmt in COLUMNS:
-            if key == "drs":  # discriminator rejection sampling
-                cells.append(drs_summary(m))
-            elif key == "labels":  # mode collapse on labelled images: classes a classifier finds in the samples
-                n, kl = m.get("labels_covered"), m.get("label_kl_to_real")
-                cells.append("–" if n is None else f"{n:.0f}" + (f" ({kl:.2f})" if kl is not None else ""))
-            elif key is None:
-                ours, real = m.get("laplacian_variance_samples"), m.get("laplacian_variance_real")
-                cells.append("–" if ours is None else f"{ours:.3f} / {real:.3f}" if real is not None else f"{ours:.3f}")
-            else:
-                cells.append(_fmt(m.get(key), fmt))
-        pub = PUBLISHED.get((r["model"], r["data"]))
-        cells.append("–" if pub is None else ", ".join(f"{k} {v}" for k, v in pub.items() if k != "source") + f" ({pub['source']})")
-        lines.append("| " + " | ".join(cells) + " |")
     if not rows:
-        lines.append("| (no measured checkpoints yet: run `genlab rebuild`) |" + " |" * (len(head) - 1))
+        return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+                          "| (no measured checkpoints yet: run `genlab rebuild`) |" + " |" * (len(head) - 1)])
+    out, any_fast = [], False
+    for kind, title in GROUPS + [(None, "Other")]:
+        known = {k for k, _ in GROUPS}
+        group = [r for r in rows if (DATASETS[r["data"]].kind if r["data"] in DATASETS else None) == kind
+                 or (kind is None and (r["data"] not in DATASETS or DATASETS[r["data"]].kind not in known))]
+        if not group:
+            continue
+        cells = [_result_cells(r) for r in group]
+        any_fast = any_fast or any(c[0].endswith(" ¹") for c in cells)
+        # the first five columns always; a measure only where some row of this group has it
+        keep = [j for j in range(len(head)) if j < 5 or any(c[j] != "–" for c in cells)]
+        out += [f"**{title}**", "", "| " + " | ".join(head[j] for j in keep) + " |", "|" + "---|" * len(keep)]
+        out += ["| " + " | ".join(c[j] for j in keep) + " |" for c in cells]
+        out.append("")
     if any_fast:
-        lines += ["", "¹ measured with `genlab eval --fast` (BetaVAE / FactorVAE on 1,000 train / 500 eval points, "
-                      "MIG, SAP, DCI, modularity on 3,000 codes, 1,000 images for quality and sharpness): a quick look, "
-                      "not comparable with the published defaults."]
-    return "\n".join(lines)
+        out += ["¹ measured with `genlab eval --fast` (BetaVAE / FactorVAE on 1,000 train / 500 eval points, "
+                "MIG, SAP, DCI, modularity on 3,000 codes, 1,000 images for quality and sharpness): a quick look, "
+                "not comparable with the published defaults."]
+    return "\n".join(out).rstrip()

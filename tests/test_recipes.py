@@ -85,17 +85,24 @@ def test_results_table_is_made_from_stored_metrics(tmp_path):
                                    "laplacian_variance_real": 0.04})
     table = results_table([tmp_path / "ckpt"])
     lines = table.splitlines()
-    assert lines[0].startswith("| checkpoint | model | data |")
+    assert lines[0] == "**Image models**" and "2-D mixtures" not in table  # a table per kind of data, when it has rows
+    header = next(line for line in lines if line.startswith("| checkpoint | model | data |"))
+    # only the measures some row has: FD, precision, sharpness here; no mode or disentanglement columns
+    assert header == ("| checkpoint | model | data | steps | device | FD | precision | "
+                      "sharpness (Laplacian var., ours / real) |")  # nor a published column: none for a digits VAE
     row = next(line for line in lines if "tiny-vae" in line)
     assert "| 1.23 |" in row and "| 0.50 |" in row and "0.010 / 0.040" in row
     assert "¹" not in table
-    assert "| 0.010 / 0.040 | – |" in row  # no label coverage measured
     update_metadata(stem, metrics={"modes_captured": 16, "high_quality": 0.851, "drs_modes_captured": 25,
                                    "drs_high_quality": 0.9656, "drs_reverse_kl": 0.1452, "labels_covered": 1,
                                    "label_kl_to_real": 2.3183})
     row = next(line for line in results_table([tmp_path / "ckpt"]).splitlines() if "tiny-vae" in line)
     assert "| 16 | 85.1% |" in row and "| 25 / 96.6% / 0.15 |" in row  # discriminator rejection sampling
     assert "| 0.010 / 0.040 | 1 (2.32) |" in row  # one class of the labels produced: collapsed
+    update_metadata(stem, metrics={"generator_modes_captured": 23, "generator_high_quality": 0.957,
+                                   "generator_reverse_kl": 0.1163})
+    table = results_table([tmp_path / "ckpt"])
+    assert "generator itself, not its average" in table and "| 23 / 95.7% / 0.12 |" in table
     update_metadata(stem, metrics_info={"settings": {"fast": True}})
     table = results_table([tmp_path / "ckpt"])
     assert "tiny-vae ¹" in table and "not comparable with the published defaults" in table
