@@ -44,6 +44,21 @@ def test_every_recipe_is_shipped_from_that_recipe_and_measured(recipe_path):
     assert meta.get("metrics"), f"{recipe['name']} is not measured: uv run genlab eval {stem} --fast"
 
 
+def test_the_readme_tables_are_what_genlab_prints_now(monkeypatch):
+    """The README's models, measures and results tables are generated; a checkpoint, model or measure
+    changed without regenerating them would leave the README telling an old story."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("update_readme", ROOT / "scripts" / "update_readme.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.chdir(ROOT)  # `genlab results` reads checkpoints/ from the working directory
+    text = (ROOT / "README.md").read_text()
+    for name, argv in mod.SECTIONS.items():
+        assert mod.fill(text, name, mod.command_output(argv)) == text, \
+            f"README's {name} table is stale: uv run python scripts/update_readme.py"
+
+
 def test_the_shipped_folder_stays_under_60_mb():
     total = sum(f.stat().st_size for f in (ROOT / "checkpoints").rglob("*") if f.is_file())
     assert total < 60e6, f"checkpoints/ holds {total / 1e6:.1f} MB"
