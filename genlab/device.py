@@ -35,6 +35,29 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def cpu_name() -> str:
+    """The processor's model name ("AMD EPYC ...") from /proc/cpuinfo on Linux, else what the
+    platform module knows: recorded with every run, since CPU kernels (and thread counts) change
+    the last bits of a training run."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def compute_facts(dev: torch.device) -> dict:
+    """Where a run computed: device, its name, the CPU and torch's thread count. With the seed these
+    are what a bit-identical rerun needs to match (measured: the digits classifier's weights differ
+    between 1 and 2 threads on the same CPU)."""
+    dev = torch.device(dev)
+    return {"device": str(dev), "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+            "cpu": cpu_name(), "threads": torch.get_num_threads()}
+
+
 def device_summary() -> dict:
     """Versions and the device genlab would use: shown on the home page and by `genlab info`."""
     from genlab import __version__

@@ -116,11 +116,12 @@ def train_feature_classifier(data, stem, steps: int = 400, batch_size: int = 64,
     clf = train_classifier(x, y, k, steps=steps, batch_size=batch_size, device=device, seed=seed)
     n = min(len(x), 5000)  # accuracy on (part of) the training set: small sets have no held-out split
     acc = float((predict_labels(clf, x[:n]) == y[:n].numpy()).mean())
-    dev = torch.device(device)
+    from genlab.device import compute_facts
+
     save_classifier(stem, clf.cpu(), data.name, {
         "labels": what, "train_accuracy": round(acc, 4), "steps": steps, "batch_size": batch_size, "seed": seed,
-        "device": str(dev), "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
-        "wall_time_s": round(time.perf_counter() - t0, 1), "torch_version": torch.__version__, **(meta or {})})
+        **compute_facts(device), "wall_time_s": round(time.perf_counter() - t0, 1), "torch_version": torch.__version__,
+        **(meta or {})})
     return Path(stem)
 
 

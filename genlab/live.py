@@ -365,8 +365,10 @@ def train_label_classifier(dataset: str = "digits", steps: int = 400, seed: int 
     wall = time.perf_counter() - t0
     acc = float((predict_labels(clf, x[cut:]) == y[cut:].numpy()).mean())
     stem = Path(path) if path else classifier_path(dataset)
+    from genlab.device import compute_facts
+
     save_classifier(stem, clf, dataset, {"name": f"{dataset}-classifier", "labels": "class labels", "steps": steps,
-                                         "batch_size": 64, "seed": seed, "device": "cpu", "device_name": "cpu",
+                                         "batch_size": 64, "seed": seed, **compute_facts("cpu"),
                                          "wall_time_s": round(wall, 1), "test_accuracy": round(acc, 4),
                                          "n_train": cut, "n_test": n - cut, "torch_version": torch.__version__})
     return {"path": str(stem), "test_accuracy": acc}

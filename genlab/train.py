@@ -21,7 +21,7 @@ import torch
 
 from genlab import __version__
 from genlab.checkpoint import load_train_state, save_checkpoint, save_train_state
-from genlab.device import pick_device, seed_everything
+from genlab.device import compute_facts, pick_device, seed_everything
 from genlab.models import GenerativeModel, ModelConfig, StepContext, build_optimizers
 
 
@@ -159,9 +159,7 @@ def run_meta(name: str, model_cfg: ModelConfig, tc: TrainConfig, dev: torch.devi
              images_per_s: float, seed: int | None = None) -> dict:
     """The run facts every checkpoint's sidecar records."""
     return {"name": name, "dataset": model_cfg.data, "steps": step, "batch_size": tc.batch_size,
-            "seed": tc.seed if seed is None else seed, "device": str(dev),
-            "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
-            "precision": tc.precision, "wall_time_s": round(wall_s, 2), "images_per_s": round(images_per_s, 1),
+            "seed": tc.seed if seed is None else seed, **compute_facts(dev), "precision": tc.precision, "wall_time_s": round(wall_s, 2), "images_per_s": round(images_per_s, 1),
             "torch_version": torch.__version__, "recipe": tc.recipe, "genlab_version": __version__}
 
 

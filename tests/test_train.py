@@ -7,6 +7,7 @@ from conftest import tiny_cfg
 from genlab import objectives
 from genlab.checkpoint import load_checkpoint
 from genlab.data import load_dataset
+from genlab.device import cpu_name
 from genlab.models import MODELS, GenerativeModel, ModelConfig, StepContext, build_optimizers
 from genlab.train import Callback, DivergedError, TrainConfig, apply_step, fit
 
@@ -121,6 +122,18 @@ def test_checkpoint_metadata_records_the_run(tmp_path, digits):
     for key in ("dataset", "steps", "device", "wall_time_s", "genlab_version", "seed", "config"):
         assert key in meta
     assert meta["seed"] == 7 and meta["config"]["model"] == "vae" and meta["device"] == "cpu"
+    # what a bit-identical rerun must match besides the seed: the CPU and torch's thread count
+    assert meta["threads"] == torch.get_num_threads() and meta["cpu"] == cpu_name() and meta["cpu"]
+
+
+def test_cpu_name_reads_the_processor_model(monkeypatch, tmp_path):
+    from genlab import device
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13 64-Core Processor\n")
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda p, *a, **k: real_open(info if p == "/proc/cpuinfo" else p, *a, **k))
+    assert device.cpu_name() == "AMD EPYC 7B13 64-Core Processor"
 
 
 # --------------------------------------------------------------------------- gradient flow
