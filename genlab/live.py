@@ -350,6 +350,7 @@ def train_label_classifier(dataset: str = "digits", steps: int = 400, seed: int 
     measure its accuracy on the rest, and save it as a classifier checkpoint at `path`
     (default classifier_path(dataset)). Returns {"path": stem, "test_accuracy"}."""
     from genlab.checkpoint import save_classifier
+    from genlab.device import compute_facts
     from genlab.metrics.classifier import predict_labels, train_classifier
 
     data = load_dataset(dataset)
@@ -365,8 +366,6 @@ def train_label_classifier(dataset: str = "digits", steps: int = 400, seed: int 
     wall = time.perf_counter() - t0
     acc = float((predict_labels(clf, x[cut:]) == y[cut:].numpy()).mean())
     stem = Path(path) if path else classifier_path(dataset)
-    from genlab.device import compute_facts
-
     save_classifier(stem, clf, dataset, {"name": f"{dataset}-classifier", "labels": "class labels", "steps": steps,
                                          "batch_size": 64, "seed": seed, **compute_facts("cpu"),
                                          "wall_time_s": round(wall, 1), "test_accuracy": round(acc, 4),

@@ -218,11 +218,15 @@ def results_table(folders=("checkpoints",)) -> str:
     if not rows:
         return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
                           "| (no measured checkpoints yet: run `genlab rebuild`) |" + " |" * (len(head) - 1)])
+    titles = dict(GROUPS)
+
+    def kind_of(r: dict) -> str | None:  # None: a dataset of another kind, or one genlab no longer has
+        kind = DATASETS[r["data"]].kind if r["data"] in DATASETS else None
+        return kind if kind in titles else None
+
     out, any_fast = [], False
     for kind, title in GROUPS + [(None, "Other")]:
-        known = {k for k, _ in GROUPS}
-        group = [r for r in rows if (DATASETS[r["data"]].kind if r["data"] in DATASETS else None) == kind
-                 or (kind is None and (r["data"] not in DATASETS or DATASETS[r["data"]].kind not in known))]
+        group = [r for r in rows if kind_of(r) == kind]
         if not group:
             continue
         cells = [_result_cells(r) for r in group]
