@@ -86,9 +86,10 @@ def code_figure(xy: np.ndarray, table: dict, colour: str, title: str, prior_xy=N
         fig.add_trace(go.Scatter(x=[xy[i, 0]], y=[xy[i, 1]], mode="markers+text", name=f"point {label}",
                                  text=[label], textposition="top center", customdata=[i],
                                  marker=dict(symbol="star", size=18, color="black", line=dict(color="white", width=1))))
-    # the legend in a row under the map, so a colour bar (continuous colours) has the right edge to itself
-    fig.update_layout(title=ui.chart_title(title), height=660, margin=dict(l=10, r=10, t=60, b=10),
-                      legend=dict(itemsizing="constant", orientation="h", y=-0.06, yanchor="top"))
+    # with a continuous colour the legend goes in a row under the map: the colour bar takes the right edge
+    legend = dict(itemsizing="constant") if categorical else dict(itemsizing="constant", orientation="h", y=-0.06,
+                                                                   yanchor="top")
+    fig.update_layout(title=ui.chart_title(title), height=660, margin=dict(l=10, r=10, t=60, b=10), legend=legend)
     return fig
 
 
