@@ -55,7 +55,8 @@ def main() -> None:
     data = load_dataset(meta["dataset"])
     centres, std = np.asarray(data.centres), data.std
     disc, batch = model.nets["disc"], int(meta.get("batch_size", 100))
-    with torch.no_grad():
+    # the generator the discriminator was trained against (for an averaged GAN, not its average), as DRS proposes
+    with torch.no_grad(), model.without_average():
         x = model.sample(a.samples, torch.Generator().manual_seed(0))
         s = torch.cat([disc(part)["logit"].float() for part in x.split(batch)]).numpy().ravel()
         real = torch.tensor(sample_mixture(centres, std, a.real, 1)[0], dtype=torch.float32)

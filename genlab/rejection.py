@@ -79,7 +79,11 @@ def rejection_sample(model, n: int, gamma: float = 0.0, seed: int = 0, round_siz
                      burn_in: int = 100_000, max_rounds: int = 100, score_batch: int = 100) -> tuple[torch.Tensor, dict]:
     """n samples of a GAN kept by DRS with its own discriminator, as trained (see `rejection`).
     `score_batch`: proposals per discriminator call when D uses minibatch discrimination (the
-    batch size it was trained with)."""
+    batch size it was trained with).
+
+    The proposals come from the generator the discriminator was trained against: for a GAN that
+    samples from a generator average, the generator itself, since D's logit estimates
+    log p_data / p_G for that generator, not for its average (Azadi et al.'s rule assumes the pair)."""
     check_drs(model)
     disc = model.nets["disc"]
     was_training = model.training
@@ -87,9 +91,11 @@ def rejection_sample(model, n: int, gamma: float = 0.0, seed: int = 0, round_siz
     gen = torch.Generator().manual_seed(seed)
     batch = score_batch if disc.mbd is not None else max(score_batch, 10_000)
     try:
-        with torch.no_grad():
-            return rejection(lambda k: model.sample(k, gen), lambda x: _scores(disc, x, batch), n, gamma,
-                             round_size, burn_in, max_rounds, gen)
+        with torch.no_grad(), model.without_average():
+            kept, info = rejection(lambda k: model.sample(k, gen), lambda x: _scores(disc, x, batch), n, gamma,
+                                   round_size, burn_in, max_rounds, gen)
+        info["proposals_from"] = "the generator itself (not its average)" if model.average is not None else "the generator"
+        return kept, info
     finally:
         model.train(was_training)
 

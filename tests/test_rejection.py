@@ -54,6 +54,22 @@ def test_rejection_sample_keeps_points_the_discriminator_favours_and_restores_th
     assert kept[:, 0].mean() > plain[:, 0].mean() + 0.05
 
 
+def test_rejection_sample_proposes_from_the_generator_its_discriminator_was_trained_against():
+    """A GAN sampling from a generator average: DRS draws from the generator itself, whose density
+    ratio the discriminator estimates, not from the average."""
+    torch.manual_seed(0)
+    m = GenerativeModel(make_config("gan", "grid", (2,), mlp_width=16, mlp_layers=1, ema_decay=0.9)).eval()
+    with torch.no_grad():  # the average and the generator far apart
+        for p in m.average.net.parameters():
+            p.add_(1.0)
+    kept, info = rejection_sample(m, 300, seed=2, round_size=2000, burn_in=2000)
+    assert info["proposals_from"] == "the generator itself (not its average)"
+    assert m.sample_average  # left as found: the checkpoint still samples its average
+    m.average = None  # the same model without an average: the generator itself
+    alone, _ = rejection_sample(m, 300, seed=2, round_size=2000, burn_in=2000)
+    torch.testing.assert_close(kept, alone)
+
+
 def test_drs_summary_reads_the_stored_figures():
     m = {"drs_modes_captured": 25, "drs_high_quality": 0.9612, "drs_reverse_kl": 0.1333, "drs_acceptance": 0.00037}
     assert drs_summary(m) == "25 / 96.1% / 0.13"
