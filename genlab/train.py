@@ -217,7 +217,9 @@ def fit(model_cfg: ModelConfig, data, tc: TrainConfig, callbacks: list[Callback]
 
     def meta(step_now):
         wall = prior_wall + time.perf_counter() - t0
-        rate = (step_now - start) * images_per_step / max(1e-9, time.perf_counter() - t0)
+        # over the whole run, resumed segments included (a resume with nothing left to train records
+        # the run's rate, not 0)
+        rate = step_now * images_per_step / max(1e-9, wall)
         return run_meta(tc.name or (out.name if out else model_cfg.model), model_cfg, tc, dev, step_now, wall, rate)
 
     def check_finite(step_now):

@@ -126,6 +126,17 @@ def test_checkpoint_metadata_records_the_run(tmp_path, digits):
     assert meta["threads"] == torch.get_num_threads() and meta["cpu"] == cpu_name() and meta["cpu"]
 
 
+def test_a_resumed_run_records_its_whole_rate(tmp_path, digits):
+    tc = TrainConfig(steps=4, batch_size=4, out=str(tmp_path), seed=7)
+    fit(tiny_cfg("vae", digits), digits, tc, progress=False)
+    first = load_checkpoint(tmp_path)[1]
+    fit(tiny_cfg("vae", digits), digits, TrainConfig(steps=4, batch_size=4, out=str(tmp_path), seed=7, resume=True),
+        progress=False)  # nothing left to train: the checkpoint is written again
+    meta = load_checkpoint(tmp_path)[1]
+    assert meta["steps"] == 4 and meta["wall_time_s"] >= first["wall_time_s"]
+    assert meta["images_per_s"] > 0 and meta["images_per_s"] == pytest.approx(16 / meta["wall_time_s"], rel=0.25)
+
+
 def test_cpu_name_reads_the_processor_model(monkeypatch, tmp_path):
     from genlab import device
 
