@@ -127,6 +127,15 @@ def prior_overlay(model, n: int, seed: int = 0) -> np.ndarray:
         return _numpy(model.prior(int(n), g))
 
 
+def holes_in_prior(table: dict, prior_z, seed: int = 2) -> dict:
+    """Of the prior samples `prior_z`, the share lying in holes of the aggregate posterior q(z), set
+    against one draw of q(z|x) per row of a `code_table` (not its means). {"share", "threshold"}."""
+    from genlab.metrics.latent_stats import aggregate_posterior_sample, prior_holes
+
+    h = prior_holes(aggregate_posterior_sample(table["mu"], table["logvar"], seed), prior_samples=prior_z)
+    return {"share": h["share"], "threshold": h["threshold"]}
+
+
 # --------------------------------------------------------------------------- summaries of q(z|x)
 
 

@@ -37,13 +37,9 @@ def codes_for(path: str, version: int, data_name: str, n: int) -> dict:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def prior_for(path: str, version: int, n: int, mu_key: tuple) -> dict:
-    from genlab.metrics.latent_stats import aggregate_posterior_sample, prior_holes
-
     model, _ = ui.model_for(path)
     z = latent.prior_overlay(model, n, seed=1)
-    codes = codes_for(path, version, *mu_key)
-    holes = prior_holes(aggregate_posterior_sample(codes["mu"], codes["logvar"], seed=2), prior_samples=z)
-    return {"z": z, "share": holes["share"], "threshold": holes["threshold"]}
+    return {"z": z, **latent.holes_in_prior(codes_for(path, version, *mu_key), z)}
 
 
 def selected_rows(event) -> list[int]:
