@@ -185,7 +185,7 @@ def fit(model_cfg: ModelConfig, data, tc: TrainConfig, callbacks: list[Callback]
     out = Path(tc.out) if tc.out else None
     resume_path = out / "resume.safetensors" if out else None
     log_path = out / "log.jsonl" if out else None
-    start, prior_wall, history = 0, 0.0, []
+    start, prior_wall, history, prior_compute = 0, 0.0, [], None
     if tc.resume:
         if resume_path is None:
             raise ValueError("--resume needs --out, the folder of the run to continue")
@@ -194,6 +194,7 @@ def fit(model_cfg: ModelConfig, data, tc: TrainConfig, callbacks: list[Callback]
             data_gen.set_state(rng["data"])
             noise_gen.set_state(rng["noise"].to(torch.uint8))
             prior_wall = float(extra.get("wall_time_s", 0.0))
+            prior_compute = extra.get("compute")
             history = _read_history(log_path, start)
     elif resume_path is not None and resume_path.exists():
         raise FileExistsError(f"'{out}' already holds a run; add --resume to continue it or choose another --out")
@@ -220,7 +221,12 @@ def fit(model_cfg: ModelConfig, data, tc: TrainConfig, callbacks: list[Callback]
         # over the whole run, resumed segments included (a resume with nothing left to train records
         # the run's rate, not 0)
         rate = step_now * images_per_step / max(1e-9, wall)
-        return run_meta(tc.name or (out.name if out else model_cfg.model), model_cfg, tc, dev, step_now, wall, rate)
+        m = run_meta(tc.name or (out.name if out else model_cfg.model), model_cfg, tc, dev, step_now, wall, rate)
+        if step_now == start and prior_compute:
+            # a resume with nothing left to train (as `genlab rebuild` does to ship a finished run) keeps
+            # the facts of the segments that trained: the thread count is part of what a rerun must match
+            m.update(prior_compute)
+        return m
 
     def check_finite(step_now):
         bad = [s for s, f in pending_finite if not bool(f)]
@@ -236,7 +242,8 @@ def fit(model_cfg: ModelConfig, data, tc: TrainConfig, callbacks: list[Callback]
             return None
         m = meta(step_now)
         save_train_state(resume_path, model, optimizers, step_now, _rng_state(data_gen, noise_gen),
-                         {"wall_time_s": m["wall_time_s"]})
+                         {"wall_time_s": m["wall_time_s"],
+                          "compute": {k: m[k] for k in ("device", "device_name", "cpu", "threads")}})
         path = save_checkpoint(out / "model", model, m, half=False)
         for cb in callbacks:
             cb.on_checkpoint(step_now, path)

@@ -137,6 +137,26 @@ def test_a_resumed_run_records_its_whole_rate(tmp_path, digits):
     assert meta["images_per_s"] > 0 and meta["images_per_s"] == pytest.approx(16 / meta["wall_time_s"], rel=0.25)
 
 
+def test_a_resume_with_nothing_to_train_keeps_the_training_thread_count(tmp_path, digits):
+    # `genlab rebuild` ships a finished run by resuming it; the sidecar must still name the threads
+    # it was trained on (a rerun only matches bit for bit at that count), not the shipping command's
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        fit(tiny_cfg("vae", digits), digits, TrainConfig(steps=4, batch_size=4, out=str(tmp_path), seed=7),
+            progress=False)
+        torch.set_num_threads(2)
+        fit(tiny_cfg("vae", digits), digits,
+            TrainConfig(steps=4, batch_size=4, out=str(tmp_path), seed=7, resume=True), progress=False)
+        assert load_checkpoint(tmp_path)[1]["threads"] == 1
+        # a segment that does train records where it trained
+        fit(tiny_cfg("vae", digits), digits,
+            TrainConfig(steps=6, batch_size=4, out=str(tmp_path), seed=7, resume=True), progress=False)
+        assert load_checkpoint(tmp_path)[1]["threads"] == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_cpu_name_reads_the_processor_model(monkeypatch, tmp_path):
     from genlab import device
 
