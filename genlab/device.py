@@ -49,6 +49,9 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+COMPUTE_KEYS = ("device", "device_name", "cpu", "threads")  # what compute_facts records
+
+
 def compute_facts(dev: torch.device) -> dict:
     """Where a run computed: device, its name, the CPU and torch's thread count. With the seed these
     are what a bit-identical rerun needs to match (measured: the digits classifier's weights differ

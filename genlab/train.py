@@ -21,7 +21,7 @@ import torch
 
 from genlab import __version__
 from genlab.checkpoint import load_train_state, save_checkpoint, save_train_state
-from genlab.device import compute_facts, pick_device, seed_everything
+from genlab.device import COMPUTE_KEYS, compute_facts, pick_device, seed_everything
 from genlab.models import GenerativeModel, ModelConfig, StepContext, build_optimizers
 
 
@@ -243,7 +243,7 @@ def fit(model_cfg: ModelConfig, data, tc: TrainConfig, callbacks: list[Callback]
         m = meta(step_now)
         save_train_state(resume_path, model, optimizers, step_now, _rng_state(data_gen, noise_gen),
                          {"wall_time_s": m["wall_time_s"],
-                          "compute": {k: m[k] for k in ("device", "device_name", "cpu", "threads")}})
+                          "compute": {k: m[k] for k in COMPUTE_KEYS}})
         path = save_checkpoint(out / "model", model, m, half=False)
         for cb in callbacks:
             cb.on_checkpoint(step_now, path)

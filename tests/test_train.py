@@ -124,6 +124,9 @@ def test_checkpoint_metadata_records_the_run(tmp_path, digits):
     assert meta["seed"] == 7 and meta["config"]["model"] == "vae" and meta["device"] == "cpu"
     # what a bit-identical rerun must match besides the seed: the CPU and torch's thread count
     assert meta["threads"] == torch.get_num_threads() and meta["cpu"] == cpu_name() and meta["cpu"]
+    # every compute fact is in the sidecar, under the names a resume carries over
+    from genlab.device import COMPUTE_KEYS, compute_facts
+    assert {k: meta[k] for k in COMPUTE_KEYS} == compute_facts(torch.device("cpu"))
 
 
 def test_a_resumed_run_records_its_whole_rate(tmp_path, digits):
