@@ -109,19 +109,16 @@ def train_feature_classifier(data, stem, steps: int = 400, batch_size: int = 64,
     """Train genlab's small classifier on `data`'s labels (dSprites: shape × scale) and save it as a
     classifier checkpoint at `stem`. Used for the feature space of FD / KID / precision-recall and for
     label coverage; `meta` adds fields to its metadata (a recipe, a name). Returns the stem."""
-    from genlab.metrics.classifier import predict_labels, train_classifier
+    from genlab.metrics.classifier import predict_labels, train_classifier, training_facts
 
     x, y, k, what = _classifier_labels(data)
     t0 = time.perf_counter()
     clf = train_classifier(x, y, k, steps=steps, batch_size=batch_size, device=device, seed=seed)
     n = min(len(x), 5000)  # accuracy on (part of) the training set: small sets have no held-out split
     acc = float((predict_labels(clf, x[:n]) == y[:n].numpy()).mean())
-    from genlab.device import compute_facts
-
     save_classifier(stem, clf.cpu(), data.name, {
-        "labels": what, "train_accuracy": round(acc, 4), "steps": steps, "batch_size": batch_size, "seed": seed,
-        **compute_facts(device), "wall_time_s": round(time.perf_counter() - t0, 1), "torch_version": torch.__version__,
-        **(meta or {})})
+        "labels": what, "train_accuracy": round(acc, 4),
+        **training_facts(steps, batch_size, seed, device, time.perf_counter() - t0), **(meta or {})})
     return Path(stem)
 
 

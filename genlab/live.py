@@ -345,13 +345,13 @@ def classifier_path(dataset: str = "digits") -> Path:
     return runs_root() / "classifiers" / dataset / "model"
 
 
-def train_label_classifier(dataset: str = "digits", steps: int = 400, seed: int = 0, path: Path | None = None) -> dict:
+def train_label_classifier(dataset: str = "digits", steps: int = 400, seed: int = 0, path: Path | None = None,
+                           batch_size: int = 64) -> dict:
     """Train genlab.metrics.classifier's SmallConvClassifier on a labelled dataset (first 80 %),
     measure its accuracy on the rest, and save it as a classifier checkpoint at `path`
     (default classifier_path(dataset)). Returns {"path": stem, "test_accuracy"}."""
     from genlab.checkpoint import save_classifier
-    from genlab.device import compute_facts
-    from genlab.metrics.classifier import predict_labels, train_classifier
+    from genlab.metrics.classifier import predict_labels, train_classifier, training_facts
 
     data = load_dataset(dataset)
     if getattr(data, "labels", None) is None:
@@ -362,14 +362,13 @@ def train_label_classifier(dataset: str = "digits", steps: int = 400, seed: int 
     batch = data.get(torch.as_tensor(perm))
     x, y = batch["x"].cpu(), batch["y"].cpu()
     t0 = time.perf_counter()
-    clf = train_classifier(x[:cut], y[:cut], data.n_classes, steps=steps, seed=seed)
+    clf = train_classifier(x[:cut], y[:cut], data.n_classes, steps=steps, batch_size=batch_size, seed=seed)
     wall = time.perf_counter() - t0
     acc = float((predict_labels(clf, x[cut:]) == y[cut:].numpy()).mean())
     stem = Path(path) if path else classifier_path(dataset)
-    save_classifier(stem, clf, dataset, {"name": f"{dataset}-classifier", "labels": "class labels", "steps": steps,
-                                         "batch_size": 64, "seed": seed, **compute_facts("cpu"),
-                                         "wall_time_s": round(wall, 1), "test_accuracy": round(acc, 4),
-                                         "n_train": cut, "n_test": n - cut, "torch_version": torch.__version__})
+    save_classifier(stem, clf, dataset, {"name": f"{dataset}-classifier", "labels": "class labels",
+                                         **training_facts(steps, batch_size, seed, "cpu", wall),
+                                         "test_accuracy": round(acc, 4), "n_train": cut, "n_test": n - cut})
     return {"path": str(stem), "test_accuracy": acc}
 
 

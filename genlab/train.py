@@ -159,7 +159,8 @@ def run_meta(name: str, model_cfg: ModelConfig, tc: TrainConfig, dev: torch.devi
              images_per_s: float, seed: int | None = None) -> dict:
     """The run facts every checkpoint's sidecar records."""
     return {"name": name, "dataset": model_cfg.data, "steps": step, "batch_size": tc.batch_size,
-            "seed": tc.seed if seed is None else seed, **compute_facts(dev), "precision": tc.precision, "wall_time_s": round(wall_s, 2), "images_per_s": round(images_per_s, 1),
+            "seed": tc.seed if seed is None else seed, **compute_facts(dev), "precision": tc.precision,
+            "wall_time_s": round(wall_s, 2), "images_per_s": round(images_per_s, 1),
             "torch_version": torch.__version__, "recipe": tc.recipe, "genlab_version": __version__}
 
 

@@ -192,11 +192,13 @@ def test_classifier_round_trip_and_label_histogram(tmp_path):
     from genlab.checkpoint import load_classifier
     from genlab.compare import find_classifier
 
-    info = live.train_label_classifier("digits", steps=30, path=tmp_path / "classifiers" / "digits" / "model")
+    info = live.train_label_classifier("digits", steps=30, path=tmp_path / "classifiers" / "digits" / "model",
+                                       batch_size=32)
     assert 0 <= info["test_accuracy"] <= 1
     clf, meta = load_classifier(info["path"])  # the one checkpoint format, like the shipped digits-classifier
     assert meta["kind"] == "classifier" and meta["dataset"] == "digits" and meta["steps"] == 30
     assert meta["test_accuracy"] == round(info["test_accuracy"], 4) and meta["device"] == "cpu"
+    assert meta["batch_size"] == 32 and meta["seed"] == 0 and meta["threads"] == torch.get_num_threads()
     rows = list_checkpoints(tmp_path)
     assert [r.get("kind") for r in rows] == ["classifier"] and find_classifier(rows, "digits")["path"] == info["path"]
     cfg = make_config("gan", "digits", (1, 8, 8))

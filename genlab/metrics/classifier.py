@@ -83,6 +83,15 @@ def _deterministic(device: torch.device):
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = old
 
 
+def training_facts(steps: int, batch_size: int, seed: int, device, wall_s: float) -> dict:
+    """What a classifier checkpoint's sidecar records of its training, as a model's does: steps,
+    batch size, seed, where it computed (genlab.device.compute_facts), wall time, torch version."""
+    from genlab.device import compute_facts
+
+    return {"steps": steps, "batch_size": batch_size, "seed": seed, **compute_facts(device),
+            "wall_time_s": round(wall_s, 1), "torch_version": torch.__version__}
+
+
 def train_classifier(
     images: Any,
     labels: Any,
