@@ -1,7 +1,11 @@
-"""Regenerate the README's tables from genlab itself: models (`genlab models`), measures
-(`genlab eval --list`) and results (`genlab results`, from the shipped checkpoints' metrics).
+"""Regenerate the generated tables from genlab itself, in every file that holds one: the models
+(`genlab models`) and results (`genlab results`, from the shipped checkpoints' metrics) tables in
+README.md, and the measures table (`genlab eval --list`) in docs/metrics.md.
 
     uv run python scripts/update_readme.py
+
+Each table sits between `<!-- NAME:start -->` and `<!-- NAME:end -->` markers; to move a table to
+another file, move its markers there and its entry in FILES.
 """
 import contextlib
 import io
@@ -10,8 +14,12 @@ from pathlib import Path
 
 from genlab.cli import main
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-SECTIONS = {"models": ["models"], "metrics": ["eval", "--list"], "results": ["results"]}
+ROOT = Path(__file__).resolve().parents[1]
+# file (relative to the repository root) -> {table name: genlab command that prints it}
+FILES = {
+    "README.md": {"models": ["models"], "results": ["results"]},
+    "docs/metrics.md": {"metrics": ["eval", "--list"]},
+}
 
 
 def command_output(argv: list[str]) -> str:
@@ -21,19 +29,25 @@ def command_output(argv: list[str]) -> str:
     return buf.getvalue().strip()
 
 
-def fill(text: str, name: str, body: str) -> str:
+def fill(text: str, name: str, body: str, where: str = "README.md") -> str:
     pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
     if not pattern.search(text):
-        raise SystemExit(f"README.md has no <!-- {name}:start --> / <!-- {name}:end --> markers")
+        raise SystemExit(f"{where} has no <!-- {name}:start --> / <!-- {name}:end --> markers")
     return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
 
 
+def regenerate(rel: str, text: str) -> str:
+    """`text` (the contents of FILES' `rel`) with each of its tables as genlab prints it now."""
+    for name, argv in FILES[rel].items():
+        text = fill(text, name, command_output(argv), rel)
+    return text
+
+
 def main_() -> None:
-    text = README.read_text()
-    for name, argv in SECTIONS.items():
-        text = fill(text, name, command_output(argv))
-    README.write_text(text)
-    print(f"updated {', '.join(SECTIONS)} in {README}")
+    for rel, sections in FILES.items():
+        path = ROOT / rel
+        path.write_text(regenerate(rel, path.read_text()))
+        print(f"updated {', '.join(sections)} in {rel}")
 
 
 if __name__ == "__main__":
