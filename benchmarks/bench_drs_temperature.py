@@ -13,8 +13,8 @@ the paper's rule. It also prints the scale a Platt scaling fits (a logistic regr
 real-or-generated on the logit, on fresh samples of each).
 
 Why: on the 100,000-step grid-gan-tricks, DRS kept 740 samples in 10 million proposals with
-reverse KL 0.31 (README, Results). This shows whether the logit ranks samples well but has the
-wrong scale, which no threshold of the exact rule can mend.
+reverse KL 0.31 (docs/results/mode-collapse.md). This shows whether the logit ranks samples well
+but has the wrong scale, which no threshold of the exact rule can mend.
 """
 
 from __future__ import annotations

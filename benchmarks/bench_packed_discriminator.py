@@ -12,9 +12,9 @@ pieces, Adam 2e-4, β1 0.5, batch 100) and packs of 1, 2 and 4. Prints held-out 
 ((real judged real + uniform judged fake) / 2, on 400 + 400 points) every `--every` steps.
 
 Why: in genlab's packed GAN runs on the grid the generator's samples spread evenly over the
-square within a few hundred steps and the discriminator then sat at D = 0.5 (README, Results).
-This isolates the discriminator's half of that: 0.5 here means it cannot tell the grid from
-noise at all, so it has nothing to teach the generator.
+square within a few hundred steps and the discriminator then sat at D = 0.5
+(docs/results/mode-collapse.md). This isolates the discriminator's half of that: 0.5 here means
+it cannot tell the grid from noise at all, so it has nothing to teach the generator.
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ INSTANCE_NOISE_STEPS = 2000  # annealed linearly to 0 over these steps
 PACK = 4  # PacGAN4, the setting of the PacGAN paper's tables
 TTUR_RATIO = 4.0  # lr_d = 4 · lr_g (SAGAN's 4e-4 / 1e-4)
 CONSENSUS_GAMMA = 10.0  # Mescheder et al. 2017 used γ = 10
-HISTORICAL_AVERAGING_WEIGHT = 0.1  # λ on ‖θ − θ̄‖² (the paper gives none; README: what it did on the ring and grid)
+HISTORICAL_AVERAGING_WEIGHT = 0.1  # λ on ‖θ − θ̄‖² (the paper gives none; docs/results/mode-collapse.md: what it did on the ring and grid)
 LIVE_EMA_DECAY = 0.999  # the authors' default is 0.9999 (a memory of ~10,000 steps); live runs are far shorter
 
 

@@ -569,7 +569,8 @@ def vae_gan_step(m, x, ctx):
     vaegan_pixel > 0 adds w·(−log p(x|z)) in pixel space to the encoder's and decoder's loss. Alg. 1
     alone gives the encoder no signal until D's features tell a reconstruction from its image, and
     on dSprites D has won by then: the KL falls to 0 and the samples go blank (genlab's measurement,
-    README). The pixel term keeps the VAE learning while D's features become useful."""
+    docs/results/blur-vs-sharpness.md). The pixel term keeps the VAE learning while D's features
+    become useful."""
     c = m.cfg
     mu, logvar, z, logits = _vae_forward(m, x, ctx)
     x_tilde = torch.sigmoid(logits) if m.is_image else logits
