@@ -240,8 +240,8 @@ def list_checkpoints(folder) -> list[dict]:
     if not folder.exists():
         return rows
     for w in sorted(folder.rglob("*.safetensors")):
-        if w.name == "resume.safetensors" or w.name.startswith("."):
-            continue
+        if w.name == "resume.safetensors" or w.name.startswith(".") or w.parent.name == "snapshots":
+            continue  # resumable state, temporary files and a run's snapshots (steps along one run) are not listed
         stem = w.with_suffix("")
         try:
             meta = read_metadata(stem)

@@ -170,6 +170,29 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--eval", action="store_true", help="measure each run when it finishes")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    st = sub.add_parser("study", help="a grid of runs (β × seed …) on Ray, resumable, measured",
+                        description="Studies: every point of a grid is a trial, an ordinary run folder, run as a "
+                                    "Ray task on this machine or a cluster (see docs/studies.md).")
+    ssub = st.add_subparsers(dest="study_command", required=True, parser_class=_Parser)
+    sr = ssub.add_parser("run", help="run (or resume) every trial of a study file")
+    sr.add_argument("file", help="the study's TOML file, e.g. studies/beta-sweep.toml")
+    sr.add_argument("--out", help="folder for the trials [runs/studies/<name>]")
+    sr.add_argument("--address", help="join the Ray cluster at this address [$RAY_ADDRESS, else a local Ray]")
+    sr.add_argument("--cpus-per-trial", type=int, default=1, help="CPUs (and torch threads) each trial holds [1]")
+    sr.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs each trial holds, e.g. 0.25 [0]")
+    sr.add_argument("--steps", type=int, help="train every trial to this many steps instead of the file's")
+    sr.add_argument("--only", help="only some grid points, e.g. 'beta=1,16' or 'beta=16;seed=0'")
+    sr.add_argument("--device", help="auto, cpu, cuda [the study's, else auto]")
+    sr.add_argument("--quiet", action="store_true", help="no progress bar")
+    ss = ssub.add_parser("status", help="done / running / failed / waiting per trial")
+    ss.add_argument("dir", help="the study's folder")
+    ss.add_argument("--json", action="store_true", help="print JSON")
+    sres = ssub.add_parser("results", help="one record per trial and a summary per grid point over seeds")
+    sres.add_argument("dir", help="the study's folder")
+    fmt = sres.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print JSON: {study, trials, summary}")
+    fmt.add_argument("--csv", action="store_true", help="print the trial records as CSV")
+
     sc = sub.add_parser("score", help="disentanglement scores for any codes",
                         description="MIG, SAP, DCI and modularity of codes from any tool: an .npz with codes (N×D float) and factors (N×K int).")
     sc.add_argument("--codes", required=True, help=".npz file with arrays 'codes' and 'factors'")
@@ -422,7 +445,50 @@ def cmd_sweep(a) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "list": cmd_list, "info": cmd_info, "data": cmd_data, "eval": cmd_eval,
+def cmd_study(a) -> int:
+    from genlab import study as S
+
+    if a.study_command == "run":
+        study = S.load_study(a.file)
+        only = S.parse_only(a.only, study)
+        if a.cpus_per_trial < 1 or a.gpus_per_trial < 0 or (a.steps is not None and a.steps < 1):
+            raise UserError("--cpus-per-trial and --steps must be at least 1, --gpus-per-trial at least 0")
+        out = a.out or f"runs/studies/{study.name}"
+        rep = S.run_study(study, out, address=a.address, cpus_per_trial=a.cpus_per_trial, gpus_per_trial=a.gpus_per_trial,
+                          steps=a.steps, only=only, device=a.device, progress=not a.quiet)
+        print(f"{study.name}: {len(rep['done'])} trained, {len(rep['skipped'])} already done, "
+              f"{len(rep['failed'])} failed -> {out}")
+        for name, why in rep["failed"].items():
+            print(f"  {name}: {why}")
+        return 1 if rep["failed"] else 0
+    if a.study_command == "status":
+        rows = S.status_rows(a.dir)
+        if a.json:
+            print(json.dumps(rows, indent=2))
+            return 0
+        counts = {}
+        for r in rows:
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+            why = f"  ({r['error']})" if r["status"] == "failed" and r.get("error") else ""
+            print(f"{r['trial']:<32} {r['status']:<8} step {r['step']:>7,} / {r['steps']:,}{why}")
+        print(", ".join(f"{n} {k}" for k, n in counts.items()))
+        return 0
+    res = S.results(a.dir)
+    if a.json:
+        print(json.dumps(res, indent=2))
+    elif a.csv:
+        import csv
+
+        keys = list(dict.fromkeys(k for r in res["trials"] for k in r))
+        w = csv.DictWriter(sys.stdout, fieldnames=keys)
+        w.writeheader()
+        w.writerows(res["trials"])
+    else:
+        print(S.format_results(res))
+    return 0
+
+
+COMMANDS = {"study": cmd_study, "train": cmd_train, "list": cmd_list, "info": cmd_info, "data": cmd_data, "eval": cmd_eval,
             "score": cmd_score, "rebuild": cmd_rebuild, "results": cmd_results, "models": cmd_models, "sweep": cmd_sweep}
 
 

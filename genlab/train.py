@@ -44,6 +44,7 @@ class TrainConfig:
     lr_schedule: str = "constant"  # constant | linear (every rate falls linearly to 0 at the last step)
     data_on_device: bool = True  # keep a whole small dataset on the GPU
     half_checkpoint: bool = False  # store the final weights as float16
+    snapshot_every: int = 0  # > 0: also keep the model at every such step, in float16, as out/snapshots/step-NNNNNNN
     name: str | None = None
     recipe: dict | None = None  # the recipe this run reproduces, stored in the metadata
 
@@ -271,6 +272,9 @@ def fit(model_cfg: ModelConfig, data, tc: TrainConfig, callbacks: list[Callback]
                 stopped = True
             if step % tc.ckpt_every == 0 and step < tc.steps and not stopped:
                 last_ckpt = checkpoint(step)
+            if out and tc.snapshot_every > 0 and step % tc.snapshot_every == 0:
+                check_finite(step)
+                save_checkpoint(snapshot_stem(out, step), model, meta(step), half=True)
             if stopped:
                 break
         last_ckpt = checkpoint(step)
@@ -286,6 +290,23 @@ def fit(model_cfg: ModelConfig, data, tc: TrainConfig, callbacks: list[Callback]
     for cb in callbacks:
         cb.on_end(result)
     return result
+
+
+def snapshot_stem(out, step: int) -> Path:
+    """Where `fit` keeps the model of step `step` when TrainConfig.snapshot_every asks for it."""
+    return Path(out) / "snapshots" / f"step-{step:07d}"
+
+
+def list_snapshots(out) -> list[tuple[int, Path]]:
+    """(step, checkpoint stem) of every snapshot a run folder keeps, in step order."""
+    folder = Path(out) / "snapshots"
+    found = []
+    for w in folder.glob("step-*.safetensors") if folder.is_dir() else []:
+        try:
+            found.append((int(w.stem.split("-", 1)[1]), w.with_suffix("")))
+        except ValueError:
+            continue
+    return sorted(found)
 
 
 def _read_history(path: Path | None, upto: int) -> list:

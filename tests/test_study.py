@@ -1,0 +1,186 @@
+"""Studies: a grid of runs on a local Ray (one Ray for the whole test session), resumable, measured."""
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from genlab import study as S
+from genlab.cli import main
+
+TINY = """
+name = "tiny"
+model = "beta-vae"
+data = "digits"
+steps = {steps}
+metrics = ["latent"]
+[train]
+batch_size = 16
+ckpt_every = {ckpt}
+log_every = 5
+precision = "fp32"
+[fixed]
+latent_dim = 3
+lr = 1e-3
+[grid]
+beta = [1, 4]
+seed = [0, 1]
+"""
+
+
+def write_study(tmp_path, steps=30, ckpt=10, text=None, name="tiny.toml") -> Path:
+    p = tmp_path / name
+    p.write_text(text if text is not None else TINY.format(steps=steps, ckpt=ckpt))
+    return p
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    ray = S.ray_init(num_cpus=2)
+    yield ray
+    ray.shutdown()
+
+
+def weights(folder) -> dict:
+    return load_file(str(Path(folder) / "model.safetensors"))
+
+
+# --------------------------------------------------------------------------- the study file
+
+
+@pytest.mark.parametrize("change, words", [
+    (("model = \"beta-vae\"", "model = \"beta-vea\""), "unknown model 'beta-vea'"),
+    (("beta = [1, 4]", "betta = [1, 4]"), "'betta' is not a setting"),
+    (("beta = [1, 4]\nseed = [0, 1]", ""), "[grid] is empty"),
+    (("beta = [1, 4]", "beta = [1, \"four\"]"), "'beta' takes a number"),
+    (("beta = [1, 4]", "beta = []"), "needs a non-empty list"),
+    (("steps = 30", "steps = \"many\""), "steps must be a whole number"),
+])
+def test_bad_study_file_is_one_sentence_exit_2_and_starts_nothing(tmp_path, capsys, change, words):
+    text = TINY.format(steps=30, ckpt=10).replace(*change)
+    path = write_study(tmp_path, text=text)
+    out = tmp_path / "out"
+    assert main(["study", "run", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and str(path) in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_trials_are_named_after_their_grid_point_and_only_filters(tmp_path):
+    study = S.load_study(write_study(tmp_path))
+    names = [t.name for t in S.trials(study)]
+    assert names == ["beta-1_seed-0", "beta-1_seed-1", "beta-4_seed-0", "beta-4_seed-1"]
+    only = S.parse_only("beta=4", study)
+    assert [t.name for t in S.trials(study, only)] == ["beta-4_seed-0", "beta-4_seed-1"]
+    with pytest.raises(S.StudyError, match="not in the study's grid"):
+        S.parse_only("beta=2", study)
+
+
+def test_ckpt_every_follows_the_curve_steps(tmp_path):
+    study = S.load_study(write_study(tmp_path))
+    study.measure_every = 25
+    _, tc = S.trial_configs(study, S.trials(study)[0], tmp_path / "x", (1, 8, 8))
+    assert tc.ckpt_every == 5  # gcd(10, 25): every curve step is a checkpoint step
+
+
+# --------------------------------------------------------------------------- on Ray
+
+
+def test_study_on_ray_matches_runs_trained_one_by_one(tmp_path, local_ray, capsys):
+    path = write_study(tmp_path)
+    out = tmp_path / "study"
+    assert main(["study", "run", str(path), "--out", str(out), "--quiet"]) == 0
+    study = S.load_study(path)
+    for t in S.trials(study):
+        assert S.trial_status(out / t.name, study.steps) == "done"
+    # the same trials trained here, one after another, at one thread
+    alone = tmp_path / "alone"
+    threads = torch.get_num_threads()
+    try:
+        for t in S.trials(study):
+            S.run_trial(study, t, alone, threads=1)
+    finally:
+        torch.set_num_threads(threads)
+    for t in S.trials(study):
+        a, b = weights(out / t.name), weights(alone / t.name)
+        assert a.keys() == b.keys()
+        for k in a:
+            assert torch.equal(a[k], b[k]), f"{t.name}: {k} differs"
+    # seeds and β change the weights (the comparison above is not vacuous)
+    w = [weights(out / t.name)["nets.enc.fc_mu.weight"] if "nets.enc.fc_mu.weight" in weights(out / t.name)
+         else next(iter(weights(out / t.name).values())) for t in S.trials(study)]
+    assert not torch.equal(w[0], w[1]) and not torch.equal(w[0], w[2])
+
+    # run again: every trial is skipped
+    capsys.readouterr()
+    assert main(["study", "run", str(path), "--out", str(out), "--quiet"]) == 0
+    assert "0 trained, 4 already done" in capsys.readouterr().out
+
+    # status and results
+    assert main(["study", "status", str(out), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["status"] for r in rows] == ["done"] * 4 and all(r["step"] == 30 for r in rows)
+    assert main(["study", "results", str(out), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert len(res["trials"]) == 4 and {r["beta"] for r in res["trials"]} == {1, 4}
+    kl = {r["trial"]: r["kl_total"] for r in res["trials"]}
+    summary = {r["beta"]: r for r in res["summary"]}
+    assert summary[4]["seeds"] == 2 and summary[4]["done"] == 2
+    import numpy as np
+
+    four = [kl["beta-4_seed-0"], kl["beta-4_seed-1"]]
+    assert summary[4]["kl_total"]["median"] == pytest.approx(float(np.median(four)))
+    assert summary[4]["kl_total"]["min"] == pytest.approx(min(four))
+    assert main(["study", "results", str(out), "--csv"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 5 and lines[0].startswith("trial,")
+
+
+def test_a_killed_worker_is_retried_and_resumes(tmp_path, local_ray):
+    text = TINY.format(steps=2000, ckpt=20).replace("beta = [1, 4]", "beta = [1]").replace("seed = [0, 1]", "seed = [0]")
+    path = write_study(tmp_path, text=text)
+    out = tmp_path / "study"
+    study = S.load_study(path)
+    import threading
+
+    report = {}
+    th = threading.Thread(target=lambda: report.update(S.run_study(study, out, progress=False, log=lambda *_: None)))
+    th.start()
+    folder = out / "beta-1_seed-0"
+    deadline = time.time() + 240
+    killed = None
+    while time.time() < deadline and th.is_alive():
+        info = S.read_trial(folder)
+        if info.get("step", 0) >= 60 and (folder / "resume.safetensors").exists():
+            killed = int(info["pid"])
+            os.kill(killed, signal.SIGKILL)
+            break
+        time.sleep(0.2)
+    assert killed is not None, "the trial never reached step 60"
+    th.join(300)
+    assert not th.is_alive()
+    assert report["done"] == ["beta-1_seed-0"] and not report["failed"]
+    events = [json.loads(line) for line in (folder / "events.log").read_text().splitlines()]
+    resumed = [e for e in events if e["event"] == "resume"]
+    assert resumed and resumed[0]["step"] >= 20 and resumed[0]["pid"] != killed
+    assert S.read_trial(folder)["step"] == 2000
+
+
+def test_a_corrupt_trial_is_reported_and_the_others_finish(tmp_path, local_ray, capsys):
+    path = write_study(tmp_path)
+    out = tmp_path / "study"
+    bad = out / "beta-4_seed-0"
+    bad.mkdir(parents=True)
+    (bad / "resume.safetensors").write_bytes(b"not a safetensors file")
+    assert main(["study", "run", str(path), "--out", str(out), "--quiet"]) == 1
+    printed = capsys.readouterr().out
+    assert "3 trained, 0 already done, 1 failed" in printed
+    assert "beta-4_seed-0: resumable state" in printed and "corrupt" in printed
+    assert main(["study", "status", str(out)]) == 0
+    status = capsys.readouterr().out
+    assert "beta-4_seed-0" in status and "failed" in status and "3 done, 1 failed" in status
