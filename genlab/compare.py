@@ -83,33 +83,109 @@ def _newest_first(rows: list[dict]) -> list[dict]:
     return sorted(rows, key=lambda r: (-(r.get("steps") or 0), r["path"]))
 
 
+def seed_of(row: dict) -> int:
+    return int(row.get("meta", {}).get("seed", 0) or 0)
+
+
+def study_of(row: dict) -> str | None:
+    """The study a checkpoint is a trial of (genlab.study writes it into the recipe), else None."""
+    return (row.get("meta", {}).get("recipe") or {}).get("study")
+
+
+def median_seed(seeds: list[dict]) -> dict:
+    """The seed whose MIG is the median of its β's seeds (the lower middle for an even count); seeds
+    with no MIG stored come last. `seeds`: [{"seed", "row", "mig"}]."""
+    scored = sorted((s for s in seeds if s.get("mig") is not None), key=lambda s: (s["mig"], s["seed"]))
+    if not scored:
+        return min(seeds, key=lambda s: s["seed"])
+    return scored[(len(scored) - 1) // 2]
+
+
 def traversal_groups(rows: list[dict]) -> list[dict]:
     """Checkpoints grouped for the traversal page.
 
-    A β sweep is every VAE / β-VAE checkpoint on one dataset with one latent size; a β that
-    appears twice keeps the run with the most steps. Every other image checkpoint is a group of
-    its own. Each group: id (for URLs), label, data, latent_dim, sweep (bool) and members
-    [{"beta": float | None, "row": row}] sorted by β. Sweeps with the most βs come first."""
-    sweeps: dict[tuple, dict[float, dict]] = {}
+    A β sweep is every VAE / β-VAE checkpoint on one dataset with one latent size, or the trials of
+    one study (a study's trials form their own sweep, apart from single runs). Each β holds every seed
+    trained at it (a β and seed that appear twice keep the run with the most steps); its default
+    member is the seed with the median MIG. Every other image checkpoint is a group of its own.
+    Each group: id (for URLs), label, data, latent_dim, sweep (bool) and members sorted by β:
+    {"beta": float | None, "row": the default seed's row, "seeds": [{"seed", "row", "mig"}] by seed}.
+    Sweeps of a study come first, then those with the most βs."""
+    sweeps: dict[tuple, dict[float, dict[int, dict]]] = {}
     singles = []
     for r in _newest_first(model_rows(rows)):
         if not is_image_row(r):
             continue
         if r["model"] in BETA_MODELS:
             beta = float(config_of(r).get("beta", 1.0))
-            sweeps.setdefault((r["data"], r["latent_dim"]), {}).setdefault(beta, r)
+            key = (study_of(r), r["data"], r["latent_dim"])
+            sweeps.setdefault(key, {}).setdefault(beta, {}).setdefault(seed_of(r), r)
         else:
             singles.append(r)
     groups = []
-    for (data, d), by_beta in sweeps.items():
-        members = [{"beta": b, "row": by_beta[b]} for b in sorted(by_beta)]
-        groups.append({"id": f"beta-vae:{data}:z{d}", "label": f"β-VAE on {data}, z = {d} ({len(members)} β)",
-                       "data": data, "latent_dim": d, "sweep": True, "members": members})
-    groups.sort(key=lambda g: (-len(g["members"]), g["id"]))
+    for (study, data, d), by_beta in sweeps.items():
+        members = []
+        for b in sorted(by_beta):
+            seeds = [{"seed": sd, "row": by_beta[b][sd], "mig": scalar_scores(by_beta[b][sd].get("metrics")).get("mig")}
+                     for sd in sorted(by_beta[b])]
+            members.append({"beta": b, "row": median_seed(seeds)["row"], "seeds": seeds})
+        n_seeds = max(len(m["seeds"]) for m in members)
+        steps = sorted({m_s["row"].get("steps") or 0 for m in members for m_s in m["seeds"]})
+        length = f"{steps[0]:,} steps" if len(steps) == 1 else f"{steps[0]:,}–{steps[-1]:,} steps"
+        seeds_txt = f" × {n_seeds} seeds" if n_seeds > 1 else ""
+        gid = f"study:{study}:{data}:z{d}" if study else f"beta-vae:{data}:z{d}"
+        label = (f"β-VAE on {data}, study {study}: {len(members)} β{seeds_txt}, {length}" if study
+                 else f"β-VAE on {data}, z = {d} ({len(members)} β{seeds_txt}, {length})")
+        groups.append({"id": gid, "label": label, "data": data, "latent_dim": d, "sweep": True, "study": study,
+                       "members": members})
+    groups.sort(key=lambda g: (g["study"] is None, -len(g["members"]), g["id"]))
     for r in sorted(singles, key=lambda r: (FAMILY_ORDER.get(family_of(r), 3), r["model"], r["path"])):
         groups.append({"id": r["path"], "label": label_of(r), "data": r["data"], "latent_dim": r["latent_dim"],
-                       "sweep": False, "members": [{"beta": None, "row": r}]})
+                       "sweep": False, "study": None, "members": [{"beta": None, "row": r, "seeds": [{"seed": seed_of(r), "row": r, "mig": None}]}]})
     return groups
+
+
+def find_in_groups(groups: list[dict], path: str) -> tuple[dict, dict, dict] | None:
+    """(group, member, seed entry) holding the checkpoint at `path`, or None (a deep link's ?ckpt=)."""
+    for g in groups:
+        for m in g["members"]:
+            for s in m["seeds"]:
+                if s["row"]["path"] == path:
+                    return g, m, s
+    return None
+
+
+# Published ranges over seeds and β for β-VAE on dSprites (Locatello et al. 2019, the large study in
+# disentanglement_lib, 300k steps; approximate, read off their figures): drawn as bands beside our seeds.
+PUBLISHED_RANGES = {"mig": (0.05, 0.35), "factor_vae": (0.55, 0.8), "beta_vae": (0.75, 0.9)}
+POSITION_FACTORS = ("posX", "posY")
+SEPARATED_MIG = 0.2  # a position counts as held by a latent of its own when its MIG (top − second share) ≥ this
+
+
+def positions_separated(mig_per_factor: list | None, factor_names: list[str]) -> bool | None:
+    """Did a model put x and y each in a latent of its own? Both positions' per-factor MIG ≥ SEPARATED_MIG
+    (the best latent holds at least that much more of the position's entropy than the runner-up).
+    None when the per-factor MIG is not known."""
+    if not mig_per_factor:
+        return None
+    idx = [factor_names.index(f) for f in POSITION_FACTORS if f in factor_names]
+    if len(idx) != 2 or max(idx) >= len(mig_per_factor):
+        return None
+    vals = [mig_per_factor[i] for i in idx]
+    return all(v is not None and v >= SEPARATED_MIG for v in vals)
+
+
+def seed_spread(members: list[dict], factor_names: list[str]) -> list[dict]:
+    """Per β: seeds, how many have a MIG stored, their median, and how many separated the positions."""
+    out = []
+    for m in members:
+        migs = [s["mig"] for s in m["seeds"] if s["mig"] is not None]
+        sep = [positions_separated(((s["row"].get("meta") or {}).get("metrics_info") or {}).get("disentanglement", {})
+                                   .get("mig_per_factor"), factor_names) for s in m["seeds"]]
+        out.append({"beta": m["beta"], "seeds": len(m["seeds"]), "scored": len(migs),
+                    "median_mig": float(np.median(migs)) if migs else None,
+                    "separated": sum(1 for v in sep if v), "known": sum(1 for v in sep if v is not None)})
+    return out
 
 
 def scalar_scores(metrics: dict | None) -> dict[str, float]:
@@ -145,16 +221,26 @@ def scalar_scores(metrics: dict | None) -> dict[str, float]:
 
 
 def sweep_scores(members: list[dict]) -> list[dict]:
-    """One row per member of a β sweep: beta, name, path, and the disentanglement scores stored
-    in its metadata["metrics"] (whatever is there; missing scores are absent)."""
+    """One row per seed of every β of a sweep: beta, seed, name, path, steps, and the disentanglement
+    scores stored in its metadata["metrics"] (whatever is there; missing scores are absent)."""
     table = []
     for m in members:
-        r = m["row"]
-        scores = scalar_scores(r.get("metrics") or r.get("meta", {}).get("metrics"))
-        row = {"beta": m["beta"], "name": r.get("name"), "path": r["path"]}
-        row.update({k: v for k, v in scores.items() if k in SCORE_LABELS})
-        table.append(row)
+        for sd in m.get("seeds") or [{"seed": seed_of(m["row"]), "row": m["row"]}]:
+            r = sd["row"]
+            scores = scalar_scores(r.get("metrics") or r.get("meta", {}).get("metrics"))
+            row = {"beta": m["beta"], "seed": sd["seed"], "name": r.get("name"), "path": r["path"], "steps": r.get("steps")}
+            row.update({k: v for k, v in scores.items() if k in SCORE_LABELS})
+            table.append(row)
     return table
+
+
+def score_medians(table: list[dict], key: str) -> list[tuple[float, float]]:
+    """(β, median over seeds) of one score, in β order."""
+    by: dict[float, list[float]] = {}
+    for t in table:
+        if key in t:
+            by.setdefault(t["beta"], []).append(t[key])
+    return [(b, float(np.median(v))) for b, v in sorted(by.items())]
 
 
 # --------------------------------------------------------------------------- blur vs sharpness
@@ -369,3 +455,30 @@ def train_quick(model: str, data: str, steps: int, out_root, batch_size: int = 6
                      log_every=max(1, int(steps) // 10), name=name)
     fit(cfg, ds, tc, progress=False)
     return out / "model"
+
+
+# --------------------------------------------------------------------------- a run's timeline
+
+
+def timeline(row: dict) -> list[dict]:
+    """The snapshots a run folder keeps along its training (TrainConfig.snapshot_every), then the
+    checkpoint itself if it is later: [{"step", "path", "capacity" (C in nats, for a capacity-annealed
+    VAE, else None)}] in step order. Empty when the run kept no snapshots."""
+    from genlab.train import list_snapshots
+
+    snaps = list_snapshots(Path(row["path"]).parent)
+    if not snaps:
+        return []
+    cfg = config_of(row)
+    annealed = row.get("model") == "annealed-vae"
+
+    def capacity(step):
+        if not annealed:
+            return None
+        return float(cfg.get("capacity", 0.0)) * min(1.0, step / max(1, int(cfg.get("capacity_steps", 1))))
+
+    out = [{"step": step, "path": str(stem), "capacity": capacity(step)} for step, stem in snaps]
+    final = int(row.get("steps") or 0)
+    if final > out[-1]["step"]:
+        out.append({"step": final, "path": row["path"], "capacity": capacity(final)})
+    return out

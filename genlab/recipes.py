@@ -24,7 +24,8 @@ import shutil
 import tomllib
 from pathlib import Path
 
-TRAIN_FIELDS = ("steps", "batch_size", "device", "seed", "ckpt_every", "log_every", "precision", "lr_schedule", "name")
+TRAIN_FIELDS = ("steps", "batch_size", "device", "seed", "ckpt_every", "log_every", "precision", "lr_schedule", "name",
+                "snapshot_every")
 RESULT_FIELDS = ("steps", "batch_size", "seed", "precision", "lr_schedule")  # those that change the trained weights
 
 
@@ -125,6 +126,14 @@ def rebuild(recipe_path, ckpt_root="checkpoints", runs_root="runs/recipes", devi
     for suffix in (".safetensors", ".json"):  # rename is atomic; the sidecar names the weights' hash
         (tmp / f"model{suffix}").replace(stem.with_suffix(suffix))
     tmp.rmdir()
+    if (run / "snapshots").is_dir():  # the run's snapshots ship beside it (the traversal page's timeline)
+        incoming, old = dest / ".snapshots-incoming", dest / ".snapshots-old"
+        shutil.rmtree(incoming, ignore_errors=True)
+        shutil.copytree(run / "snapshots", incoming)
+        if (dest / "snapshots").exists():
+            (dest / "snapshots").rename(old)
+        incoming.rename(dest / "snapshots")
+        shutil.rmtree(old, ignore_errors=True)
     log(f"{name}: {res.step} steps in {res.wall_time_s:.0f} s, shipped to {stem}")
     if evaluate:
         from genlab.evaluate import evaluate_checkpoint

@@ -658,3 +658,282 @@ def format_results(res: dict, metrics: tuple = ("mig", "factor_vae", "beta_vae",
             cells.append(f"{s['median']:.3f} [{s['min']:.3f}, {s['max']:.3f}]" if s else "–")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- a study in the background (the Study page)
+
+DRIVER_FILE = "driver.json"
+
+
+def start_background(file, out, address: str | None = None, cpus_per_trial: int = 1, steps: int | None = None,
+                     only: str | None = None) -> dict:
+    """Start `genlab study run FILE --out OUT` as its own process (it outlives a page rerun or a closed
+    browser) and record it in OUT/driver.json. The study file is checked first: a bad one raises
+    StudyError and starts nothing."""
+    import subprocess
+    import sys
+
+    study = load_study(file)
+    parse_only(only, study)
+    out = Path(out)
+    running = background_driver(out)
+    if running.get("alive"):
+        raise StudyError(f"the study in '{out}' is already running (process {running['pid']}); stop it first")
+    out.mkdir(parents=True, exist_ok=True)
+    write_study_record(study, out)
+    cmd = [sys.executable, "-m", "genlab.cli", "study", "run", str(file), "--out", str(out), "--quiet",
+           "--cpus-per-trial", str(cpus_per_trial)]
+    if address:
+        cmd += ["--address", address]
+    if steps:
+        cmd += ["--steps", str(steps)]
+    if only:
+        cmd += ["--only", only]
+    log = open(out / "driver.log", "ab")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    log.close()
+    from genlab.checkpoint import atomic_write_json
+
+    info = {"pid": proc.pid, "command": cmd, "started": time.time(), "host": socket.gethostname()}
+    atomic_write_json(out / DRIVER_FILE, info)
+    return info
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:  # a finished child not yet reaped is a zombie: not running
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def background_driver(out) -> dict:
+    """The study's background process as driver.json recorded it, with "alive" (on this host)."""
+    try:
+        info = json.loads((Path(out) / DRIVER_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    info["alive"] = info.get("host") == socket.gethostname() and _alive(int(info.get("pid", 0)))
+    return info
+
+
+def stop_background(out, timeout: float = 20.0) -> bool:
+    """Stop the study's background process (SIGTERM: it cancels its trials, which resume from their
+    last checkpoints next time). True if it was running."""
+    import signal
+
+    info = background_driver(out)
+    if not info.get("alive"):
+        return False
+    pid = int(info["pid"])
+    os.killpg(pid, signal.SIGTERM)
+    deadline = time.time() + timeout
+    while time.time() < deadline and _alive(pid):
+        time.sleep(0.2)
+    if _alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+    return True
+
+
+# --------------------------------------------------------------------------- the Study page
+
+STUDIES_DIR = "studies"  # the study files the page offers ($GENLAB_STUDIES overrides it)
+OUT_NAME_CHARS = "letters, digits, - and _"
+METRIC_LABELS = {
+    "mig": "MIG", "curve_mig": "MIG along the way (last)", "beta_vae": "BetaVAE score",
+    "factor_vae": "FactorVAE score", "sap": "SAP", "dci_disentanglement": "DCI disentanglement",
+    "dci_completeness": "DCI completeness", "dci_informativeness": "DCI informativeness",
+    "modularity": "modularity", "kl_total": "total KL (nats)", "active_units": "active units",
+    "mmd_to_prior": "MMD to the prior", "aggregate_kl_to_prior": "aggregate KL to the prior",
+    "prior_holes": "share of prior holes",
+}
+_NOT_METRICS = ("seed", "steps", "curve_step")
+
+
+def study_choices(*roots) -> dict[str, Path]:
+    """{id: study folder} for the Study page's picker and its `?study=` parameter. The id is the folder's
+    path below its root (`beta-sweep` in checkpoints/, `studies/beta-sweep` in runs/), so a shipped
+    study and a user's run of the same file stay apart; the URL only ever selects one of these ids."""
+    out: dict[str, Path] = {}
+    for root in roots:
+        root = Path(root)
+        for folder in find_studies(root):
+            key = folder.relative_to(root).as_posix()
+            if key in out:
+                key = f"{root.name}/{key}"
+            n = 2
+            while key in out:
+                key, n = f"{folder.relative_to(root).as_posix()}~{n}", n + 1
+            out[key] = folder
+    return out
+
+
+def swept_key(study: dict) -> str | None:
+    """The grid key a study's charts put on x: the first one that is not the seed (None: seeds only)."""
+    return next((k for k in study.get("grid", {}) if k != "seed"), None)
+
+
+def metric_names(res: dict) -> list[str]:
+    """The measures held by a study's trial records, MIG first, then the others alphabetically."""
+    grid = res["study"].get("grid", {})
+    names = {k for r in res["trials"] for k, v in r.items()
+             if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in grid and k not in _NOT_METRICS}
+    first = [m for m in ("mig", "curve_mig") if m in names]
+    return first + sorted(names - set(first))
+
+
+def value_text(v) -> str:
+    """A grid value as the page and the trial names write it (16, 0.5, on)."""
+    return _fmt(v)
+
+
+def metric_label(name: str) -> str:
+    return METRIC_LABELS.get(name, name.replace("_", " "))
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def strip_data(res: dict, metric: str, spread: float = 0.5) -> dict:
+    """A strip chart of `metric` against the swept value (Locatello et al. 2019's way of showing seeds):
+    {"key", "values" (the swept values, in grid order), "axis" ("log" when all are > 0, "linear" for
+    other numbers, "category" otherwise), "ticks" {tickvals, ticktext}, "dots" (one per trial holding the
+    metric: x jittered by seed so seeds sit side by side, y, seed, trial, steps, path), "median"
+    {x, y} (per swept value over its trials), "published" [low, high] or None, "missing" (trials
+    without the metric)}. The jitter is deterministic: the k-th seed of n sits at the same offset at
+    every value, `spread` of the gap between neighbouring values wide in all."""
+    import numpy as np
+
+    study = res["study"]
+    key = swept_key(study)
+    values = list(study["grid"][key]) if key else [None]
+    seeds = list(study["grid"].get("seed", [0]))
+    numeric = key is not None and all(_is_num(v) for v in values)
+    axis = "log" if numeric and all(v > 0 for v in values) else "linear" if numeric else "category"
+    if axis == "log":
+        pos = {repr(v): math.log10(v) for v in values}
+    elif axis == "linear":
+        pos = {repr(v): float(v) for v in values}
+    else:
+        pos = {repr(v): float(i) for i, v in enumerate(values)}
+    sorted_pos = sorted(set(pos.values()))
+    gap = min((b - a for a, b in zip(sorted_pos, sorted_pos[1:])), default=1.0)
+    width = spread * gap
+
+    def offset(seed) -> float:
+        if len(seeds) < 2 or seed not in seeds:
+            return 0.0
+        return width * (seeds.index(seed) / (len(seeds) - 1) - 0.5)
+
+    def to_x(p: float) -> float:
+        return 10 ** p if axis == "log" else p
+
+    dots, missing, by_value = [], [], {repr(v): [] for v in values}
+    for r in res["trials"]:
+        v = r.get(key) if key else None
+        y = r.get(metric)
+        if repr(v) not in pos or not _is_num(y) or not math.isfinite(y):
+            missing.append(r["trial"])
+            continue
+        dots.append({"x": to_x(pos[repr(v)] + offset(r.get("seed"))), "value": v, "y": float(y), "seed": r.get("seed"),
+                     "trial": r["trial"], "steps": r.get("steps"), "path": r["path"], "status": r.get("status")})
+        by_value[repr(v)].append(float(y))
+    med = [(to_x(pos[repr(v)]), float(np.median(by_value[repr(v)]))) for v in values if by_value[repr(v)]]
+    if axis == "category" or key is None:
+        ticks = {"tickvals": [float(i) for i in range(len(values))], "ticktext": [_fmt(v) if key else "all" for v in values]}
+    else:
+        ticks = {"tickvals": [float(v) for v in values], "ticktext": [_fmt(v) for v in values]}
+    band = study.get("published", {}).get(metric)
+    published = [float(band[0]), float(band[1])] if isinstance(band, (list, tuple)) and len(band) == 2 \
+        and all(_is_num(b) for b in band) else None
+    return {"key": key, "values": values, "axis": axis, "ticks": ticks,
+            "dots": dots, "median": {"x": [m[0] for m in med], "y": [m[1] for m in med]}, "published": published,
+            "missing": missing, "seeds": seeds}
+
+
+def curve_series(res: dict) -> list[dict]:
+    """MIG measured along training, one series per trial that has a curve: {trial, value (swept),
+    seed, step: [...], mig: [...]} in the grid's order."""
+    key = swept_key(res["study"])
+    out = []
+    for r in res["trials"]:
+        rows = [c for c in read_curve(Path(r["path"]).parent) if _is_num(c.get("mig"))]
+        if rows:
+            out.append({"trial": r["trial"], "value": r.get(key) if key else None, "seed": r.get("seed"),
+                        "step": [int(c["step"]) for c in rows], "mig": [float(c["mig"]) for c in rows]})
+    return out
+
+
+def traversal_link(path: str) -> str:
+    """The Latent traversal page opened on one checkpoint (its stem, URL-encoded)."""
+    from urllib.parse import quote
+
+    return f"/Latent_traversal?ckpt={quote(str(path), safe='')}"
+
+
+def trial_table(res: dict, rows: list[dict] | None = None, digits: int = 4) -> list[dict]:
+    """One row per trial for the page's table: grid values, status, step / steps (live from trial.json
+    when `rows` from status_rows are given), every metric, and a link to the traversal page."""
+    grid = list(res["study"].get("grid", {}))
+    live = {r["trial"]: r for r in rows or []}
+    metrics = metric_names(res)
+    table = []
+    for r in res["trials"]:
+        s = live.get(r["trial"], {})
+        step = s.get("step", r.get("steps") or 0)
+        total = s.get("steps", res["study"].get("steps"))
+        row = {"trial": r["trial"], **{k: r.get(k) for k in grid}, "status": s.get("status", r.get("status")),
+               "step": f"{int(step or 0):,} / {int(total or 0):,}"}
+        for m in metrics:
+            v = r.get(m)
+            row[m] = round(float(v), digits) if _is_num(v) else None
+        row["error"] = s.get("error") or r.get("error")
+        row["open"] = traversal_link(r["path"]) if r.get("steps") else None
+        table.append(row)
+    return table
+
+
+def summary_table(res: dict, digits: int = 3) -> list[dict]:
+    """The per-grid-point summary as text cells: each metric as `median [min, max]` over its seeds."""
+    metrics = metric_names(res)
+    keys = [k for k in res["study"].get("grid", {}) if k != "seed"]
+    out = []
+    for s in res["summary"]:
+        row = {k: s.get(k) for k in keys}
+        row["seeds (done)"] = f"{s['seeds']} ({s['done']})"
+        for m in metrics:
+            v = s.get(m)
+            row[metric_label(m)] = (f"{v['median']:.{digits}f} [{v['min']:.{digits}f}, {v['max']:.{digits}f}]"
+                                    if isinstance(v, dict) else "–")
+        out.append(row)
+    return out
+
+
+def study_files(folder=None) -> list[Path]:
+    """The study files the page can start: *.toml in `folder` ($GENLAB_STUDIES, else studies/)."""
+    folder = Path(folder or os.environ.get("GENLAB_STUDIES", STUDIES_DIR))
+    return sorted(folder.glob("*.toml")) if folder.is_dir() else []
+
+
+def study_out_folder(runs_root, name: str) -> Path:
+    """runs/studies/<name> for a study started from the page; StudyError unless the name is one plain
+    folder name (letters, digits, - and _), so nothing outside runs/studies/ can be named."""
+    import re
+
+    name = (name or "").strip()
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        raise StudyError(f"the output folder name '{name}' can only hold {OUT_NAME_CHARS} (e.g. beta-sweep)")
+    return Path(runs_root) / "studies" / name
+
+
+def progress(out) -> dict:
+    """A running study's progress for the page: {"done", "total", "failed", "running", "rows"}."""
+    rows = status_rows(out)
+    count = {s: sum(r["status"] == s for r in rows) for s in ("done", "failed", "running")}
+    return {**count, "total": len(rows), "rows": rows}

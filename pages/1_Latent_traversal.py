@@ -70,8 +70,19 @@ if not groups:
 
 by_id = {g["id"]: g for g in groups}
 ids = list(by_id)
+# ?ckpt=PATH (the Study page's links) opens the group, β and seed holding that checkpoint; only a
+# checkpoint the app lists is accepted, never an arbitrary path
+linked = compare.find_in_groups(groups, qp("ckpt", "")) if "ckpt" in QP else None
+if "ckpt" in QP:
+    del QP["ckpt"]
+if linked:
+    for k in ("group", "beta"):
+        st.session_state.pop(k, None)
+    QP["group"], QP["train_seed"] = linked[0]["id"], str(linked[2]["seed"])
+    if linked[1]["beta"] is not None:
+        QP["beta"] = f"{linked[1]['beta']:g}"
 want_group = qp("group", ids[0])
-top = st.columns([3, 2])
+top = st.columns([3, 2, 1])
 group_id = top[0].selectbox("Model family and data", ids, index=ids.index(want_group) if want_group in ids else 0,
                             format_func=lambda i: by_id[i]["label"], key="group")
 group = by_id[group_id]
@@ -88,7 +99,47 @@ else:
     member = members[0]
     if member["beta"] is not None:
         top[1].caption(f"Only β = {member['beta']:g} trained for this family; train more βs to get a β slider.")
+seeds = member["seeds"]
+if len(seeds) > 1:
+    default_seed = next(s["seed"] for s in seeds if s["row"] is member["row"])
+    seed_ids = [s["seed"] for s in seeds]
+    # the URL's seed on arrival; after a β change the new β's median seed, as the slider promises
+    here = (group_id, member["beta"])
+    moved = st.session_state.get("_traversal_at", here) != here
+    want_seed = default_seed if moved else qp("train_seed", default_seed, int)
+    by_seed = {s["seed"]: s for s in seeds}
+    train_seed = top[2].selectbox(
+        "Seed", seed_ids, index=seed_ids.index(want_seed) if want_seed in seed_ids else seed_ids.index(default_seed),
+        format_func=lambda sd: f"{sd}" + (f" · MIG {by_seed[sd]['mig']:.2f}" if by_seed[sd]["mig"] is not None else "")
+        + (" (median)" if sd == default_seed else ""),
+        key=f"train_seed|{group_id}|{member['beta']}",
+        help="The runs at this β differ only in their random seed; the β slider shows the seed with the median MIG.")
+    QP["train_seed"] = str(train_seed)
+    st.session_state["_traversal_at"] = here
+    member = dict(member, row=by_seed[train_seed]["row"])
+elif "train_seed" in QP:
+    del QP["train_seed"]
 row = member["row"]
+steps_along = compare.timeline(row)
+if steps_along:
+    # the run's snapshots: scrub through training (for the capacity-annealed VAE, C rising to C_max)
+    def _step_label(i):
+        t = steps_along[i]
+        return f"step {t['step']:,}" + (f" · C = {t['capacity']:.1f} nats" if t["capacity"] is not None else "")
+
+    want_step = qp("step", steps_along[-1]["step"], int)
+    at = [t["step"] for t in steps_along]
+    pick = st.select_slider("Training step" + (" / capacity C" if steps_along[0]["capacity"] is not None else ""),
+                            list(range(len(at))), value=min(range(len(at)), key=lambda i: abs(at[i] - want_step)),
+                            format_func=_step_label, key=f"step|{row['path']}",
+                            help="Snapshots kept along this run's training. Burgess et al. (2018) raise the KL "
+                                 "capacity C step by step: the latents switch on one at a time, each for the factor "
+                                 "that buys the most reconstruction per nat (position first, then scale, then shape).")
+    QP["step"] = str(at[pick])
+    if at[pick] != steps_along[-1]["step"] or steps_along[-1]["path"] != row["path"]:
+        row = dict(row, path=steps_along[pick]["path"], steps=at[pick])
+elif "step" in QP:
+    del QP["step"]
 path, version = row["path"], mtime(row["path"])
 try:
     model, meta = ui.model_for(path)
@@ -294,18 +345,43 @@ if group["sweep"] and len(members) > 1 and data is not None:
 
     table = compare.sweep_scores(members)
     names = [k for k in compare.SCORE_LABELS if any(k in t for t in table)]
+    many_seeds = any(len(m["seeds"]) > 1 for m in members)
     if row["data"] == "dsprites" and names:
+        if many_seeds:
+            spread = compare.seed_spread(members, list(getattr(data, "factor_names", [])))
+            parts = [f"β = {s['beta']:g}: {s['separated']} of {s['known']}" for s in spread if s["known"]]
+            if parts:
+                st.markdown("**Seeds that put x and y each in a latent of its own** (both positions' MIG ≥ "
+                            f"{compare.SEPARATED_MIG:g}): " + "; ".join(parts) + ".")
+        shown = st.multiselect("Scores", names, default=[k for k in ("mig", "factor_vae") if k in names] or names[:2],
+                               format_func=lambda k: compare.SCORE_LABELS[k], key="scores")
         fig = go.Figure()
-        for k in names:
-            pts = [(t["beta"], t[k]) for t in table if k in t]
-            fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers",
-                                     name=compare.SCORE_LABELS[k]))
-        fig.add_vline(x=member["beta"], line_dash="dot", annotation_text="selected β")
-        fig.update_layout(title=ui.chart_title("Disentanglement scores vs β (stored in each checkpoint's metadata)"),
-                          xaxis_title="β", yaxis_title="score", xaxis=beta_axis, height=380,
-                          margin=dict(l=10, r=10, t=60, b=10))
+        palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+        for i, k in enumerate(shown):
+            colour = palette[i % len(palette)]
+            if k in compare.PUBLISHED_RANGES and all(b > 0 for b in betas):
+                lo, hi = compare.PUBLISHED_RANGES[k]
+                fig.add_hrect(y0=lo, y1=hi, fillcolor=colour, opacity=0.08, line_width=0)
+                fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=dict(color=colour, width=8), opacity=0.25,
+                                         name=f"{compare.SCORE_LABELS[k]}: published range"))
+            pts = [t for t in table if k in t]
+            fig.add_trace(go.Scatter(x=[t["beta"] for t in pts], y=[t[k] for t in pts], mode="markers",
+                                     marker=dict(color=colour, size=8, opacity=0.6), name=f"{compare.SCORE_LABELS[k]}: each seed",
+                                     customdata=[[t["seed"], t["steps"] or 0] for t in pts],
+                                     hovertemplate="β %{x:g}, seed %{customdata[0]}, %{customdata[1]:,} steps: %{y:.3f}<extra></extra>"))
+            med = compare.score_medians(table, k)
+            fig.add_trace(go.Scatter(x=[b for b, _ in med], y=[v for _, v in med], mode="lines",
+                                     line=dict(color=colour), name=f"{compare.SCORE_LABELS[k]}: median over seeds"))
+        fig.add_vline(x=member["beta"], line_dash="dot")
+        fig.update_layout(title=ui.chart_title("Disentanglement scores vs β: every seed, and the median"),
+                          xaxis_title="β", yaxis_title="score", xaxis=beta_axis, height=420,
+                          legend=dict(orientation="h", yanchor="top", y=-0.2), margin=dict(l=10, r=10, t=60, b=10))
         st.plotly_chart(fig, key="scores_vs_beta")
-        st.dataframe([{"β": t["beta"], **{compare.SCORE_LABELS[k]: t.get(k) for k in names}, "checkpoint": t["path"]}
+        st.caption("Dots are single runs (one per seed), the lines their medians; the dotted line is the β shown "
+                   "above. The bands are the range Locatello et al. (2019) report for β-VAE on dSprites over many seeds "
+                   "and β, after 300,000 steps. Stored scores come from `genlab eval` (10,000 images).")
+        st.dataframe([{"β": t["beta"], "seed": t["seed"], "steps": t["steps"],
+                       **{compare.SCORE_LABELS[k]: t.get(k) for k in names}, "checkpoint": t["path"]}
                       for t in table], hide_index=True)
     elif row["data"] == "dsprites":
         st.info("No disentanglement scores are stored for these checkpoints yet: measure them with "

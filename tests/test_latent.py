@@ -284,3 +284,42 @@ def test_default_lineup_lets_every_family_in_and_puts_the_longest_trained_first(
     # one checkpoint per kind (β-VAE at 50,000 steps, not 1,500); shown by family, longest first
     assert got == ["b4", "a", "aae", "ig"]
     assert [r["path"] for r in compare.default_lineup(rows, limit=20)] == ["b4", "a", "i", "v", "aae", "vg", "ig", "w"]
+
+
+def _trial(path, beta, seed, mig, study="beta-sweep", per_factor=None, steps=30000):
+    r = _row(path, "beta-vae", beta, d=10, steps=steps, metrics={"mig": mig} if mig is not None else {})
+    r["meta"].update(seed=seed, recipe={"study": study} if study else None,
+                     metrics_info={"disentanglement": {"mig_per_factor": per_factor}} if per_factor else {})
+    return r
+
+
+def test_a_study_is_its_own_sweep_with_every_seed_and_the_median_mig_seed_by_default():
+    rows = [_trial("b1s0", 1.0, 0, 0.02), _trial("b1s1", 1.0, 1, 0.05), _trial("b1s2", 1.0, 2, 0.03),
+            _trial("b16s0", 16.0, 0, 0.30), _trial("b16s1", 16.0, 1, 0.10), _trial("b16s2", 16.0, 2, None),
+            _trial("old-b4", 4.0, 0, 0.06, study=None)]
+    groups = compare.traversal_groups(rows)
+    study, old = groups[0], groups[1]
+    assert study["id"] == "study:beta-sweep:dsprites:z10" and "3 seeds" in study["label"]
+    assert [m["beta"] for m in study["members"]] == [1.0, 16.0]
+    assert [s["seed"] for s in study["members"][0]["seeds"]] == [0, 1, 2]
+    assert study["members"][0]["row"]["path"] == "b1s2"  # MIGs 0.02, 0.03, 0.05: the median is seed 2
+    assert study["members"][1]["row"]["path"] == "b16s1"  # two scored (0.10, 0.30): the lower middle; unscored last
+    assert [m["beta"] for m in old["members"]] == [4.0]  # the single run stays out of the study's sweep
+    g, m, s = compare.find_in_groups(groups, "b16s0")
+    assert g is study and m["beta"] == 16.0 and s["seed"] == 0
+    assert compare.find_in_groups(groups, "../elsewhere") is None
+
+
+def test_positions_separated_and_the_spread_over_seeds():
+    names = ["shape", "scale", "orientation", "posX", "posY"]
+    assert compare.positions_separated([0.0, 0.1, 0.0, 0.35, 0.41], names) is True
+    assert compare.positions_separated([0.0, 0.1, 0.0, 0.35, 0.05], names) is False  # y split over two latents
+    assert compare.positions_separated(None, names) is None
+    rows = [_trial("a", 16.0, 0, 0.3, per_factor=[0, 0, 0, 0.4, 0.5]), _trial("b", 16.0, 1, 0.1, per_factor=[0, 0, 0, 0.4, 0.1]),
+            _trial("c", 1.0, 0, 0.02, per_factor=[0, 0, 0, 0.01, 0.02]), _trial("d", 1.0, 1, 0.04)]
+    spread = {s["beta"]: s for s in compare.seed_spread(compare.traversal_groups(rows)[0]["members"], names)}
+    assert spread[16.0] == {"beta": 16.0, "seeds": 2, "scored": 2, "median_mig": pytest.approx(0.2), "separated": 1, "known": 2}
+    assert spread[1.0]["separated"] == 0 and spread[1.0]["known"] == 1
+    table = compare.sweep_scores(compare.traversal_groups(rows)[0]["members"])
+    assert sorted((t["beta"], t["seed"]) for t in table) == [(1.0, 0), (1.0, 1), (16.0, 0), (16.0, 1)]
+    assert compare.score_medians(table, "mig") == [(1.0, pytest.approx(0.03)), (16.0, pytest.approx(0.2))]

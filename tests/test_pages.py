@@ -553,3 +553,100 @@ def test_mode_collapse_trained_view_without_a_2d_gan_says_how_to_get_one(lab):
     info = texts(at.info)
     assert "No GAN checkpoint trained on grid" in info and "genlab rebuild --only 'grid-gan*'" in info
     assert not at.get("plotly_chart")
+
+
+# --------------------------------------------------------------------------- traversal: seeds of a study, and a run's timeline
+
+
+@pytest.fixture(scope="module")
+def seeds_lab(tmp_path_factory):
+    """A study's trials (β 1 and 4 × seeds 0–2, tiny) with known MIGs stored, and a tiny capacity-annealed
+    VAE that kept snapshots."""
+    from genlab import study as S
+    from genlab.checkpoint import update_metadata
+    from genlab.data import load_dataset
+    from genlab.models import make_config
+    from genlab.train import TrainConfig, fit
+
+    root = tmp_path_factory.mktemp("seeds")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        study = S.parse_study({"name": "tiny-sweep", "model": "beta-vae", "data": "dsprites", "steps": 10,
+                               "train": {"batch_size": 8, "precision": "fp32", "ckpt_every": 10},
+                               "fixed": {"latent_dim": 3}, "grid": {"beta": [1, 4], "seed": [0, 1, 2]}})
+        out = root / "checkpoints" / "tiny-sweep"
+        S.write_study_record(study, out)
+        migs = {(1, 0): 0.02, (1, 1): 0.05, (1, 2): 0.03, (4, 0): 0.30, (4, 1): 0.10, (4, 2): 0.20}
+        per_factor = {(4, 0): [0, 0, 0, 0.4, 0.3], (4, 1): [0, 0, 0, 0.3, 0.05], (4, 2): [0, 0, 0, 0.25, 0.22]}
+        for t in S.trials(study):
+            S.run_trial(study, t, out)
+            key = (t.values["beta"], t.seed)
+            update_metadata(out / t.name / "model", metrics={"mig": migs[key]},
+                            metrics_info={"disentanglement": {"mig_per_factor": per_factor.get(key, [0, 0, 0, 0.01, 0.01])}})
+        ds = load_dataset("dsprites")
+        cfg = make_config("annealed-vae", "dsprites", ds.shape, latent_dim=3, capacity=25.0, capacity_steps=40, gamma=100.0)
+        fit(cfg, ds, TrainConfig(steps=30, batch_size=8, out=str(root / "checkpoints" / "annealed"), name="annealed",
+                                 ckpt_every=30, log_every=10, snapshot_every=10), progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    return root
+
+
+def test_traversal_shows_the_median_seed_and_every_seed_of_a_study(seeds_lab, monkeypatch):
+    monkeypatch.setenv("GENLAB_CHECKPOINTS", str(seeds_lab / "checkpoints"))
+    monkeypatch.setenv("GENLAB_RUNS", str(seeds_lab / "runs"))
+    at = open_page("1_Latent_traversal.py")
+    assert at.selectbox(key="group").value == "study:tiny-sweep:dsprites:z3"
+    assert at.select_slider(key="beta").value == 1.0
+    seed_box = at.selectbox(key="train_seed|study:tiny-sweep:dsprites:z3|1.0")
+    assert seed_box.value == 2 and seed_box.options[2].endswith("(median)")  # MIGs 0.02, 0.05, 0.03
+    assert "beta-1_seed-2" in texts(at.caption)
+    # the spread over seeds: one dot per seed, the median line through the medians, the sentence
+    scores = charts(at)["Disentanglement scores vs β: every seed, and the median"]
+    dots = next(d for d in scores if d["name"] == "MIG: each seed")
+    assert sorted(zip(values(dots["x"]).tolist(), values(dots["y"]).tolist())) == sorted(
+        [(1.0, 0.02), (1.0, 0.05), (1.0, 0.03), (4.0, 0.30), (4.0, 0.10), (4.0, 0.20)])
+    median = next(d for d in scores if d["name"] == "MIG: median over seeds")
+    assert values(median["y"]).tolist() == pytest.approx([0.03, 0.20])
+    assert "β = 4: 2 of 3" in texts(at.markdown) and "β = 1: 0 of 3" in texts(at.markdown)
+    # another seed: another checkpoint, and the URL says which
+    kl_before = charts(at)["KL per dimension (β = 1)"]
+    seed_box.set_value(0)
+    rerun(at)
+    assert "beta-1_seed-0" in texts(at.caption) and at.query_params["train_seed"] == "0"
+    assert charts(at)["KL per dimension (β = 1)"] != kl_before
+    # the β slider shows the new β's median seed
+    at.select_slider(key="beta").set_value(4.0)
+    rerun(at)
+    assert "beta-4_seed-2" in texts(at.caption)
+
+
+def test_traversal_deep_link_to_a_checkpoint_opens_its_beta_and_seed(seeds_lab, monkeypatch):
+    monkeypatch.setenv("GENLAB_CHECKPOINTS", str(seeds_lab / "checkpoints"))
+    monkeypatch.setenv("GENLAB_RUNS", str(seeds_lab / "runs"))
+    path = str(seeds_lab / "checkpoints" / "tiny-sweep" / "beta-4_seed-0" / "model")
+    at = open_page("1_Latent_traversal.py", {"ckpt": path})
+    assert at.select_slider(key="beta").value == 4.0
+    assert "beta-4_seed-0" in texts(at.caption) and "ckpt" not in at.query_params
+    # a path the app does not list is ignored (never loaded)
+    at = open_page("1_Latent_traversal.py", {"ckpt": "/etc/passwd"})
+    assert at.select_slider(key="beta").value == 1.0 and "beta-1_seed-2" in texts(at.caption)
+
+
+def test_traversal_timeline_scrubs_the_snapshots_of_a_capacity_annealed_run(seeds_lab, monkeypatch):
+    monkeypatch.setenv("GENLAB_CHECKPOINTS", str(seeds_lab / "checkpoints"))
+    monkeypatch.setenv("GENLAB_RUNS", str(seeds_lab / "runs"))
+    gid = str(seeds_lab / "checkpoints" / "annealed" / "model")
+    at = open_page("1_Latent_traversal.py", {"group": gid})
+    key = f"step|{gid}"
+    slider = at.select_slider(key=key)
+    labels = list(slider.options)  # AppTest lists the options as the page formats them
+    assert len(labels) == 3  # snapshots at steps 10, 20, 30 (the last is the checkpoint itself)
+    assert "step 10 · C = 6.2 nats" in labels[0] and "step 30 · C = 18.8 nats" in labels[2]
+    kl_end = charts(at)["KL per dimension"]
+    slider.set_value(0)
+    rerun(at)
+    assert at.query_params["step"] == "10"
+    assert "snapshots/step-0000010" in texts(at.caption)
+    assert charts(at)["KL per dimension"] != kl_end
