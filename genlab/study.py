@@ -416,6 +416,10 @@ def run_trial(study: Study, trial: Trial, root, threads: int | None = None, step
     try:
         data = load_dataset(study.data, path=study.data_path)
         cfg, tc = trial_configs(study, trial, folder, data.shape, steps=total, device=device)
+        if not (folder / "resume.safetensors").exists() and (folder / "model.safetensors").exists():
+            warm = warm_start(folder, cfg, tc)
+            _log_event(folder, "warm start", step=warm, note="no resumable state: continued from the checkpoint's "
+                       "weights with a new optimiser state and new random streams")
         res = fit(cfg, data, tc, callbacks=[_TrialRecorder(folder, study, total, on_step)], progress=progress,
                   stop_event=stop_event)
         if res.stopped:
@@ -433,6 +437,29 @@ def run_trial(study: Study, trial: Trial, root, threads: int | None = None, step
         _write_trial(folder, status="failed" if not isinstance(e, KeyboardInterrupt) else "stopped", error=msg)
         _log_event(folder, "failed", error=msg)
         raise
+
+
+def warm_start(folder: Path, cfg, tc) -> int:
+    """A trial folder that holds a checkpoint but no resumable state (a shipped trial: checkpoints/ keeps
+    float16 weights, not the optimiser) continues from those weights: write a resumable state with the
+    weights, a fresh optimiser and random streams seeded by (seed, step). Not the run it would have been
+    with its optimiser state (Adam restarts its moment estimates); events.log says so. Returns the step."""
+    import torch
+
+    from genlab.checkpoint import load_checkpoint, save_train_state
+    from genlab.models import build_optimizers
+
+    model, meta = load_checkpoint(folder / "model", device="cpu")
+    if model.cfg.to_dict() != cfg.to_dict():
+        raise StudyError(f"'{folder}' holds a checkpoint trained with other settings than this trial; move it away "
+                         f"to train the trial from the start")
+    model = model.float().train()
+    step = int(meta.get("steps") or 0)
+    rng = {"data": torch.Generator().manual_seed(tc.seed * 1_000_003 + step).get_state(),
+           "noise": torch.Generator().manual_seed(tc.seed * 1_000_003 + step + 1).get_state()}
+    save_train_state(folder / "resume.safetensors", model, build_optimizers(model), step, rng,
+                     {"wall_time_s": float(meta.get("wall_time_s") or 0.0), "warm_start": step})
+    return step
 
 
 def _log_event(folder: Path, event: str, **fields) -> None:
@@ -800,7 +827,7 @@ def _is_num(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def strip_data(res: dict, metric: str, spread: float = 0.5) -> dict:
+def strip_data(res: dict, metric: str, spread: float = 0.3) -> dict:
     """A strip chart of `metric` against the swept value (Locatello et al. 2019's way of showing seeds):
     {"key", "values" (the swept values, in grid order), "axis" ("log" when all are > 0, "linear" for
     other numbers, "category" otherwise), "ticks" {tickvals, ticktext}, "dots" (one per trial holding the

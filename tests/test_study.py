@@ -184,3 +184,26 @@ def test_a_corrupt_trial_is_reported_and_the_others_finish(tmp_path, local_ray, 
     assert main(["study", "status", str(out)]) == 0
     status = capsys.readouterr().out
     assert "beta-4_seed-0" in status and "failed" in status and "3 done, 1 failed" in status
+
+
+def test_a_trial_with_weights_but_no_resumable_state_continues_from_them(tmp_path):
+    """A shipped trial (float16 weights, no optimiser state) is trained on from its weights, and says so."""
+    from genlab.checkpoint import load_checkpoint, save_checkpoint
+
+    path = write_study(tmp_path, text=TINY.format(steps=20, ckpt=10).replace("seed = [0, 1]", "seed = [0]")
+                       .replace("beta = [1, 4]", "beta = [4]"))
+    study = S.load_study(path)
+    t = S.trials(study)[0]
+    S.run_trial(study, t, tmp_path / "a", threads=1)
+    shipped = tmp_path / "shipped" / t.name
+    model, meta = load_checkpoint(tmp_path / "a" / t.name / "model")
+    save_checkpoint(shipped / "model", model, meta, half=True)
+    (shipped / "trial.json").write_text((tmp_path / "a" / t.name / "trial.json").read_text())
+    info = S.run_trial(study, t, tmp_path / "shipped", threads=1, steps=30)
+    assert info["status"] == "done" and info["step"] == 30
+    events = [json.loads(line) for line in (shipped / "events.log").read_text().splitlines()]
+    assert any(e["event"] == "warm start" and e["step"] == 20 for e in events)
+    log = [json.loads(line) for line in (shipped / "log.jsonl").read_text().splitlines()]
+    assert log[0]["step"] > 20  # the new segment starts where the shipped weights stopped
+    w20, _ = load_checkpoint(shipped / "model")
+    assert not torch.equal(next(iter(w20.state_dict().values())), next(iter(model.state_dict().values())))
