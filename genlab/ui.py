@@ -40,6 +40,8 @@ PAGES = [  # the order of the sidebar; URLs are kept stable because page state l
     Page("pages/4_Code_space.py", "Code space", "Code_space",
          "UMAP, PCA or t-SNE map of the latent codes, holes in the prior"),
     Page("pages/5_Train.py", "Train", "Train", "train any model on any dataset, watch the curves, stop and resume"),
+    Page("pages/6_Study.py", "Study", "Study",
+         "a grid of runs (β × seed) on Ray: one dot per seed, the median per β, a link to each run"),
 ]
 
 

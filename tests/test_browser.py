@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from genlab import ui
+from test_page_study import make_tiny_study
 from test_pages import make_tiny_lab
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,14 +44,17 @@ def browser() -> tuple[str, str] | str:
 
 @pytest.fixture(scope="module")
 def tiny_checkpoints(browser, tmp_path_factory) -> Path | None:
-    """A β sweep (β = 1, 4) and a GAN on dSprites, z = 3, 20 steps each: enough for every page."""
+    """A β sweep (β = 1, 4) and a GAN on dSprites, z = 3, 20 steps each, and a finished 2 × 2 study
+    (β-VAEs on digits, trained the way a Ray task trains them): enough for every page."""
     if isinstance(browser, str):
         return None  # no browser: fail at once rather than train first
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return make_tiny_lab(tmp_path_factory.mktemp("browser") / "checkpoints",
-                             names=("bvae-b1", "bvae-b4", "gan-dsprites"))
+        folder = make_tiny_lab(tmp_path_factory.mktemp("browser") / "checkpoints",
+                               names=("bvae-b1", "bvae-b4", "gan-dsprites"))
+        make_tiny_study(folder / "tiny-study")
+        return folder
     finally:
         torch.set_num_threads(threads)
 
@@ -63,6 +67,8 @@ def test_every_page_renders_in_chromium(browser, tiny_checkpoints, tmp_path):
            "GENLAB_CACHE": str(tmp_path / "cache")}
     pages = [shots.Page(p.name, p.path, p.plot, query="n=100" if p.query else "", steps=min(p.steps, 100),
                         title=p.title) for p in shots.PAGES]
+    if not any(p.path == "/Study" for p in pages):  # the Study page draws the tiny study's strip chart
+        pages.append(shots.Page("study", "/Study", plot=True, title="Study"))
     # The fresh server's first visit is a deep link, not the home page: a user who follows a shared
     # /Mode_collapse?view=ab link must get the app's own sidebar too (see genlab.ui.setup_page).
     pages = pages[1:] + pages[:1]
@@ -78,7 +84,7 @@ def test_every_page_renders_in_chromium(browser, tiny_checkpoints, tmp_path):
     assert [r["page"] for r in reports] == [p.name for p in pages]
     for r in reports:
         assert r["problems"] == [], f"{r['url']}: {r['problems']}"
-        assert r["title"] == next(p.title for p in shots.PAGES if p.name == r["page"])
+        assert r["title"] == next(p.title for p in pages if p.name == r["page"])
         # app.py's router names every page in the sidebar, the home page as "Home" (not the file's name)
         assert r["nav"] == ["Home", *(p.title for p in ui.PAGES)], r["nav"]
         png = Path(r["png"])
