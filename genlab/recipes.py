@@ -183,6 +183,8 @@ def results_rows(folders=("checkpoints",)) -> list[dict]:
         for r in list_checkpoints(folder):
             if "error" in r or r.get("kind") != "model":
                 continue
+            if (r.get("meta", {}).get("recipe") or {}).get("study"):
+                continue  # a study's trials are summarised over seeds by `genlab study results`
             rows.append(r)
     return rows
 

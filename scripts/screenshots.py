@@ -61,6 +61,7 @@ PAGES = [
     Page("mode_collapse", "/Mode_collapse", plot=True, steps=500, title="Mode collapse"),
     Page("code_space", "/Code_space", plot=True, title="Code space"),
     Page("train", "/Train", plot=False, title="Train"),
+    Page("study", "/Study", plot=True, title="Study"),
 ]
 
 

@@ -67,8 +67,6 @@ def test_every_page_renders_in_chromium(browser, tiny_checkpoints, tmp_path):
            "GENLAB_CACHE": str(tmp_path / "cache")}
     pages = [shots.Page(p.name, p.path, p.plot, query="n=100" if p.query else "", steps=min(p.steps, 100),
                         title=p.title) for p in shots.PAGES]
-    if not any(p.path == "/Study" for p in pages):  # the Study page draws the tiny study's strip chart
-        pages.append(shots.Page("study", "/Study", plot=True, title="Study"))
     # The fresh server's first visit is a deep link, not the home page: a user who follows a shared
     # /Mode_collapse?view=ab link must get the app's own sidebar too (see genlab.ui.setup_page).
     pages = pages[1:] + pages[:1]

@@ -22,6 +22,8 @@ import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
+from genlab import ui
+
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 120  # seconds per script run: the first run of a page imports torch, sklearn, plotly
 
@@ -150,7 +152,7 @@ def test_home_lists_the_lab(lab):
     at = open_page("app.py")
     names = set(at.dataframe[-1].value["name"])
     assert set(TINY_LAB) <= names
-    assert len(at.get("page_link")) == 5
+    assert len(at.get("page_link")) == len(ui.PAGES)
 
 
 # --------------------------------------------------------------------------- 1 latent traversal
