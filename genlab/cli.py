@@ -184,6 +184,12 @@ def _parser() -> argparse.ArgumentParser:
     sr.add_argument("--only", help="only some grid points, e.g. 'beta=1,16' or 'beta=16;seed=0'")
     sr.add_argument("--device", help="auto, cpu, cuda [the study's, else auto]")
     sr.add_argument("--quiet", action="store_true", help="no progress bar")
+    sr.add_argument("--stacked", action="store_true",
+                    help="train the selected trials as ONE stacked run in this process (torch.func, no Ray; β-VAE/VAE "
+                         "trials that differ only in β and seed); they share the first trial's data stream")
+    sr.add_argument("--time-limit", type=float, metavar="SECONDS",
+                    help="with --stacked: checkpoint every trial and stop cleanly before this many seconds; "
+                         "run again to resume")
     ss = ssub.add_parser("status", help="done / running / failed / waiting per trial")
     ss.add_argument("dir", help="the study's folder")
     ss.add_argument("--json", action="store_true", help="print JSON")
@@ -453,6 +459,29 @@ def cmd_study(a) -> int:
         only = S.parse_only(a.only, study)
         if a.cpus_per_trial < 1 or a.gpus_per_trial < 0 or (a.steps is not None and a.steps < 1):
             raise UserError("--cpus-per-trial and --steps must be at least 1, --gpus-per-trial at least 0")
+        if a.stacked or a.time_limit is not None:
+            if not a.stacked or a.address or (a.time_limit is not None and a.time_limit <= 0):
+                raise UserError("--time-limit (seconds, above 0) goes with --stacked, which trains in this process "
+                                "(no --address)")
+            import signal
+            import threading
+
+            from genlab.sweep import run_study_stacked
+
+            stop = threading.Event()  # `kill`: every trial is checkpointed at the same step, then the run stops
+            main = threading.current_thread() is threading.main_thread()
+            prev = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set()) if main else None
+            out = a.out or f"runs/studies/{study.name}"
+            try:
+                rep = run_study_stacked(study, out, steps=a.steps, device=a.device, time_limit_s=a.time_limit,
+                                        only=only, progress=not a.quiet, stop_event=stop)
+            finally:
+                if main:
+                    signal.signal(signal.SIGTERM, prev)
+            state = "stopped before the end: run again to resume" if rep["stopped"] else "done"
+            print(f"{study.name}: {len(rep['members'])} trials stacked, {len(rep['skipped'])} already done; step "
+                  f"{rep['step']:,}, {rep['images_per_s']:,.0f} images/s, {rep['wall_s']:.0f} s, {state} -> {out}")
+            return 0
         out = a.out or f"runs/studies/{study.name}"
         rep = S.run_study(study, out, address=a.address, cpus_per_trial=a.cpus_per_trial, gpus_per_trial=a.gpus_per_trial,
                           steps=a.steps, only=only, device=a.device, progress=not a.quiet)

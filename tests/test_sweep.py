@@ -1,6 +1,7 @@
 """The batched β sweep (genlab.sweep): stacked parameters must train each member as its own run would."""
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,187 @@ def test_cli_sweep_batched_writes_the_same_folders_as_separate_runs(tmp_path, ca
     assert cli.main(["sweep", "--model", "gan", "--data", "ring", "--values", "lr=1e-4,2e-4", "--batched", "on",
                      "--out", str(tmp_path / "gan")]) == 2
     assert "use --batched off" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- a study's trials as one stacked run
+
+import os
+import subprocess
+import sys
+import tarfile
+import types
+
+import genlab.sweep as sweep_mod
+from genlab import study as S
+from genlab.checkpoint import read_metadata
+from genlab.sweep import ResidentImages, run_study_stacked
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_STUDY = """name = "tiny"
+model = "beta-vae"
+data = "digits"
+steps = 30
+[train]
+batch_size = 16
+precision = "fp32"
+log_every = 5
+ckpt_every = 10
+[fixed]
+latent_dim = 3
+[grid]
+beta = [1, 4]
+seed = [0, 1]
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory):
+    path = tmp_path_factory.mktemp("study") / "tiny.toml"
+    path.write_text(TINY_STUDY)
+    return path
+
+
+@pytest.fixture(scope="module")
+def stacked_once(tiny_study, tmp_path_factory):
+    """The tiny study trained once, uninterrupted, by `genlab study run --stacked`."""
+    out = tmp_path_factory.mktemp("stacked") / "tiny"
+    assert cli.main(["study", "run", str(tiny_study), "--stacked", "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def _events(folder):
+    return [json.loads(line) for line in (Path(folder) / "events.log").read_text().splitlines()]
+
+
+def _max_diff(a, b):
+    return max((p - q).abs().max().item() for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_study_run_stacked_writes_ordinary_trials(stacked_once, tiny_study, tmp_path, capsys):
+    out = stacked_once
+    rows = S.status_rows(out)
+    assert sorted(r["trial"] for r in rows) == ["beta-1_seed-0", "beta-1_seed-1", "beta-4_seed-0", "beta-4_seed-1"]
+    assert all(r["status"] == "done" and r["step"] == 30 and r["steps"] == 30 for r in rows)
+    models = {}
+    for r in rows:
+        folder = out / r["trial"]
+        model, meta = load_checkpoint(folder / "model")
+        models[r["trial"]] = model
+        # each member's sidecar records its own β and seed, and the trial's recipe, not the first member's
+        assert (meta["config"]["beta"], meta["seed"]) == (r["beta"], r["seed"])
+        assert meta["recipe"]["grid"] == {"beta": r["beta"], "seed": r["seed"]} and meta["steps"] == 30
+        assert meta["sweep"]["batched"] is True and meta["precision"] == "fp32"
+        info = S.read_trial(folder)
+        assert (info["study"], info["name"], info["values"], info["status"]) == ("tiny", r["trial"],
+                                                                                {"beta": r["beta"], "seed": r["seed"]}, "done")
+        assert [(e["event"], e["step"]) for e in _events(folder)] == [("start", 0), ("done", 30)]
+        assert [json.loads(l)["step"] for l in (folder / "log.jsonl").read_text().splitlines()] == list(range(5, 31, 5))
+    assert _max_diff(models["beta-1_seed-0"], models["beta-4_seed-0"]) > 1e-3  # β made a difference
+    # the members share the data stream of the first trial's seed (0): the seed-0 member follows its
+    # per-trial run; a seed-1 member does not (its own run draws its batches with seed 1)
+    study = S.load_study(tiny_study)
+    for t in S.trials(study, {"beta": [1], "seed": [0, 1]}):
+        S.run_trial(study, t, tmp_path / "per-trial")
+        alone, _ = load_checkpoint(tmp_path / "per-trial" / t.name / "model")
+        diff = _max_diff(models[t.name], alone)
+        assert diff < 1e-4 if t.seed == 0 else diff > 1e-3, (t.name, diff)
+    # a second call finds every trial done and trains nothing
+    before = (out / "beta-1_seed-0" / "model.safetensors").stat().st_mtime_ns
+    assert cli.main(["study", "run", str(tiny_study), "--stacked", "--out", str(out), "--quiet"]) == 0
+    assert "0 trials stacked, 4 already done" in capsys.readouterr().out
+    assert (out / "beta-1_seed-0" / "model.safetensors").stat().st_mtime_ns == before
+
+
+def test_a_time_limit_stops_every_trial_at_one_step_and_the_next_call_resumes(stacked_once, tiny_study, tmp_path,
+                                                                              capsys, monkeypatch):
+    out = tmp_path / "limited"
+    args = ["study", "run", str(tiny_study), "--stacked", "--out", str(out), "--quiet"]
+    # a limit shorter than the checkpoint margin: the run stops after its first step, checkpointed
+    assert cli.main(args + ["--time-limit", "1"]) == 0
+    assert "stopped before the end" in capsys.readouterr().out
+    rows = S.status_rows(out)
+    stopped_at = {r["step"] for r in rows}
+    assert {r["status"] for r in rows} == {"stopped"} and len(stopped_at) == 1
+    s1 = stopped_at.pop()
+    assert 1 <= s1 < 30
+    for r in rows:
+        folder = out / r["trial"]
+        assert read_metadata(folder / "model")["steps"] == s1 and (folder / "resume.safetensors").exists()
+        assert [(e["event"], e["step"]) for e in _events(folder)] == [("start", 0), ("stopped", s1)]
+    # the next call resumes all four from that step, to the same weights as the uninterrupted run
+    assert cli.main(args) == 0
+    for r in S.status_rows(out):
+        folder = out / r["trial"]
+        assert (r["status"], r["step"], r["attempts"]) == ("done", 30, 2)
+        assert [(e["event"], e["step"]) for e in _events(folder)] == [("start", 0), ("stopped", s1), ("resume", s1),
+                                                                      ("done", 30)]
+        a, _ = load_checkpoint(folder / "model")
+        b, _ = load_checkpoint(stacked_once / r["trial"] / "model")
+        assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+
+    # the stop follows the clock: with a clock that moves 10 s per reading, 500 s and a 1 s margin
+    # stop the run a few steps before step 25 (two readings per step), not at its first step
+    clock = {"t": 0.0}
+
+    def monotonic():
+        clock["t"] += 10.0
+        return clock["t"]
+
+    monkeypatch.setattr(sweep_mod, "time", types.SimpleNamespace(monotonic=monotonic, perf_counter=time.perf_counter))
+    study = S.load_study(tiny_study)
+    rep = run_study_stacked(study, tmp_path / "clocked", device="cpu", time_limit_s=500, margin_s=1.0, progress=False,
+                            log=lambda *_: None)
+    monkeypatch.undo()
+    assert rep["stopped"] is True and 10 < rep["step"] < 30 and len(rep["members"]) == 4
+    assert {r["step"] for r in S.status_rows(tmp_path / "clocked")} == {rep["step"]}
+    # trials that stand at different steps are not stacked together
+    more = ["study", "run", str(tiny_study), "--stacked", "--out", str(tmp_path / "clocked"), "--quiet"]
+    assert cli.main(more + ["--only", "beta=1;seed=0", "--time-limit", "1"]) == 0
+    capsys.readouterr()
+    assert cli.main(more) == 2
+    assert "different steps" in capsys.readouterr().err
+    assert cli.main(["study", "run", str(tiny_study), "--time-limit", "5", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_resident_dsprites_draw_the_same_batches(monkeypatch):
+    from genlab import dsprites
+    from genlab.data import DSpritesData
+
+    monkeypatch.setattr(dsprites, "N_IMAGES", 3000)  # the first 3,000 images stand for the set
+    data = DSpritesData()
+    resident = ResidentImages(data, "cpu", workers=2, chunk=1024)
+    assert resident.images.dtype == torch.uint8 and tuple(resident.images.shape) == (3000, 1, 64, 64)
+    for seed in (0, 5):
+        a = data.sample(32, torch.Generator().manual_seed(seed))["x"]
+        b = resident.sample(32, torch.Generator().manual_seed(seed))["x"]
+        assert torch.equal(a, b) and a.sum() > 0
+    assert resident.factor_sizes == data.factor_sizes  # the metrics' protocol passes through
+
+
+def test_gpu_campaign_script_runs_on_the_cpu(tiny_study, tmp_path):
+    out, run = tmp_path / "out", tmp_path / "run"
+    env = dict(os.environ, STUDY=str(tiny_study), STEPS="20", LIMIT="60", DEVICE="cpu", OUT=str(out), RUN_DIR=str(run))
+    script = str(REPO / "scripts" / "gpu_campaign.sh")
+    dry = subprocess.run(["bash", script, "--dry-run"], env=env, capture_output=True, text=True, timeout=300)
+    assert dry.returncode == 0 and "dry run: nothing trained" in dry.stdout and not run.exists()
+    res = subprocess.run(["bash", script], env=env, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert "torch " in res.stdout and "4 trials stacked" in res.stdout
+    # what comes back from a device run: at most 8 files of at most 16 MiB, no deeper than $OUT/a/b/
+    files = sorted(p.name for p in out.iterdir())
+    assert {"campaign.log", "MANIFEST.txt"} <= set(files) and len(files) <= 8
+    assert all(p.is_file() and p.stat().st_size <= 16 * 2**20 for p in out.iterdir())
+    back = tmp_path / "back"
+    for p in out.glob("bundle-*.tar.gz"):
+        with tarfile.open(p) as tar:
+            tar.extractall(back, filter="data")
+    rows = S.status_rows(back / run.name)
+    assert len(rows) == 4 and all(r["status"] == "done" and r["step"] == 20 for r in rows)
+    for r in rows:
+        _, meta = load_checkpoint(back / run.name / r["trial"] / "model")
+        assert meta["steps"] == 20 and meta["seed"] == r["seed"]
+    # the tiny trials' resume states fit, so the unpacked folder carries on where the campaign stopped
+    assert "resume states packed" in (out / "MANIFEST.txt").read_text()
+    assert cli.main(["study", "run", str(tiny_study), "--stacked", "--steps", "24", "--out", str(back / run.name),
+                     "--quiet"]) == 0
+    assert {r["step"] for r in S.status_rows(back / run.name, steps=24)} == {24}
