@@ -193,6 +193,10 @@ def _parser() -> argparse.ArgumentParser:
     ss = ssub.add_parser("status", help="done / running / failed / waiting per trial")
     ss.add_argument("dir", help="the study's folder")
     ss.add_argument("--json", action="store_true", help="print JSON")
+    ssh = ssub.add_parser("ship", help="copy a study's finished trials (float16 weights, sidecars, curves) for shipping")
+    ssh.add_argument("dir", help="the study's folder")
+    ssh.add_argument("--to", required=True, help="destination folder, e.g. checkpoints/beta-sweep")
+    ssh.add_argument("--unfinished", action="store_true", help="also trials that have not reached their steps")
     sres = ssub.add_parser("results", help="one record per trial and a summary per grid point over seeds")
     sres.add_argument("dir", help="the study's folder")
     fmt = sres.add_mutually_exclusive_group()
@@ -483,6 +487,12 @@ def cmd_study(a) -> int:
                   f"{rep['step']:,}, {rep['images_per_s']:,.0f} images/s, {rep['wall_s']:.0f} s, {state} -> {out}")
             return 0
         out = a.out or f"runs/studies/{study.name}"
+        import signal
+
+        def _terminate(signum, frame):  # `kill` (the Study page's Stop) stops like Ctrl-C: trials cancelled, resumable
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, _terminate)
         rep = S.run_study(study, out, address=a.address, cpus_per_trial=a.cpus_per_trial, gpus_per_trial=a.gpus_per_trial,
                           steps=a.steps, only=only, device=a.device, progress=not a.quiet)
         print(f"{study.name}: {len(rep['done'])} trained, {len(rep['skipped'])} already done, "
@@ -490,6 +500,10 @@ def cmd_study(a) -> int:
         for name, why in rep["failed"].items():
             print(f"  {name}: {why}")
         return 1 if rep["failed"] else 0
+    if a.study_command == "ship":
+        names = S.ship(a.dir, a.to, done_only=not a.unfinished)
+        print(f"shipped {len(names)} trial(s) to {a.to}: {', '.join(names) or 'none finished yet'}")
+        return 0
     if a.study_command == "status":
         rows = S.status_rows(a.dir)
         if a.json:

@@ -964,3 +964,38 @@ def progress(out) -> dict:
     rows = status_rows(out)
     count = {s: sum(r["status"] == s for r in rows) for s in ("done", "failed", "running")}
     return {**count, "total": len(rows), "rows": rows}
+
+
+# --------------------------------------------------------------------------- shipping a study's trials
+
+SHIPPED_FILES = ("trial.json", "curve.jsonl", "events.log")
+
+
+def ship(src, dest, done_only: bool = True) -> list[str]:
+    """Copy a study's trials into `dest` for shipping (checkpoints/): each trial's model as float16
+    weights with its sidecar (metrics included), trial.json, curve.jsonl and events.log, and the
+    study.json. Not the resumable state (the optimiser, 3x the model's size) nor the training log:
+    a shipped trial trains on with `genlab study run FILE --out DEST` from its weights (warm_start).
+    Returns the names of the trials shipped."""
+    import shutil
+
+    from genlab.checkpoint import load_checkpoint, save_checkpoint
+
+    src, dest = Path(src), Path(dest)
+    study = open_study(src)
+    shipped = []
+    for t in trials(study):
+        folder = src / t.name
+        info = read_trial(folder)
+        if not (folder / "model.safetensors").exists() or (done_only and info.get("status") != "done"):
+            continue
+        model, meta = load_checkpoint(folder / "model")
+        out = dest / t.name
+        save_checkpoint(out / "model", model, meta, half=True)
+        for name in SHIPPED_FILES:
+            if (folder / name).exists():
+                shutil.copy2(folder / name, out / name)
+        shipped.append(t.name)
+    if shipped:
+        write_study_record(study, dest)
+    return shipped

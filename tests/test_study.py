@@ -207,3 +207,23 @@ def test_a_trial_with_weights_but_no_resumable_state_continues_from_them(tmp_pat
     assert log[0]["step"] > 20  # the new segment starts where the shipped weights stopped
     w20, _ = load_checkpoint(shipped / "model")
     assert not torch.equal(next(iter(w20.state_dict().values())), next(iter(model.state_dict().values())))
+
+
+def test_ship_copies_finished_trials_as_float16_with_their_records(tmp_path):
+    from genlab.checkpoint import read_metadata
+
+    path = write_study(tmp_path, text=TINY.format(steps=20, ckpt=10).replace("seed = [0, 1]", "seed = [0]"))
+    study = S.load_study(path)
+    out, dest = tmp_path / "study", tmp_path / "shipped"
+    S.write_study_record(study, out)
+    first, second = S.trials(study)
+    S.run_trial(study, first, out, threads=1)
+    S.run_trial(study, second, out, threads=1, steps=10)  # stopped short of the study's 20 steps: not done
+    S._write_trial(out / second.name, status="stopped")
+    assert main(["study", "ship", str(out), "--to", str(dest)]) == 0
+    assert sorted(p.name for p in dest.iterdir() if p.is_dir()) == [first.name]
+    meta = read_metadata(dest / first.name / "model")
+    assert meta["dtype"] == "float16" and meta["steps"] == 20 and "kl_total" in meta["metrics"]
+    assert (dest / first.name / "trial.json").exists() and not (dest / first.name / "resume.safetensors").exists()
+    assert S.open_study(dest).name == "tiny"
+    assert [r["status"] for r in S.status_rows(dest)] == ["done", "waiting"]
