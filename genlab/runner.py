@@ -20,9 +20,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
+import re
 import threading
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -97,6 +100,132 @@ FIELD_HELP = {
 }
 
 
+class Limit(NamedTuple):
+    """The values a numeric setting takes: lo to hi, each end included unless marked open."""
+
+    lo: float
+    hi: float
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def holds(self, v) -> bool:
+        return (math.isfinite(v) and (v > self.lo if self.lo_open else v >= self.lo)
+                and (v < self.hi if self.hi_open else v <= self.hi))
+
+    def text(self) -> str:
+        """'1–512', 'above 0 and at most 1', 'at least 0 and below 1'."""
+        lo, hi = _num(self.lo), _num(self.hi)
+        if not self.lo_open and not self.hi_open:
+            return f"{lo}–{hi}"
+        low = f"above {lo}" if self.lo_open else f"at least {lo}"
+        high = f"below {hi}" if self.hi_open else f"at most {hi}"
+        return f"{low} and {high}"
+
+
+def _num(v) -> str:
+    return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else f"{v:g}"
+
+
+# The range of every numeric setting the Train page shows. The page's fields carry no bounds of their
+# own (a browser field out of its bounds keeps sending its last good value, so the run started would
+# not be the one on screen): check_run_settings refuses anything out of range, before a folder exists.
+FIELD_LIMITS = {
+    "latent_dim": Limit(1, 512),
+    "beta": Limit(0, 10_000),
+    "gamma": Limit(0, 1e6),
+    "capacity": Limit(0, 1000),
+    "capacity_steps": Limit(1, 100_000_000),
+    "alpha": Limit(-1000, 1),
+    "mmd_weight": Limit(0, 1e6),
+    "d_steps": Limit(1, 100),
+    "clip": Limit(0, 10, lo_open=True),
+    "gp_weight": Limit(0, 10_000),
+    "n_categorical": Limit(0, 1000),
+    "n_continuous": Limit(0, 100),
+    "info_weight": Limit(0, 10_000),
+    "margin": Limit(0, 1000),
+    "pt_weight": Limit(0, 1000),
+    "vaegan_gamma": Limit(0, 10_000),
+    "vaegan_pixel": Limit(0, 10_000),
+    "label_smoothing": Limit(0, 1, lo_open=True),
+    "instance_noise": Limit(0, 10),
+    "consensus": Limit(0, 1000),
+    "historical_averaging": Limit(0, 10_000),
+    "ema_decay": Limit(0, 1, hi_open=True),
+    "lr": Limit(0, 1, lo_open=True),
+    "lr_d": Limit(0, 1, lo_open=True),
+    "lr_g": Limit(0, 1, lo_open=True),
+    "adam_beta1": Limit(0, 1, hi_open=True),
+    "adam_beta2": Limit(0, 1, hi_open=True),
+}
+# steps, batch size and seed of a run started from the app (the Train page's Run fields)
+RUN_LIMITS = {"steps": Limit(1, 1_000_000), "batch_size": Limit(1, 4096), "seed": Limit(0, 1_000_000)}
+RUN_LABELS = {"steps": "Steps", "batch_size": "Batch size", "seed": "Seed"}
+# a run's name is its folder under runs/: never a path
+RUN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
+RUN_NAME_RULE = "letters, digits, -, _ and . (not first), at most 100 characters"
+
+
+def is_run_name(name) -> bool:
+    """A run's name (its folder under runs/): letters, digits, -, _ and ., never a path."""
+    return isinstance(name, str) and RUN_NAME.fullmatch(name) is not None
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def check_run_settings(model: str, dataset: str, overrides: dict | None = None, steps=1000, batch_size=64,
+                       seed=0, run_id: str | None = None) -> list[str]:
+    """What is wrong with a run's settings, one clause each (empty when it can start): an unknown
+    model or dataset, a setting out of FIELD_LIMITS or RUN_LIMITS, of the wrong type or not among its
+    choices, a run name that is not a name. start_run refuses on any, before a folder is created."""
+    from genlab.data import DATASETS
+
+    problems = []
+    if model not in MODELS:
+        problems.append(f"unknown model '{model}'; choose one of: {', '.join(MODELS)}")
+    if dataset not in DATASETS:
+        problems.append(f"unknown dataset '{dataset}'; choose one of: {', '.join(DATASETS)}")
+    for key, v in (("steps", steps), ("batch_size", batch_size), ("seed", seed)):
+        label, limit = RUN_LABELS[key], RUN_LIMITS[key]
+        if not _is_int(v) and not (isinstance(v, float) and v.is_integer()):
+            problems.append(f"{label} must be a whole number {limit.text()} (got {v!r})")
+        elif not limit.holds(v):
+            problems.append(f"{label} must be {limit.text()} (got {_num(int(v))})")
+    if run_id is not None and not is_run_name(run_id):
+        problems.append(f"'{run_id}' cannot name a run folder: use {RUN_NAME_RULE}")
+    fields = {f.name: f for f in dataclasses.fields(ModelConfig)}
+    defaults = paper_defaults(model) if model in MODELS else {}
+    for name, v in (overrides or {}).items():
+        if name not in fields:
+            problems.append(f"'{name}' is not a setting of genlab's models")
+            continue
+        if v is None:  # left empty: the paper's default (lr_d / lr_g: the same as lr)
+            continue
+        default = defaults.get(name, fields[name].default)
+        if name in FIELD_CHOICES:
+            if v not in FIELD_CHOICES[name]:
+                problems.append(f"{name} must be one of {', '.join(FIELD_CHOICES[name])} (got {v!r})")
+        elif isinstance(default, bool):
+            if not isinstance(v, bool):
+                problems.append(f"{name} must be on or off (got {v!r})")
+        elif name in FIELD_LIMITS or _is_number(default):
+            limit = FIELD_LIMITS.get(name)
+            whole = _is_int(default)
+            if not _is_number(v) or (whole and not float(v).is_integer()):
+                problems.append(f"{name} must be {'a whole number' if whole else 'a number'} (got {v!r})")
+            elif not math.isfinite(v):
+                problems.append(f"{name} must be a finite number (got {v!r})")
+            elif limit is not None and not limit.holds(v):
+                problems.append(f"{name} must be {limit.text()} (got {_num(v)})")
+    return problems
+
+
 def paper_defaults(model: str) -> dict:
     """ModelConfig's defaults overlaid with the paper's (MODELS[model].defaults)."""
     if model not in MODELS:
@@ -107,14 +236,17 @@ def paper_defaults(model: str) -> dict:
 
 
 def hyperparameter_fields(model: str) -> list[dict]:
-    """The settings the Train page shows for `model`: name, paper default, help, choices, group."""
+    """The settings the Train page shows for `model`: name, paper default, help, choices, group, and
+    for a number its Limit and the range as text ('above 0 and at most 1')."""
     defaults = paper_defaults(model)
     optim = OPTIM_FIELDS if MODELS[model].family != "vae" else [f for f in OPTIM_FIELDS if f not in ("lr_d", "lr_g")]
     rows = []
     for group, names in (("model", MODEL_FIELDS.get(model, ["latent_dim"])), ("optimisation", optim)):
         for name in names:
+            limit = FIELD_LIMITS.get(name)
             rows.append({"name": name, "default": defaults[name], "help": FIELD_HELP.get(name, ""),
-                         "choices": FIELD_CHOICES.get(name), "group": group})
+                         "choices": FIELD_CHOICES.get(name), "group": group, "limit": limit,
+                         "range": limit.text() if limit else None})
     return rows
 
 
@@ -346,16 +478,16 @@ def start_run(model: str, dataset: str, overrides: dict | None = None, steps: in
               seed: int = 0, run_id: str | None = None, root: str | Path | None = None,
               sample_every: int | None = None, device: str = "auto") -> BackgroundRun:
     """Build the config (paper defaults + overrides), register the run and start its worker.
-    Raises ValueError for bad settings or a run id that is taken, before any thread starts."""
+    Raises ValueError (one sentence) for bad settings (check_run_settings, then make_config's own
+    checks) or a run id that is taken, before any folder is created or thread started."""
     from genlab.data import DATASETS
 
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset '{dataset}'; choose one of: {', '.join(DATASETS)}")
-    if steps < 1 or batch_size < 1:
-        raise ValueError("steps and batch size must be at least 1")
-    run_id = (run_id or default_run_id(model, dataset)).strip()
-    if not run_id or "/" in run_id or run_id.startswith("."):
-        raise ValueError(f"'{run_id}' cannot name a run folder: use letters, digits, - and _")
+    run_id = (run_id or "").strip() or None
+    problems = check_run_settings(model, dataset, overrides, steps, batch_size, seed, run_id)
+    if problems:
+        raise ValueError("; ".join(problems) + ".")
+    steps, batch_size, seed = int(steps), int(batch_size), int(seed)
+    run_id = run_id or default_run_id(model, dataset)
     cfg = make_config(model, dataset, DATASETS[dataset].shape, **(overrides or {}))
     out = Path(root) if root else runs_root()
     out = out / run_id
@@ -373,7 +505,10 @@ def start_run(model: str, dataset: str, overrides: dict | None = None, steps: in
 
 
 def get_run(run_id: str, root: str | Path | None = None) -> BackgroundRun | None:
-    """The run registered under `run_id`, or one found on disk in root/<run_id> (registered then)."""
+    """The run registered under `run_id`, or one found on disk in root/<run_id> (registered then).
+    A path (../runs/x, /tmp/x) is no run's name: None."""
+    if not isinstance(run_id, str) or not run_id or run_id.startswith(".") or any(c in run_id for c in "/\\\0"):
+        return None
     with _REGISTRY_LOCK:
         if run_id in _RUNS:
             return _RUNS[run_id]

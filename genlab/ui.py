@@ -6,7 +6,9 @@ process with st.cache_resource and are only ever used in eval mode under torch.n
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +72,7 @@ def setup_page(title: str, intro: str, icon: str = "🧪") -> None:
     st.set_page_config(page_title=f"genlab · {title}", page_icon=icon, layout="wide")
     st.title(title)
     st.markdown(intro)
+    url_notice()  # where the page names the link's parameters it ignored
 
 
 def _dirs_signature() -> tuple:
@@ -126,19 +129,6 @@ def dataset_status() -> list[dict]:
     return ds()
 
 
-def url_index(key: str, options, default) -> int:
-    """Index for a selectbox or radio from ?key=<option>, else the index of `default`.
-
-    The URL holds the option itself (`?view=labels`, `?model=gan`), as the README's links do.
-    Widgets bound with bind="query-params" write format_func's label there instead (e.g.
-    `?model=gan+·+Goodfellow+et+al.+2014…`) and ignore the short value, so selectors with
-    descriptive labels read the URL here and write `st.query_params[key] = value` after."""
-    options = list(options)
-    want = st.query_params.get(key)
-    names = [str(o) for o in options]
-    return names.index(want) if want in names else options.index(default)
-
-
 def chart_title(text: str) -> dict:
     """A plotly title just above the plot area, so it sits below the chart's toolbar rather than
     under it (give the figure a top margin of about 60 px)."""
@@ -149,14 +139,6 @@ def show_error(e: Exception, what: str = "") -> None:
     """One sentence naming the problem and the fix; never a traceback."""
     msg = str(e).strip().split("\n")[0] or type(e).__name__
     st.error(f"{what}{': ' if what else ''}{msg}")
-
-
-def url_value(name: str, default, cast=str):
-    """A view setting from the URL's query parameters, or `default` when absent or malformed."""
-    try:
-        return cast(st.query_params[name]) if name in st.query_params else default
-    except (TypeError, ValueError):
-        return default
 
 
 def checkpoint_version(path: str) -> int:
@@ -171,3 +153,212 @@ def dataset(name: str):
     from genlab.data import load_dataset
 
     return load_dataset(name)
+
+
+# --------------------------------------------------------------------------- the link's query parameters
+# Every page reads its query parameters through url_value, url_index and url_list, declaring each
+# one's type and its range or choices (the bounds of the widget it feeds). A value that is out of
+# range, of the wrong type or not among the choices falls back to the default, leaves the URL, and
+# is named once in a quiet caption under the page's intro:
+#     Ignored in the link: seed=99999999999 (must be 0–10,000), n=abc (not a number)
+# so no link a student can type reaches a widget it would break (StreamlitValueAboveMaxError…).
+
+_NOTICE_KEY = "_genlab_url_ignored"
+_SEEN_KEY = "_genlab_url_pages_seen"
+SHOWN_CHARS = 40  # a value longer than this is cut in the caption
+MAX_DIGITS = 30  # a longer run of digits is out of any range (and never handed to int())
+
+
+def _number_text(v) -> str:
+    return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else f"{v:g}"
+
+
+def range_text(lo=None, hi=None) -> str:
+    """'must be 0–10,000', 'must be at least 1', 'must be at most 5'."""
+    if lo is not None and hi is not None:
+        return f"must be {_number_text(lo)}–{_number_text(hi)}"
+    if lo is not None:
+        return f"must be at least {_number_text(lo)}"
+    return f"must be at most {_number_text(hi)}"
+
+
+def _choices_text(options: list) -> str:
+    names = [str(o) for o in options]
+    if not names:
+        return "nothing to choose from here"
+    if len(names) > 6 or any(len(n) > 30 for n in names):
+        return f"not one of the {len(names)} choices"
+    return "must be one of " + ", ".join(names)
+
+
+def _parse_number(text: str, cast):
+    """int or float from a URL value; a huge integer becomes ±inf (out of any range); raises ValueError
+    with the reason ('not a number', 'not a whole number')."""
+    t = text.strip()
+    if not t:
+        raise ValueError("empty")
+    if cast is int and re.fullmatch(r"[+-]?\d+", t):
+        digits = t.lstrip("+-")
+        if len(digits) <= MAX_DIGITS:
+            return int(t)
+        return -math.inf if t.startswith("-") else math.inf
+    try:
+        f = float(t)
+    except (ValueError, OverflowError):
+        raise ValueError("not a number") from None
+    if math.isnan(f):
+        raise ValueError("not a number")
+    if cast is int and math.isfinite(f):
+        if not f.is_integer():
+            raise ValueError("not a whole number")
+        return int(f)
+    return f
+
+
+def check_url_value(raw, cast=str, *, lo=None, hi=None, choices=None, check=None, what: str | None = None):
+    """The rule url_value applies, without Streamlit: (value, None) when `raw` (the URL's text) is a
+    valid `cast` within [lo, hi], among `choices` and passes `check`; else (None, the reason).
+
+    cast: str, int (whole numbers only), float (finite), bool ('true' or 'false', as Streamlit writes a
+    bound checkbox) or any callable that raises ValueError or TypeError; what: the reason given for a
+    value that is not among the choices or fails check ('not a listed checkpoint')."""
+    if raw is None:
+        return None, "missing"
+    if isinstance(raw, (list, tuple)):  # a repeated parameter: the last one, as st.query_params reads it
+        raw = raw[-1] if raw else ""
+    text = str(raw)
+    try:
+        if cast in (int, float):
+            value = _parse_number(text, cast)
+            if (lo is not None and value < lo) or (hi is not None and value > hi):
+                return None, range_text(lo, hi)
+            if not math.isfinite(value):
+                return None, "not a number"
+        elif cast is bool:
+            low = text.strip().lower()
+            if low not in ("true", "false"):
+                return None, "must be true or false"
+            value = low == "true"
+        elif cast is str:
+            value = text
+        else:
+            value = cast(text)
+    except (TypeError, ValueError, ArithmeticError) as e:
+        reason = str(e) if cast in (int, float) else ""
+        return None, reason or (f"not {what}" if what else "not a valid value")
+    if choices is not None:
+        options = list(choices)
+        if value not in options:
+            return None, f"not {what}" if what else _choices_text(options)
+    if check is not None:
+        try:
+            ok = bool(check(value))
+        except (TypeError, ValueError, ArithmeticError, OSError):
+            ok = False
+        if not ok:
+            return None, f"not {what}" if what else "not a valid value"
+    return value, None
+
+
+def _shown(raw) -> str:
+    """A URL value as the caption shows it: one line, cut to SHOWN_CHARS, markdown and LaTeX escaped."""
+    text = " ".join(str(raw).split()) if str(raw).strip() else ""
+    if len(text) > SHOWN_CHARS:
+        text = text[:SHOWN_CHARS - 1] + "…"
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>$~&=:])", r"\\\1", text)
+
+
+def ignored_text(items: dict) -> str:
+    """'Ignored in the link: seed=99999999999 (must be 0–10,000), n=abc (not a number)'."""
+    return "Ignored in the link: " + ", ".join(f"{_shown(k)}={_shown(raw)} ({why})" for k, (raw, why) in items.items())
+
+
+def url_notice() -> None:
+    """The place, under the page's intro, where the page says which link parameters it ignored
+    (setup_page calls it). Only the page's first run in a session (the link as opened) says so:
+    later runs follow the page's own URL, whose leftovers (a checkpoint of the dataset just left)
+    fall back to their defaults without a word."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    seen = st.session_state.setdefault(_SEEN_KEY, set())
+    page = getattr(ctx, "page_script_hash", "") or ""
+    st.session_state[_NOTICE_KEY] = {"slot": st.empty(), "items": {}, "arrival": page not in seen}
+    seen.add(page)
+
+
+def url_ignored(name: str, raw, why: str) -> None:
+    """Name an ignored parameter in the caption (on the page's first run), and drop it from the URL."""
+    box = st.session_state.get(_NOTICE_KEY)
+    if box is None:  # a script that did not call setup_page
+        st.session_state[_NOTICE_KEY] = box = {"slot": st.empty(), "items": {}, "arrival": True}
+    box["items"][name] = (raw, why)
+    if box["arrival"]:
+        box["slot"].caption(ignored_text(box["items"]))
+    try:
+        if name in st.query_params:
+            del st.query_params[name]
+    except Exception:  # noqa: BLE001 - a widget bound to the URL drops a bad value itself
+        pass
+
+
+def url_ignored_now() -> dict:
+    """{name: (raw value, reason)} of the parameters this page run has ignored so far."""
+    box = st.session_state.get(_NOTICE_KEY)
+    return dict(box["items"]) if box else {}
+
+
+def url_value(name: str, default, cast=str, *, lo=None, hi=None, choices=None, check=None, what: str | None = None):
+    """The URL's ?name= as `cast`, or `default` when absent; a value out of [lo, hi], of the wrong type,
+    not among `choices` or failing `check` gives `default` too, and the page names it (url_ignored).
+
+        seed = ui.url_value("seed", 0, int, lo=0, hi=10_000)
+        n = ui.url_value("n", 500, int, choices=[100, 200, 500, 1000])
+        ckpt = ui.url_value("ckpt", paths[0], choices=paths, what="a listed checkpoint")"""
+    qp = st.query_params
+    if name not in qp:
+        return default
+    raw = qp.get(name)
+    value, why = check_url_value(raw, cast, lo=lo, hi=hi, choices=choices, check=check, what=what)
+    if why is None:
+        return value
+    url_ignored(name, raw, why)
+    return default
+
+
+def url_index(key: str, options, default, what: str | None = None) -> int:
+    """Index for a selectbox or radio from ?key=<option>, else the index of `default` (an unknown
+    option is named as ignored).
+
+    The URL holds the option itself (`?view=labels`, `?model=gan`), as the README's links do.
+    Widgets bound with bind="query-params" write format_func's label there instead (e.g.
+    `?model=gan+·+Goodfellow+et+al.+2014…`) and ignore the short value, so selectors with
+    descriptive labels read the URL here and write `st.query_params[key] = value` after."""
+    options = list(options)
+    names = [str(o) for o in options]
+    want = url_value(key, None, str, choices=names, what=what)
+    return names.index(want) if want is not None else options.index(default)
+
+
+def url_list(name: str, default, choices, what: str | None = None, sep: str = ",") -> list:
+    """?name=a,b,c as the items among `choices` (each once, in the link's order), or `default` when
+    absent, empty or none is valid; the items that are not among the choices are named as ignored."""
+    qp = st.query_params
+    if name not in qp:
+        return list(default)
+    names = [str(c) for c in choices]
+    items = [s.strip() for s in str(qp.get(name)).split(sep) if s.strip()]
+    good = list(dict.fromkeys(s for s in items if s in names))
+    bad = [s for s in items if s not in names]
+    if bad:
+        url_ignored(name, sep.join(bad), f"not {what}" if what else "not among the choices")
+    return good or list(default)
+
+
+def url_write(name: str, value, default) -> None:
+    """Keep a setting in the URL as url_value reads it back ('true'/'false' for a switch), and out of
+    the URL at its default, so links stay short."""
+    if value == default:
+        st.query_params.pop(name, None)
+    else:
+        st.query_params[name] = ("true" if value else "false") if isinstance(value, bool) else str(value)

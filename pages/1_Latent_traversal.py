@@ -72,7 +72,8 @@ by_id = {g["id"]: g for g in groups}
 ids = list(by_id)
 # ?ckpt=PATH (the Study page's links) opens the group, β and seed holding that checkpoint; only a
 # checkpoint the app lists is accepted, never an arbitrary path
-linked = compare.find_in_groups(groups, qp("ckpt", "")) if "ckpt" in QP else None
+ckpt = qp("ckpt", None, check=lambda p: compare.find_in_groups(groups, p), what="a checkpoint the app lists")
+linked = compare.find_in_groups(groups, ckpt) if ckpt else None
 if "ckpt" in QP:
     del QP["ckpt"]
 if linked:
@@ -81,7 +82,7 @@ if linked:
     QP["group"], QP["train_seed"] = linked[0]["id"], str(linked[2]["seed"])
     if linked[1]["beta"] is not None:
         QP["beta"] = f"{linked[1]['beta']:g}"
-want_group = qp("group", ids[0])
+want_group = qp("group", ids[0], choices=ids, what="a model family listed here")
 top = st.columns([3, 2, 1])
 group_id = top[0].selectbox("Model family and data", ids, index=ids.index(want_group) if want_group in ids else 0,
                             format_func=lambda i: by_id[i]["label"], key="group")
@@ -90,7 +91,7 @@ QP["group"] = group_id
 members = group["members"]
 if len(members) > 1:
     betas = [m["beta"] for m in members]
-    want = qp("beta", betas[0], float)
+    want = qp("beta", betas[0], float, lo=0)  # the nearest trained β
     beta = top[1].select_slider("β (weight of the KL term)", betas, value=min(betas, key=lambda b: abs(b - want)),
                                 format_func=lambda b: f"{b:g}", key="beta")
     QP["beta"] = f"{beta:g}"
@@ -106,7 +107,8 @@ if len(seeds) > 1:
     # the URL's seed on arrival; after a β change the new β's median seed, as the slider promises
     here = (group_id, member["beta"])
     moved = st.session_state.get("_traversal_at", here) != here
-    want_seed = default_seed if moved else qp("train_seed", default_seed, int)
+    want_seed = default_seed if moved else qp("train_seed", default_seed, int, choices=seed_ids,
+                                              what="a seed trained at this β")
     by_seed = {s["seed"]: s for s in seeds}
     train_seed = top[2].selectbox(
         "Seed", seed_ids, index=seed_ids.index(want_seed) if want_seed in seed_ids else seed_ids.index(default_seed),
@@ -118,7 +120,8 @@ if len(seeds) > 1:
     st.session_state["_traversal_at"] = here
     member = dict(member, row=by_seed[train_seed]["row"])
 elif "train_seed" in QP:
-    del QP["train_seed"]
+    qp("train_seed", None, int, lo=0)  # names a malformed one; a seed of another β just leaves
+    QP.pop("train_seed", None)
 row = member["row"]
 steps_along = compare.timeline(row)
 if steps_along:
@@ -127,7 +130,7 @@ if steps_along:
         t = steps_along[i]
         return f"step {t['step']:,}" + (f" · C = {t['capacity']:.1f} nats" if t["capacity"] is not None else "")
 
-    want_step = qp("step", steps_along[-1]["step"], int)
+    want_step = qp("step", steps_along[-1]["step"], int, lo=0)  # the nearest snapshot
     at = [t["step"] for t in steps_along]
     pick = st.select_slider("Training step" + (" / capacity C" if steps_along[0]["capacity"] is not None else ""),
                             list(range(len(at))), value=min(range(len(at)), key=lambda i: abs(at[i] - want_step)),
@@ -139,7 +142,8 @@ if steps_along:
     if at[pick] != steps_along[-1]["step"] or steps_along[-1]["path"] != row["path"]:
         row = dict(row, path=steps_along[pick]["path"], steps=at[pick])
 elif "step" in QP:
-    del QP["step"]
+    qp("step", None, int, lo=0)
+    QP.pop("step", None)
 path, version = row["path"], mtime(row["path"])
 try:
     model, meta = ui.model_for(path)
@@ -169,7 +173,8 @@ order = list(stats["order"]) if stats else list(range(d_z))
 st.subheader("Move one latent dimension at a time")
 can_encode = stats is not None
 sources = ["a real image", "the prior"] if can_encode else ["the prior"]
-src_default = "the prior" if qp("start", "image") == "prior" or not can_encode else "a real image"
+src_default = ("the prior" if qp("start", "image", choices=["image", "prior"]) == "prior" or not can_encode
+               else "a real image")
 ctrl = st.container()
 with ctrl:
     source = st.radio("Start from", sources, index=sources.index(src_default), horizontal=True, key="start")
@@ -182,7 +187,7 @@ with ctrl:
 
         c1, c2 = st.columns([3, 2])
         if "index" not in st.session_state:
-            st.session_state["index"] = min(max(0, qp("index", 0, int)), n_data - 1)
+            st.session_state["index"] = qp("index", 0, int, lo=0, hi=n_data - 1)
         index = c1.number_input("Image index", 0, n_data - 1, step=1, key="index")
         c2.button("Random image", on_click=random_index)
         QP["index"] = str(index)
@@ -193,7 +198,7 @@ with ctrl:
             st.stop()
         token = f"{path}|i{index}"
     else:
-        seed = st.number_input("Prior seed", 0, 10_000, value=qp("seed", 0, int), step=1, key="seed")
+        seed = st.number_input("Prior seed", 0, 10_000, value=qp("seed", 0, int, lo=0, hi=10_000), step=1, key="seed")
         QP["seed"] = str(seed)
         x0, z0 = None, latent.prior_overlay(model, 1, seed=int(seed))[0]
         token = f"{path}|s{seed}"
@@ -234,7 +239,7 @@ g1, g2, g3 = st.columns(3)
 span = g1.slider("Span (standard deviations)", 1.0, 4.0, 3.0, 0.5, key="span")
 n_values = g2.slider("Values per row", 5, 13, 9, 2, key="n_values")
 all_dims = [f"z{d}" for d in order]
-want_dims = [s for s in qp("dims", "").split(",") if s in all_dims] or all_dims[:10]
+want_dims = ui.url_list("dims", all_dims[:10], all_dims, what="a dimension of this model")
 chosen = g3.multiselect("Dimensions", all_dims, default=want_dims, key="dims")
 QP["dims"] = ",".join(chosen)
 dims = [d for d in order if f"z{d}" in chosen]  # rows by KL, largest first

@@ -72,13 +72,13 @@ if not rows:
     offer_training()
 datasets = sorted({r["data"] for r in rows}, key=lambda d: (-sum(r["data"] == d for r in rows), d))
 c1, c2, c3 = st.columns([2, 1, 1])
-want = qp("data", datasets[0])
+want = qp("data", datasets[0], choices=datasets)
 data_name = c1.selectbox("Dataset", datasets, index=datasets.index(want) if want in datasets else 0, key="data")
 QP["data"] = data_name
-seed = int(c2.number_input("Seed", 0, 10_000, value=qp("seed", 0, int), step=1, key="seed"))
+seed = int(c2.number_input("Seed", 0, 10_000, value=qp("seed", 0, int, lo=0, hi=10_000), step=1, key="seed"))
 QP["seed"] = str(seed)
 sizes = [100, 200, 500, 1000]
-n = c3.select_slider("Images measured", sizes, value=qp("n", 500, int) if qp("n", 500, int) in sizes else 500, key="n")
+n = c3.select_slider("Images measured", sizes, value=qp("n", 500, int, choices=sizes), key="n")
 QP["n"] = str(n)
 try:
     data = dataset(data_name)
@@ -89,7 +89,8 @@ except Exception as e:
 cands = compare.lineup(rows, data_name)
 by_path = {r["path"]: r for r in cands}
 names = {r["path"]: compare.short_name(r) for r in cands}
-default = [p for p in qp("ckpts", "").split(",") if p in by_path] or [r["path"] for r in compare.default_lineup(cands)]
+default = ui.url_list("ckpts", [r["path"] for r in compare.default_lineup(cands)], by_path,
+                      what=f"a listed checkpoint on {data_name}")
 # One widget per dataset: a single key kept the previous dataset's picks, which the new options
 # filtered down to none ("Pick at least one checkpoint") on every switch of dataset.
 chosen = st.multiselect("Checkpoints (VAE family, hybrids, GANs)", list(by_path), default=default,
@@ -106,7 +107,7 @@ if missing:
 
 clf_row = compare.find_classifier(all_rows, data_name)
 spaces = (["classifier"] if clf_row else []) + ["random projection"]
-want_space = qp("space", spaces[0])
+want_space = qp("space", spaces[0], choices=spaces)
 s1, s2 = st.columns([2, 1])
 space = s1.radio("Feature space for precision, recall and Fréchet distance", spaces,
                  index=spaces.index(want_space) if want_space in spaces else 0, horizontal=True, key="space")
@@ -213,7 +214,7 @@ if not pairs:
     st.stop()
 labels = [f"{compare.short_name(d)}  ↔  {compare.short_name(g)}" for d, g in pairs]
 k = st.selectbox("Decoder and generator (same z size)", range(len(pairs)), format_func=lambda i: labels[i],
-                 index=min(qp("pair", 0, int), len(pairs) - 1), key="pair")
+                 index=qp("pair", 0, int, lo=0, hi=len(pairs) - 1), key="pair")
 QP["pair"] = str(k)
 dec_row, gen_row = pairs[k]
 try:

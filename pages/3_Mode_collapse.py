@@ -37,24 +37,32 @@ TRICK_KEYS = {"feature_matching": "fm", "minibatch_discrimination": "mbd", "labe
               "instance_noise": "noise", "ttur": "ttur", "consensus": "consensus", "packing": "pack",
               "historical_averaging": "hist", "generator_averaging": "ema"}
 LRS = ["paper", "1e-4", "2e-4", "5e-4", "1e-3", "2e-3"]
+BATCHES = [32, 64, 128, 256]
 COLOURS = {"real": "#1b9e77", "generated": "#7b3294", "A": "#7b3294", "B": "#e66101"}
 
 if "playing" not in st.session_state:
     st.session_state.playing = False
 
-# --------------------------------------------------------------------------- settings (bound to the URL)
+# --------------------------------------------------------------------------- settings (kept in the URL)
+# Every setting reads the link through genlab.ui (checked against the widget's range or options,
+# a bad value named and dropped) and writes itself back, left out of the URL at its default. Not
+# bind="query-params": a bound widget reads the link itself, and a huge ?seed= crashed the page.
 
 
 def trick_widgets(prefix: str, default_loss: str) -> dict:
     """Loss, tricks and D steps for one run; keys double as URL query parameters."""
-    key = f"{prefix}loss"  # not bind="query-params": that would put the long label in the URL
+    key = f"{prefix}loss"
     switches = {"loss": st.selectbox("Loss", live.LOSSES, index=ui.url_index(key, live.LOSSES, default_loss),
                                      format_func=live.LOSS_LABELS.get, key=key)}
     st.query_params[key] = switches["loss"]
     for name, label in live.TRICKS.items():
-        switches[name] = st.checkbox(label, key=f"{prefix}{TRICK_KEYS[name]}", bind="query-params")
-    switches["d_steps"] = st.number_input("D steps per G step (0 = the model's default: 1 for GAN, 5 for WGAN)",
-                                          0, 10, 0, key=f"{prefix}dsteps", bind="query-params")
+        k = f"{prefix}{TRICK_KEYS[name]}"
+        switches[name] = st.checkbox(label, value=ui.url_value(k, False, bool), key=k)
+        ui.url_write(k, switches[name], False)
+    k = f"{prefix}dsteps"
+    switches["d_steps"] = int(st.number_input("D steps per G step (0 = the model's default: 1 for GAN, 5 for WGAN)",
+                                              0, 10, ui.url_value(k, 0, int, lo=0, hi=10), key=k))
+    ui.url_write(k, switches["d_steps"], 0)
     return switches
 
 
@@ -67,12 +75,15 @@ with st.sidebar:
                            key="dataset", format_func=lambda d: DATASETS[d].description)
         st.query_params["dataset"] = dataset
     if view in ("live", "ab"):
-        seed = int(st.number_input("Seed", 0, 10_000, 0, key="seed", bind="query-params"))
-        lr_choice = st.selectbox("Learning rate", LRS, key="lr", bind="query-params",
+        seed = int(st.number_input("Seed", 0, 10_000, ui.url_value("seed", 0, int, lo=0, hi=10_000), key="seed"))
+        ui.url_write("seed", seed, 0)
+        lr_choice = st.selectbox("Learning rate", LRS, index=ui.url_index("lr", LRS, "paper"), key="lr",
                                  help="'paper' keeps each model's default: 2e-4 (GAN, Adam β1 0.5), 5e-5 (WGAN, "
                                       "RMSprop), 1e-4 (WGAN-GP)")
-        batch = int(st.selectbox("Batch size", [32, 64, 128, 256], index=1, key="batch", bind="query-params",
+        ui.url_write("lr", lr_choice, "paper")
+        batch = int(st.selectbox("Batch size", BATCHES, index=ui.url_index("batch", BATCHES, 64), key="batch",
                                  help="minibatch discrimination costs batch² per step: keep it small"))
+        ui.url_write("batch", batch, 64)
         st.subheader("Settings A" if view == "ab" else "Settings")
         switches_a = trick_widgets("", "non-saturating")
         lr = None if lr_choice == "paper" else float(lr_choice)
@@ -343,8 +354,9 @@ def labels_view() -> None:
         "(the stacked-MNIST protocol of the VEEGAN and PacGAN papers, here with 10 classes)."
     )
     labelled = [n for n, s in DATASETS.items() if s.has_labels and s.kind == "images"]
-    name = st.selectbox("Labelled dataset", labelled, index=labelled.index("digits"), key="label_data",
-                        bind="query-params")
+    name = st.selectbox("Labelled dataset", labelled, index=ui.url_index("label_data", labelled, "digits"),
+                        key="label_data")
+    ui.url_write("label_data", name, "digits")
     try:
         n_classes, real, label_names = _labelled(name)
     except Exception as e:

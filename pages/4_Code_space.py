@@ -109,18 +109,18 @@ if not rows:
     offer_training()
 by_path = {r["path"]: r for r in rows}
 paths = list(by_path)
-want = qp("ckpt", paths[0])
+want = qp("ckpt", paths[0], choices=paths, what="a listed checkpoint with an encoder")
 c1, c2, c3 = st.columns([3, 2, 1])
 path = c1.selectbox("Checkpoint (models with an encoder)", paths, index=paths.index(want) if want in paths else 0,
                     format_func=lambda p: compare.label_of(by_path[p]), key="ckpt")
 QP["ckpt"] = path
 row, version = by_path[path], mtime(path)
-want_m = qp("method", "PCA")
+want_m = qp("method", "PCA", choices=list(METHODS))
 method = c2.radio("Map", list(METHODS), index=list(METHODS).index(want_m) if want_m in METHODS else 0, horizontal=True,
                   key="method", help="PCA is instant; UMAP and t-SNE follow curved structure but take seconds "
                   "(UMAP's first fit in a server process compiles for about half a minute). Maps are cached on disk.")
 QP["method"] = method
-n = c3.select_slider("Points", SIZES, value=qp("n", 1000, int) if qp("n", 1000, int) in SIZES else 1000, key="n")
+n = c3.select_slider("Points", SIZES, value=qp("n", 1000, int, choices=SIZES), key="n")
 QP["n"] = str(n)
 
 try:
@@ -132,11 +132,11 @@ except Exception as e:
 n = len(table["mu"])
 
 colours = list(table["colours"]) + [KL_COLOUR]
-want_c = qp("colour", colours[0])
+want_c = qp("colour", colours[0], choices=colours)
 d1, d2 = st.columns([2, 1])
 colour = d1.selectbox("Colour by", colours, index=colours.index(want_c) if want_c in colours else 0, key="colour")
 QP["colour"] = colour
-overlay = d2.toggle("Overlay prior samples", value=qp("prior", "1") == "1", key="prior")
+overlay = d2.toggle("Overlay prior samples", value=qp("prior", "1", choices=["1", "0"]) == "1", key="prior")
 QP["prior"] = "1" if overlay else "0"
 
 # points picked in the chart (state of the last run) become A and B before their inputs are drawn
@@ -148,7 +148,7 @@ if picked and picked != st.session_state.get("_picked"):
         st.session_state["point_b"] = picked[1]
 for key, name, default in (("point_a", "a", 0), ("point_b", "b", 1)):
     if key not in st.session_state or st.session_state[key] >= n:
-        st.session_state[key] = min(max(0, qp(name, default, int)), n - 1)
+        st.session_state[key] = min(qp(name, default, int, lo=0, hi=n - 1), n - 1)
 
 # --------------------------------------------------------------------------- the map
 prior = None

@@ -32,14 +32,16 @@ REFRESH_S = 1.0
 left, right = st.columns(2)
 with left:
     # Model and data sync the URL by hand, with the name (?model=gan&data=ring), not the label.
-    model = st.selectbox("Model", list(MODELS), index=ui.url_index("model", MODELS, "vae"), key="model",
+    model = st.selectbox("Model", list(MODELS), key="model",
+                         index=ui.url_index("model", MODELS, "vae", what="one of genlab's models"),
                          format_func=lambda m: f"{m} · {MODELS[m].paper}")
     st.query_params["model"] = model
     spec = MODELS[model]
     st.caption(f"**{spec.family.upper()}** · {spec.purpose}.")
 with right:
     status = {r["name"]: r for r in ui.dataset_status()}
-    data = st.selectbox("Dataset", list(DATASETS), index=ui.url_index("data", DATASETS, "digits"), key="data",
+    data = st.selectbox("Dataset", list(DATASETS), index=ui.url_index("data", DATASETS, "digits",
+                                                                     what="one of genlab's datasets"), key="data",
                         format_func=lambda d: f"{d} · {DATASETS[d].description}")
     st.query_params["data"] = data
     available = status.get(data, {}).get("available", True)
@@ -55,6 +57,9 @@ for group in ("model", "optimisation"):
     cols = st.columns(4)
     for i, f in enumerate(rows):
         name, default, key = f["name"], f["default"], f"hp_{model}_{f['name']}"
+        # no min/max on the fields: a field out of its bounds would keep its last good value and
+        # Start would launch that; here what is typed is what runs, or Start refuses (check_run_settings)
+        hint = f["help"] + (f" ({f['range']})" if f["range"] else "")
         with cols[i % 4]:
             if f["choices"]:
                 overrides[name] = st.selectbox(name, f["choices"], index=f["choices"].index(default), key=key,
@@ -62,18 +67,19 @@ for group in ("model", "optimisation"):
             elif isinstance(default, bool):
                 overrides[name] = st.checkbox(name, value=default, key=key, help=f["help"])
             elif isinstance(default, int):
-                overrides[name] = int(st.number_input(name, value=default, step=1, key=key, help=f["help"]))
+                overrides[name] = int(st.number_input(name, value=default, step=1, key=key, help=hint))
             else:  # floats, and None for the optional TTUR rates (empty = use lr)
-                overrides[name] = st.number_input(name, value=default, format="%g", key=key, help=f["help"],
+                overrides[name] = st.number_input(name, value=default, format="%g", key=key, help=hint,
                                                   step=None if default is None else max(abs(default) / 10, 1e-6))
 
 st.subheader("Run")
 c1, c2, c3, c4 = st.columns(4)
-steps = int(c1.number_input("Steps", 1, 1_000_000, 2000, key="train_steps"))
-batch = int(c2.number_input("Batch size", 1, 4096, 64, key="train_batch"))
-seed = int(c3.number_input("Seed", 0, 1_000_000, 0, key="train_seed"))
+LIM = runner.RUN_LIMITS
+steps = int(c1.number_input("Steps", value=2000, step=1, key="train_steps", help=LIM["steps"].text()))
+batch = int(c2.number_input("Batch size", value=64, step=1, key="train_batch", help=LIM["batch_size"].text()))
+seed = int(c3.number_input("Seed", value=0, step=1, key="train_seed", help=LIM["seed"].text()))
 name = c4.text_input("Run name (folder under runs/)", value="", key="train_name",
-                     placeholder=runner.default_run_id(model, data))
+                     placeholder=runner.default_run_id(model, data), help=runner.RUN_NAME_RULE)
 
 if st.button("▶ Start training", key="train_start", type="primary", disabled=not available):
     try:
@@ -85,7 +91,8 @@ if st.button("▶ Start training", key="train_start", type="primary", disabled=n
 
 # --------------------------------------------------------------------------- the run on screen
 
-run_id = st.session_state.get("train_run") or st.query_params.get("run")
+run_id = st.session_state.get("train_run") or ui.url_value("run", None, check=runner.is_run_name,
+                                                            what=f"a run's name: {runner.RUN_NAME_RULE}")
 
 
 def loss_figure(history: list) -> go.Figure:

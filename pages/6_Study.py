@@ -107,7 +107,7 @@ if not choices:
     st.stop()
 
 ids = list(choices)
-want = ui.url_value("study", ids[0])
+want = ui.url_value("study", ids[0], choices=ids, what="a study folder found here")
 top = st.columns([3, 2])
 
 
@@ -146,8 +146,8 @@ if not metrics:
     st.info("No measures yet: a trial stores them when it finishes (the study's metrics = "
             f"{study.get('metrics') or []}), and MIG along the way when it sets measure_every on dSprites.")
 else:
-    metric = top[1].selectbox("Measure", metrics, index=ui.url_index("metric", metrics, metrics[0]), key="metric",
-                              format_func=S.metric_label)
+    metric = top[1].selectbox("Measure", metrics, key="metric", format_func=S.metric_label,
+                              index=ui.url_index("metric", metrics, metrics[0], what="a measure of this study"))
     QP["metric"] = metric
     label = S.metric_label(metric)
     d = S.strip_data(res, metric)
