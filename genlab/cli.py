@@ -129,6 +129,10 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--metrics", help="comma-separated groups: disentanglement, latent, sharpness, quality, labels, modes [all that apply]")
     ev.add_argument("--device", default="auto", help="auto, cpu, cuda [auto]")
     ev.add_argument("--fast", action="store_true", help="smaller sample sizes (a quick look, not comparable with papers)")
+    ev.add_argument("--dci-backend", default="hist", choices=("hist", "hist-first", "exact"),
+                    help="DCI's tree backend: hist (histogram GBT, tied codes share importance), hist-first (hist as "
+                         "before, a tie all to the first code), exact (GradientBoostingClassifier as "
+                         "disentanglement_lib; minutes) [hist]")
     ev.add_argument("--json", action="store_true", help="print JSON")
 
     rb = sub.add_parser("rebuild", help="train, ship and measure the recipes in recipes/",
@@ -207,6 +211,10 @@ def _parser() -> argparse.ArgumentParser:
                         description="MIG, SAP, DCI and modularity of codes from any tool: an .npz with codes (N×D float) and factors (N×K int).")
     sc.add_argument("--codes", required=True, help=".npz file with arrays 'codes' and 'factors'")
     sc.add_argument("--seed", type=int, default=0, help="random seed for the train/test split [0]")
+    sc.add_argument("--dci-backend", default="hist", choices=("hist", "hist-first", "exact"),
+                    help="DCI's tree backend: hist (histogram GBT, tied codes share importance), hist-first (hist as "
+                         "before, a tie all to the first code), exact (GradientBoostingClassifier as "
+                         "disentanglement_lib; minutes) [hist]")
     sc.add_argument("--json", action="store_true", help="print JSON")
     return p
 
@@ -316,7 +324,7 @@ def cmd_eval(a) -> int:
         raise UserError("name a checkpoint to measure, e.g. `genlab eval checkpoints/dsprites-beta-vae-b4/model`")
 
     metrics = a.metrics.split(",") if a.metrics else None
-    res = evaluate_checkpoint(a.checkpoint, metrics=metrics, device=a.device, fast=a.fast)
+    res = evaluate_checkpoint(a.checkpoint, metrics=metrics, device=a.device, fast=a.fast, dci_backend=a.dci_backend)
     print(json.dumps(res, indent=2) if a.json else _format_scores(res))
     return 0
 
@@ -338,7 +346,8 @@ def cmd_score(a) -> int:
         raise UserError(f"'{a.codes}' could not be read as .npz ({type(e).__name__}); save it with numpy.savez") from None
     if codes.ndim != 2 or factors.ndim != 2 or len(codes) != len(factors):
         raise UserError(f"'{a.codes}': codes must be N×D and factors N×K with the same N; got {codes.shape} and {factors.shape}")
-    res = score_codes(codes.astype(np.float64), factors.astype(np.int64), rng=np.random.default_rng(a.seed))
+    res = score_codes(codes.astype(np.float64), factors.astype(np.int64), rng=np.random.default_rng(a.seed),
+                      dci_backend=a.dci_backend)
     print(json.dumps(res, indent=2, default=float) if a.json else _format_scores(res))
     return 0
 

@@ -129,7 +129,7 @@ def train_feature_classifier(data, stem, steps: int = 400, batch_size: int = 64,
 FAST_SIZES = {"train": 1000, "eval": 500, "variance": 2000, "codes": 3000, "codes_train": 2000, "codes_test": 1000}
 
 
-def _disentanglement(model, data, fast: bool, seed: int) -> tuple[dict, dict]:
+def _disentanglement(model, data, fast: bool, seed: int, dci_backend: str = "hist") -> tuple[dict, dict]:
     from genlab.metrics import disentanglement as dis
 
     rep = represent_fn(model, model.device)
@@ -140,15 +140,16 @@ def _disentanglement(model, data, fast: bool, seed: int) -> tuple[dict, dict]:
                "factor_vae": dis.factor_vae_score(data, rep, rng, num_train=f["train"], num_eval=f["eval"],
                                                   num_variance_estimate=f["variance"])}
         codes, factors = dis.sample_codes(data, rep, f["codes"], rng)
-        res.update(dis.score_codes(codes, factors, rng=rng, num_train=f["codes_train"], num_test=f["codes_test"]))
+        res.update(dis.score_codes(codes, factors, rng=rng, num_train=f["codes_train"], num_test=f["codes_test"],
+                                   dci_backend=dci_backend))
     else:
-        res = dis.disentanglement_suite(data, rep, rng)
+        res = dis.disentanglement_suite(data, rep, rng, dci_backend=dci_backend)
     flat = {"beta_vae": res["beta_vae"]["score"], "factor_vae": res["factor_vae"]["score"], "mig": res["mig"]["score"],
             "sap": res["sap"]["score"], "dci_disentanglement": res["dci"]["disentanglement"],
             "dci_completeness": res["dci"]["completeness"], "dci_informativeness": res["dci"].get("informativeness_test", res["dci"].get("informativeness")),
             "modularity": res["modularity"]["score"]}
     info = {"representation": "encoder mean" if model.has_encoder else "InfoGAN Q-head outputs",
-            "sklearn_version": res.get("sklearn_version"), "fast": fast,
+            "sklearn_version": res.get("sklearn_version"), "fast": fast, "dci_backend": dci_backend,
             "mig_per_factor": res["mig"].get("per_factor"), "seconds": {k: round(v.get("seconds", 0.0), 2) for k, v in res.items() if isinstance(v, dict)}}
     return flat, info
 
@@ -253,10 +254,11 @@ def _modes(model, data, n: int, seed: int, batch_size: int | None = None, fast: 
 
 
 def evaluate_checkpoint(path, metrics: list[str] | None = None, device: str = "auto", fast: bool = False,
-                        seed: int = 0, store: bool = True) -> dict:
+                        seed: int = 0, store: bool = True, dci_backend: str = "hist") -> dict:
     """Measure a checkpoint. `metrics`: groups to compute (default: all that apply); `fast`: small
-    samples for a quick look (not comparable with published figures). Stores the results in the
-    checkpoint's sidecar unless store=False. Returns {"metrics": flat scalars, "info": details}."""
+    samples for a quick look (not comparable with published figures); `dci_backend`: DCI's tree
+    backend (see genlab.metrics.disentanglement.dci). Stores the results in the checkpoint's
+    sidecar unless store=False. Returns {"metrics": flat scalars, "info": details}."""
     dev = pick_device(device)
     model, meta = load_checkpoint(path, device=dev)
     if model.is_image:
@@ -280,7 +282,7 @@ def evaluate_checkpoint(path, metrics: list[str] | None = None, device: str = "a
     for group in todo:
         t0 = time.perf_counter()
         if group == "disentanglement":
-            f, i = _disentanglement(model, data, fast, seed)
+            f, i = _disentanglement(model, data, fast, seed, dci_backend)
         elif group == "latent":
             f, i = _latent(model, data, n_img, seed)
         elif group == "sharpness":

@@ -155,3 +155,49 @@ def test_score_codes_and_suite_interfaces():
     assert (small["n_train"], small["n_test"]) == (60, 30)  # 2:1 split when fewer than 15,000
     with pytest.raises(ValueError):
         D.score_codes(codes, factors, metrics=("nope",))
+
+
+def _duplicated_codes(n: int, seed: int = 0):
+    """disentanglement_lib's duplicated latent space: codes = [factors, factors] (here 5 factors, 10 codes)."""
+    rng = np.random.default_rng(seed)
+    f = np.stack([rng.integers(0, s, n) for s in SIZES], axis=1)
+    return np.concatenate([f, f], axis=1).astype(float), f
+
+
+@pytest.mark.parametrize("backend", ["hist", "exact"])
+def test_dci_duplicated_latent_space_as_disentanglement_lib(backend):
+    # disentanglement_lib's dci_test.test_duplicated_latent_space asserts disentanglement in
+    # [0.9, 1] and completeness within 0.1 of 1 − log 2 / log 10: each factor's importance is
+    # split between its two copies (the exact GBT breaks the ties at random, 'hist' shares evenly).
+    codes, f = _duplicated_codes(2000)
+    res = D.dci(codes[:1000], f[:1000], codes[1000:], f[1000:], backend=backend)
+    target = 1 - np.log(2) / np.log(10)
+    assert 0.9 <= res["disentanglement"] <= 1.0 + 1e-9
+    assert abs(res["completeness"] - target) <= 0.1
+    assert res["informativeness_test"] == pytest.approx(1.0)
+    imp = np.array(res["importance"])
+    share = imp[:5] / (imp[:5] + imp[5:])  # first copy's share per factor
+    if backend == "hist":
+        assert res["tied_code_groups"] == [0, 1, 2, 3, 4] * 2
+        assert share.diagonal() == pytest.approx(0.5)
+        assert res["completeness"] == pytest.approx(target, abs=1e-6)
+    else:
+        assert np.all((share.diagonal() > 0.2) & (share.diagonal() < 0.8))
+
+
+def test_dci_tied_codes_and_the_old_hist_backend():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=300)
+    codes = np.stack([x, 2 * x + 1, -x, np.exp(x), x + 0.1 * rng.normal(size=300), np.zeros(300)], axis=1)
+    # same order, or its reverse -> tied at every split; a noisy copy is not tied
+    assert D.tied_code_groups(codes).tolist() == [0, 0, 0, 0, 1, 2]
+    # 'hist-first' is the histogram GBT as genlab computed DCI before: a tie all to the first copy
+    f = rng.integers(0, 3, size=(600, 1))
+    dup = np.concatenate([f, f], axis=1).astype(float)
+    old = D.dci(dup[:400], f[:400], dup[400:], f[400:], backend="hist-first")
+    new = D.dci(dup[:400], f[:400], dup[400:], f[400:], backend="hist")
+    assert old["completeness"] == pytest.approx(1.0, abs=1e-6)
+    assert np.array(old["importance"])[1, 0] == 0
+    assert new["completeness"] == pytest.approx(0.0, abs=1e-6)  # two codes, even split: 1 − log 2 / log 2
+    with pytest.raises(ValueError, match="DCI backend"):
+        D.dci(dup, f, dup, f, backend="nope")

@@ -37,6 +37,8 @@ __all__ = [
     "mig",
     "sap",
     "dci",
+    "DCI_BACKENDS",
+    "tied_code_groups",
     "modularity",
     "mutual_info_matrix",
     "discretize_codes",
@@ -364,15 +366,43 @@ def _hgb_gain_importances(clf: Any, n_features: int) -> np.ndarray:
     return imp
 
 
-def _fit_gbt(x: np.ndarray, y: np.ndarray, backend: str, seed: int):
+def tied_code_groups(x: np.ndarray) -> np.ndarray:
+    """Group label per column of ``x``: columns that order the points the same way, or exactly in
+    reverse (x, 2x + 1, −x, exp(x)...), share a label.
+
+    Such columns offer a tree the same partitions with the same gain at every node, so they are
+    tied everywhere: the exact GBT breaks each tie at random (its splitter visits the features in a
+    random order), the histogram GBT always for the lowest column index.
+    """
+    x = np.asarray(x)
+    labels = np.empty(x.shape[1], dtype=np.int64)
+    seen: dict[bytes, int] = {}
+    for i in range(x.shape[1]):
+        rank = np.unique(x[:, i], return_inverse=True)[1].astype(np.int64).ravel()
+        key = min(rank.tobytes(), (rank.max(initial=0) - rank).tobytes())  # same for an order and its reverse
+        labels[i] = seen.setdefault(key, len(seen))
+    return labels
+
+
+def _share_ties(imp: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Spread each group of tied columns' total importance evenly over the group's columns."""
+    total = np.bincount(groups, weights=imp)
+    count = np.bincount(groups)
+    return total[groups] / count[groups]
+
+
+DCI_BACKENDS = ("hist", "hist-first", "exact")
+
+
+def _fit_gbt(x: np.ndarray, y: np.ndarray, backend: str, seed: int, groups: np.ndarray | None = None):
     if backend == "exact":
         from sklearn.ensemble import GradientBoostingClassifier
 
         clf = GradientBoostingClassifier(random_state=seed)  # disentanglement_lib's choice
         clf.fit(x, y)
         return clf, np.abs(clf.feature_importances_)
-    if backend != "hist":
-        raise ValueError("backend must be 'hist' or 'exact'")
+    if backend not in DCI_BACKENDS:
+        raise ValueError(f"DCI backend must be one of {', '.join(DCI_BACKENDS)}; got {backend!r}")
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     clf = HistGradientBoostingClassifier(
@@ -385,6 +415,8 @@ def _fit_gbt(x: np.ndarray, y: np.ndarray, backend: str, seed: int):
         from sklearn.inspection import permutation_importance
 
         imp = np.maximum(permutation_importance(clf, x, y, n_repeats=3, random_state=seed).importances_mean, 0)
+    if backend == "hist":
+        imp = _share_ties(imp, tied_code_groups(x) if groups is None else groups)
     total = imp.sum()
     return clf, (imp / total if total > 0 else imp)
 
@@ -433,24 +465,38 @@ def dci(
     seed: int = 0,
     n_threads: int | None = 1,
 ) -> dict:
-    """DCI (Eastwood & Williams 2018): one gradient-boosted tree classifier per factor (100 rounds, depth 3; 'hist' = sklearn HistGradientBoostingClassifier with split-gain importances, 'exact' = GradientBoostingClassifier as in disentanglement_lib); informativeness = accuracy.
+    """DCI (Eastwood & Williams 2018): one gradient-boosted tree classifier per factor (100 rounds,
+    learning rate 0.1, depth 3), importances per code normalised per factor; informativeness =
+    accuracy. Backends (``DCI_BACKENDS``):
 
-    Why 'hist' by default: on dSprites-sized input (10,000 × 10 codes, factors with 3/6/40/32/32
-    classes) sklearn's GradientBoostingClassifier needs about 1,100 stage-classes × 100 trees, about
-    7 minutes on a 2-core CPU; the histogram version with the same number of rounds, learning rate
-    0.1 and depth 3 takes about 20 s. Importances are the total split gain per code (the analogue of
-    GBC's impurity-decrease importances), normalised per factor. Use backend="exact" to reproduce
-    disentanglement_lib exactly.
+    - 'hist' (default): sklearn HistGradientBoostingClassifier, importance = total split gain per
+      code (the analogue of GBC's impurity-decrease importances), and codes that are tied at every
+      split (``tied_code_groups``: the same order of the points, or its reverse) share their
+      group's importance evenly;
+    - 'hist-first': the same without the sharing, as genlab computed DCI before (the histogram GBT
+      gives a tied group's whole importance to its first code, so duplicated codes score
+      completeness 1);
+    - 'exact': GradientBoostingClassifier with ``feature_importances_``, as disentanglement_lib.
+
+    Why tied codes share: disentanglement_lib's ``test_duplicated_latent_space`` (codes = [factors,
+    factors]) expects completeness 1 − log 2 / log 10 ± 0.1; the exact GBT breaks each tie at random,
+    so each copy gets about half, and an even share is that split's expectation. Why a histogram GBT:
+    on dSprites-sized input (10,000 × 10 codes, factors with 3/6/40/32/32 classes) both fit 113
+    classes × 100 rounds = 11,300 trees; the exact GBT took about 7 minutes on a 2-core CPU, the
+    histogram one tens of seconds (timings in docs/metrics.md, "DCI backends").
 
     ``n_threads`` caps the OpenMP/BLAS threads while fitting (None: library default). Depth-3
     trees are too small to gain from threads: on the shared 2-core box 2 threads were up to
     17× slower than 1 under load (busy-waiting OpenMP workers).
     """
+    if backend not in DCI_BACKENDS:
+        raise ValueError(f"DCI backend must be one of {', '.join(DCI_BACKENDS)}; got {backend!r}")
     train_codes, train_factors = _check_codes_factors(train_codes, train_factors)
     test_codes, test_factors = _check_codes_factors(test_codes, test_factors)
     d, k = train_codes.shape[1], train_factors.shape[1]
     importance = np.zeros((d, k))
     train_acc, test_acc = np.zeros(k), np.zeros(k)
+    groups = tied_code_groups(train_codes) if backend == "hist" else None
     for j in range(k):
         y = train_factors[:, j]
         if np.unique(y).size < 2:  # constant factor: nothing to learn
@@ -458,7 +504,7 @@ def dci(
             test_acc[j] = np.mean(test_factors[:, j] == y[0])
             continue
         with _thread_limit(n_threads):
-            clf, imp = _fit_gbt(train_codes, y, backend, seed)
+            clf, imp = _fit_gbt(train_codes, y, backend, seed, groups)
         importance[:, j] = imp
         train_acc[j] = np.mean(clf.predict(train_codes) == y)
         test_acc[j] = np.mean(clf.predict(test_codes) == test_factors[:, j])
@@ -472,6 +518,7 @@ def dci(
             "informativeness_per_factor": test_acc.tolist(),
             "importance": importance.tolist(),  # (D codes, K factors)
             "backend": backend,
+            "tied_code_groups": groups.tolist() if groups is not None else None,
             "sklearn_version": SKLEARN_VERSION,
         }
     )
