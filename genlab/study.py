@@ -671,19 +671,32 @@ def run_study(study: Study, out, address: str | None = None, cpus_per_trial: int
     return report
 
 
-def format_results(res: dict, metrics: tuple = ("mig", "factor_vae", "beta_vae", "dci_disentanglement", "curve_mig")) -> str:
-    """Markdown: one row per grid point, each metric as median [min, max] over its seeds."""
+def format_results(res: dict, metrics: tuple = ("mig", "factor_vae", "beta_vae")) -> str:
+    """Markdown: one row per grid point that has a measured trial, each metric as its median over the
+    seeds measured, with [min, max] when there are several."""
+    from genlab.compare import SCORE_LABELS
+
     study = res["study"]
     keys = [k for k in study["grid"] if k != "seed"]
-    shown = [m for m in metrics if any(m in r for r in res["summary"])]
-    head = keys + ["seeds (done)"] + [m if m != "curve_mig" else "MIG along the way (last)" for m in shown]
+    rows = [r for r in res["summary"] if any(isinstance(r.get(m), dict) for m in metrics)]
+    steps = {}
+    for t in res["trials"]:
+        if t.get("steps"):
+            steps.setdefault(tuple(t[k] for k in keys), set()).add(t["steps"])
+    head = keys + ["seeds", "steps"] + [SCORE_LABELS.get(m, m) for m in metrics]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in res["summary"]:
-        cells = [_fmt(r[k]) for k in keys] + [f"{r['seeds']} ({r['done']})"]
-        for m in shown:
+    for r in rows:
+        point = tuple(r[k] for k in keys)
+        n = max((r[m]["n"] for m in metrics if isinstance(r.get(m), dict)), default=0)
+        st = sorted(steps.get(point, ()))
+        cells = [_fmt(r[k]) for k in keys] + [str(n), "–" if not st else f"{st[0]:,}" if len(st) == 1 else f"{st[0]:,}–{st[-1]:,}"]
+        for m in metrics:
             s = r.get(m)
-            cells.append(f"{s['median']:.3f} [{s['min']:.3f}, {s['max']:.3f}]" if s else "–")
+            cells.append("–" if not isinstance(s, dict) else f"{s['median']:.2f}" if s["n"] == 1
+                         else f"{s['median']:.2f} [{s['min']:.2f}, {s['max']:.2f}]")
         lines.append("| " + " | ".join(cells) + " |")
+    if not rows:
+        lines.append("| (no trial measured yet) |" + " |" * (len(head) - 1))
     return "\n".join(lines)
 
 

@@ -17,7 +17,7 @@ from genlab.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 # file (relative to the repository root) -> {table name: genlab command that prints it}
 FILES = {
-    "README.md": {"models": ["models"], "results": ["results"]},
+    "README.md": {"models": ["models"], "results": ["results"], "study": ["study", "results", "checkpoints/beta-sweep"]},
     "docs/metrics.md": {"metrics": ["eval", "--list"]},
 }
 
