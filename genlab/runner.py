@@ -306,7 +306,7 @@ class BackgroundRun:
     """One training run in a daemon thread. Build with `start_run` (new) or `from_folder`
     (found on disk); read with `snapshot()`; control with `stop()` and `resume()`."""
 
-    def __init__(self, run_id: str, model_cfg: ModelConfig, tc: TrainConfig, n_samples: int = 16):
+    def __init__(self, run_id: str, model_cfg: ModelConfig, tc: TrainConfig, n_samples: int = 16, on_ray: bool = False):
         if not tc.out:
             raise ValueError("a background run needs an out folder")
         self.run_id = run_id
@@ -314,6 +314,7 @@ class BackgroundRun:
         self.tc = tc
         self.out = Path(tc.out)
         self.n_samples = n_samples
+        self.on_ray = on_ray  # train in a Ray task (the Study page's Ray) instead of this process
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -374,6 +375,8 @@ class BackgroundRun:
 
     # --- the worker
     def _work(self, tc: TrainConfig) -> None:
+        if self.on_ray:
+            return self._work_on_ray(tc)
         torch.set_num_threads(1)  # leave the other core to the server and the other sessions
         try:
             from genlab.data import load_dataset
@@ -389,6 +392,54 @@ class BackgroundRun:
         except BaseException as e:  # noqa: BLE001 - a worker must report, never die silently
             with self._lock:
                 self._status, self._error = "failed", _one_sentence(e)
+
+    def _work_on_ray(self, tc: TrainConfig) -> None:
+        """The same `fit`, in a Ray task on the local Ray or the cluster in $RAY_ADDRESS (the Ray the
+        Study page uses): this thread follows the run folder (log.jsonl, each new checkpoint's samples)
+        and cancels the task on stop; the run then resumes from its last checkpoint."""
+        try:
+            from genlab.study import ray_init
+
+            ray = ray_init()
+            ref = ray.remote(_fit_task).options(num_cpus=1, max_retries=0).remote(
+                self.model_cfg.to_dict(), dataclasses.asdict(tc))
+            seen_ckpt = 0
+            while True:
+                ready, _ = ray.wait([ref], timeout=0.5)
+                seen_ckpt = self._follow_folder(seen_ckpt)
+                if ready:
+                    out = ray.get(ready[0])
+                    self._follow_folder(seen_ckpt)
+                    with self._lock:
+                        self._step = out["step"]
+                        self._checkpoint = str(self.out / "model")
+                        self._status = "finished" if out["step"] >= tc.steps else "stopped"
+                    return
+                if self._stop.is_set():
+                    ray.cancel(ref, force=True)
+                    with self._lock:
+                        self._status = "stopped"
+                    return
+        except BaseException as e:  # noqa: BLE001 - a worker must report, never die silently
+            cause = getattr(e, "cause", None) or e
+            with self._lock:
+                self._status, self._error = "failed", _one_sentence(cause)
+
+    def _follow_folder(self, seen_ckpt: int) -> int:
+        """Read what a Ray task wrote: new log rows into the history, samples from a new checkpoint."""
+        rows = _read_log(self.out / "log.jsonl")
+        weights = self.out / "model.safetensors"
+        with self._lock:
+            if rows:
+                self._history = rows
+                self._logs = {k: v for k, v in rows[-1].items() if isinstance(v, (int, float))}
+                self._step = int(rows[-1].get("step", self._step))
+        mtime = weights.stat().st_mtime_ns if weights.exists() else 0
+        if mtime and mtime != seen_ckpt:
+            with self._lock:
+                self._checkpoint = str(self.out / "model")
+            self._sample_from(self.out / "model", self._step)
+        return mtime or seen_ckpt
 
     def _sample_from(self, path: Path, step: int) -> None:
         """Samples from the checkpoint just written, via its own eval-mode copy."""
@@ -424,7 +475,7 @@ class BackgroundRun:
                 "samples": None if self._samples is None else dict(self._samples),
                 "checkpoint": self._checkpoint, "out": str(self.out),
                 "model": self.model_cfg.model, "dataset": self.model_cfg.data,
-                "config": self.model_cfg.to_dict(), "train": dataclasses.asdict(self.tc),
+                "config": self.model_cfg.to_dict(), "train": dataclasses.asdict(self.tc), "on_ray": self.on_ray,
                 "steps_per_s": done / elapsed if self._status == "running" and elapsed > 0 else None,
                 "stop_requested": self._stop.is_set(),
             }
@@ -434,7 +485,7 @@ class BackgroundRun:
         from genlab.checkpoint import atomic_write_json
 
         atomic_write_json(self.out / "run.json", {"run_id": self.run_id, "config": self.model_cfg.to_dict(),
-                                                  "train": dataclasses.asdict(self.tc)})
+                                                  "train": dataclasses.asdict(self.tc), "on_ray": self.on_ray})
 
     @classmethod
     def from_folder(cls, folder) -> "BackgroundRun":
@@ -446,10 +497,20 @@ class BackgroundRun:
         info = json.loads(info_path.read_text())
         cfg = ModelConfig.from_dict(info["config"])
         tc = TrainConfig(**{**info["train"], "out": str(folder), "resume": False})
-        run = cls(info.get("run_id", folder.name), cfg, tc)
+        run = cls(info.get("run_id", folder.name), cfg, tc, on_ray=bool(info.get("on_ray", False)))
         done = run._step >= tc.steps and (folder / "model.safetensors").exists()
         run._status = "finished" if done else "stopped"
         return run
+
+
+def _fit_task(cfg: dict, train: dict) -> dict:
+    """A Ray task: one background run's `fit`, one torch thread, into the run folder it names."""
+    from genlab.data import load_dataset
+
+    torch.set_num_threads(1)
+    model_cfg, tc = ModelConfig.from_dict(cfg), TrainConfig(**train)
+    res = fit(model_cfg, load_dataset(model_cfg.data), tc, progress=False)
+    return {"step": res.step, "stopped": res.stopped}
 
 
 def _read_log(path: Path) -> list[dict]:
@@ -476,7 +537,7 @@ def default_run_id(model: str, dataset: str) -> str:
 
 def start_run(model: str, dataset: str, overrides: dict | None = None, steps: int = 1000, batch_size: int = 64,
               seed: int = 0, run_id: str | None = None, root: str | Path | None = None,
-              sample_every: int | None = None, device: str = "auto") -> BackgroundRun:
+              sample_every: int | None = None, device: str = "auto", on_ray: bool = False) -> BackgroundRun:
     """Build the config (paper defaults + overrides), register the run and start its worker.
     Raises ValueError (one sentence) for bad settings (check_run_settings, then make_config's own
     checks) or a run id that is taken, before any folder is created or thread started."""
@@ -497,7 +558,7 @@ def start_run(model: str, dataset: str, overrides: dict | None = None, steps: in
     with _REGISTRY_LOCK:
         if run_id in _RUNS or (out / "resume.safetensors").exists() or (out / "run.json").exists():
             raise ValueError(f"a run called '{run_id}' already exists; resume it or choose another name")
-        run = BackgroundRun(run_id, cfg, tc)
+        run = BackgroundRun(run_id, cfg, tc, on_ray=on_ray)
         out.mkdir(parents=True, exist_ok=True)
         run._write_run_json()
         _RUNS[run_id] = run

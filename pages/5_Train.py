@@ -81,9 +81,14 @@ seed = int(c3.number_input("Seed", value=0, step=1, key="train_seed", help=LIM["
 name = c4.text_input("Run name (folder under runs/)", value="", key="train_name",
                      placeholder=runner.default_run_id(model, data), help=runner.RUN_NAME_RULE)
 
+where = st.radio("Train on", ["this server", "Ray"], horizontal=True, key="train_where",
+                 help="Ray: the run is a task on the same Ray as the Study page's studies (a local one, or the "
+                      "cluster named by RAY_ADDRESS when the app was started), so a class can share GPUs behind "
+                      "one server; Stop cancels the task and Resume continues from its last checkpoint.")
 if st.button("▶ Start training", key="train_start", type="primary", disabled=not available):
     try:
-        run = runner.start_run(model, data, overrides, steps=steps, batch_size=batch, seed=seed, run_id=name or None)
+        run = runner.start_run(model, data, overrides, steps=steps, batch_size=batch, seed=seed, run_id=name or None,
+                               on_ray=where == "Ray")
         st.session_state.train_run = run.run_id
         st.query_params["run"] = run.run_id
     except Exception as e:

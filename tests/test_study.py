@@ -227,3 +227,43 @@ def test_ship_copies_finished_trials_as_float16_with_their_records(tmp_path):
     assert (dest / first.name / "trial.json").exists() and not (dest / first.name / "resume.safetensors").exists()
     assert S.open_study(dest).name == "tiny"
     assert [r["status"] for r in S.status_rows(dest)] == ["done", "waiting"]
+
+
+def test_a_train_page_run_on_ray_trains_what_the_server_would(tmp_path, local_ray):
+    """The Train page's runs can go to the same Ray as studies: same folder format, same weights as the
+    run trained in the server's own thread, and the snapshot follows the task's log and checkpoints."""
+    from genlab import runner
+
+    kw = dict(overrides={"latent_dim": 3}, steps=40, batch_size=16, seed=3, root=tmp_path, sample_every=20)
+    here = runner.start_run("beta-vae", "digits", run_id="here", **kw)
+    there = runner.start_run("beta-vae", "digits", run_id="there", on_ray=True, **kw)
+    assert here.join(240) and there.join(240)
+    snap = there.snapshot()
+    assert snap["status"] == "finished" and snap["on_ray"] and snap["step"] == 40, snap["error"]
+    assert snap["history"] and snap["history"][-1]["step"] == 40
+    assert snap["samples"] is not None and snap["samples"]["kind"] == "images"
+    a, b = weights(tmp_path / "here"), weights(tmp_path / "there")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # found again on disk (a server restart) as a Ray run
+    runner.forget_run("there")
+    assert runner.get_run("there", tmp_path).on_ray
+
+
+def test_a_ray_run_stops_and_resumes_from_its_checkpoint(tmp_path, local_ray):
+    from genlab import runner
+
+    run = runner.start_run("beta-vae", "digits", {"latent_dim": 3}, steps=1500, batch_size=16, seed=0, root=tmp_path,
+                           run_id="r", sample_every=20, on_ray=True)
+    deadline = time.time() + 240
+    while run.snapshot()["step"] < 60 and time.time() < deadline and run.running:
+        time.sleep(0.2)
+    run.stop()
+    assert run.join(60)
+    snap = run.snapshot()
+    assert snap["status"] == "stopped" and 60 <= snap["step"] < 1500
+    run.resume()
+    assert run.join(300)
+    snap = run.snapshot()
+    assert snap["status"] == "finished" and snap["step"] == 1500, snap["error"]
+    steps = [row["step"] for row in snap["history"]]
+    assert steps == sorted(steps) and steps[-1] == 1500  # one history, cut back to the resumed checkpoint
