@@ -74,6 +74,29 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
+def _data_name(text: str) -> str:
+    """--data: a built-in dataset's name, or a spec of your own (points:FILE.csv, images:DIR)."""
+    from genlab.data import DATASETS
+    from genlab.userdata import is_spec
+
+    if text in DATASETS or is_spec(text):
+        return text
+    raise argparse.ArgumentTypeError(f"unknown dataset '{text}': choose one of {', '.join(DATASETS)}, or give your "
+                                     "own as points:FILE.csv or images:DIR")
+
+
+def _userdata_limits() -> str:
+    from genlab.userdata import LIMITS_TEXT
+
+    return LIMITS_TEXT.replace("%", "%%")
+
+
+def _image_sizes() -> tuple:
+    from genlab.userdata import IMAGE_SIZES
+
+    return IMAGE_SIZES
+
+
 def _parser() -> argparse.ArgumentParser:
     from genlab.data import DATASETS
     from genlab.models import MODELS
@@ -85,7 +108,13 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model (or reproduce a recipe)",
                        description=f"Train one model with genlab's trainer. Models — {models_help}.")
     t.add_argument("--model", choices=list(MODELS), help="which model (see above)")
-    t.add_argument("--data", choices=list(DATASETS), help="which dataset")
+    t.add_argument("--data", type=_data_name, metavar="DATA",
+                   help=f"which dataset: {', '.join(DATASETS)}; or your own: points:FILE.csv (two numeric columns "
+                        f"x, y, a header line optional; for every model that takes 2-D points) or images:DIR (PNG "
+                        f"or JPEG files, grey or colour, centre square resized to --image-size). Limits: "
+                        f"{_userdata_limits()}")
+    t.add_argument("--image-size", type=int, choices=_image_sizes(),
+                   help="with --data images:DIR: the side the images are resized to, and the networks built for [64]")
     t.add_argument("--data-path", help="original dSprites .npz, or the folder of a torchvision dataset")
     t.add_argument("--download", action="store_true", help="allow downloading a torchvision dataset if it is missing")
     t.add_argument("--recipe", help="a recipe file (TOML) with model, data, steps, seed and options")
@@ -232,10 +261,11 @@ def _load_recipe(path: str) -> dict:
 
 
 def cmd_train(a) -> int:
-    from genlab.data import load_dataset
+    from genlab.data import data_label, load_dataset
     from genlab.models import make_config
     from genlab.recipes import TRAIN_FIELDS, train_config_for
     from genlab.train import fit
+    from genlab.userdata import canonical_spec, is_spec
 
     recipe = _load_recipe(a.recipe) if a.recipe else {}
     model = a.model or recipe.get("model")
@@ -251,10 +281,16 @@ def cmd_train(a) -> int:
             options[dest] = True
     if recipe and options != recipe.get("options", {}):
         recipe = dict(recipe, options=options)  # record the options as run, not as the file had them
+    if is_spec(data_name):  # your own data: the config keeps its absolute path and size, so pages find it again
+        data_name = canonical_spec(data_name, a.image_size)
+    elif a.image_size is not None:
+        raise UserError(f"--image-size applies to --data images:DIR only; {data_name} has its own size")
+    # read (and check) the data before anything is written: a bad file leaves no run folder behind
     data = load_dataset(data_name, download=a.download, path=a.data_path or recipe.get("data_path"))
     cfg = make_config(model, data_name, data.shape, **options)
     overrides = {k: getattr(a, k) for k in TRAIN_FIELDS if getattr(a, k, None) is not None}
-    name = overrides.get("name") or recipe.get("name") or (Path(a.out).name if a.out else f"{data_name}-{model}")
+    name = (overrides.get("name") or recipe.get("name")
+            or (Path(a.out).name if a.out else f"{data_label(data_name)}-{model}"))
     out = a.out or f"runs/{name}"
     tc = train_config_for(recipe, out, resume=a.resume, channels_last=a.channels_last, half=a.half,
                           **dict(overrides, name=name))
@@ -325,6 +361,8 @@ def cmd_eval(a) -> int:
 
     metrics = a.metrics.split(",") if a.metrics else None
     res = evaluate_checkpoint(a.checkpoint, metrics=metrics, device=a.device, fast=a.fast, dci_backend=a.dci_backend)
+    if res["info"].get("data_note"):
+        print(f"genlab eval: note: {res['info']['data_note']}", file=sys.stderr)
     print(json.dumps(res, indent=2) if a.json else _format_scores(res))
     return 0
 

@@ -12,6 +12,9 @@ Every dataset is built by name from `DATASETS` and offers:
   disentanglement metrics use.
 - 2-D mixtures: `centres` and `std`, which the mode-coverage metrics need.
 
+Your own points (a CSV) and images (a folder) are named by a spec, `points:FILE.csv` or
+`images:DIR` (genlab.userdata), and load through `load_dataset` like a built-in name.
+
 Nothing is downloaded at run time unless the caller allows it; a missing dataset raises
 `DatasetMissing` with one sentence saying where to put the files.
 """
@@ -378,12 +381,29 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
-def load_dataset(name: str, download: bool = False, path: str | os.PathLike | None = None):
-    """Build the dataset called `name` (see DATASETS). `path`: the original dSprites .npz, or the
-    folder of a torchvision dataset; `download`: allow a download when the files are missing."""
+def load_dataset(name: str, download: bool = False, path: str | os.PathLike | None = None,
+                 image_size: int | None = None):
+    """Build the dataset called `name` (see DATASETS), or your own named by a spec: points:FILE.csv,
+    images:DIR, images@SIZE:DIR (genlab.userdata; `image_size` for images:DIR). `path`: the original
+    dSprites .npz, or the folder of a torchvision dataset; `download`: allow a download when the files
+    are missing."""
+    from genlab import userdata
+
+    if userdata.is_spec(name):
+        return userdata.load_spec(name, image_size)
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset '{name}'; choose one of: {', '.join(DATASETS)}")
+        raise ValueError(f"unknown dataset '{name}'; choose one of: {', '.join(DATASETS)}, or your own as "
+                         "points:FILE.csv or images:DIR")
+    if image_size is not None:
+        raise ValueError(f"an image size applies to images:DIR only; {name} has its own size")
     return DATASETS[name].load(download=download, path=path)
+
+
+def data_label(name: str) -> str:
+    """A dataset's name as a run folder may carry it: the name, or for a spec 'points-FILE' / 'images-DIR'."""
+    from genlab import userdata
+
+    return userdata.short_name(name) if userdata.is_spec(name) else name
 
 
 def dataset_status() -> list[dict]:

@@ -22,6 +22,7 @@ import torch
 
 from genlab.checkpoint import list_checkpoints, load_checkpoint, load_classifier, save_classifier, update_metadata
 from genlab.data import load_dataset
+from genlab.userdata import source_problem
 from genlab.device import pick_device
 from genlab.metrics.modes import PROTOCOL_SAMPLES
 
@@ -225,15 +226,22 @@ def _modes(model, data, n: int, seed: int, batch_size: int | None = None, fast: 
     from genlab.metrics.modes import mode_coverage
     from genlab.rejection import check_drs, rejection_sample
 
-    res = mode_coverage(generate(model, n, seed).numpy(), data.centres, data.std)
+    weights = getattr(data, "weights", None)  # your own points: the modes' shares found by clustering
+
+    def cover(x):
+        return mode_coverage(x, data.centres, data.std, weights=weights)
+
+    res = cover(generate(model, n, seed).numpy())
     flat = {"modes_captured": res["modes_captured"], "n_modes": res["n_modes"], "high_quality": res["high_quality"],
             "reverse_kl": res["reverse_kl"]}
     info = {"histogram": res["histogram"], "n": n, "protocol": "PacGAN/VEEGAN: within 3 std of the nearest mode"}
+    if getattr(data, "modes", None):
+        info["modes_from"] = data.modes["method"]
     if model.average is not None:
         # the samples above come from the generator's moving average; the same z through the
         # generator itself shows what averaging bought
         with model.without_average():
-            own = mode_coverage(generate(model, n, seed).numpy(), data.centres, data.std)
+            own = cover(generate(model, n, seed).numpy())
         flat.update({"generator_modes_captured": own["modes_captured"], "generator_high_quality": own["high_quality"],
                      "generator_reverse_kl": own["reverse_kl"]})
         info["generator_itself"] = {"histogram": own["histogram"]}
@@ -246,7 +254,7 @@ def _modes(model, data, n: int, seed: int, batch_size: int | None = None, fast: 
     # minute) instead of drawing until 2,500 are kept (up to 10 million, ~10 minutes on one core)
     kept, drs = rejection_sample(model, n, gamma=0.0, seed=seed, score_batch=int(batch_size or 100),
                                  max_rounds=10 if fast else 100)
-    r = mode_coverage(kept.cpu().numpy(), data.centres, data.std)
+    r = cover(kept.cpu().numpy())
     flat.update({"drs_modes_captured": r["modes_captured"], "drs_high_quality": r["high_quality"],
                  "drs_reverse_kl": r["reverse_kl"], "drs_acceptance": drs["acceptance"], "drs_kept": drs["kept"]})
     info["drs"] = {**drs, "histogram": r["histogram"], "method": "Azadi et al. 2019, the GAN's own discriminator as trained"}
@@ -267,6 +275,7 @@ def evaluate_checkpoint(path, metrics: list[str] | None = None, device: str = "a
         # one thread of the 2-core CPU); the fast scores of dsprites-beta-vae-b2 came out identical
         model = model.to(memory_format=torch.channels_last)
     data = load_dataset(model.cfg.data, path=(meta.get("recipe") or {}).get("data_path"))
+    data_note = source_problem(meta, data)  # your own data gone or changed since training
     todo = applicable_groups(model, data)
     if metrics:
         unknown = [m for m in metrics if m not in GROUPS]
@@ -297,6 +306,8 @@ def evaluate_checkpoint(path, metrics: list[str] | None = None, device: str = "a
         flat.update({k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in f.items()})
         info[group] = i
     info["settings"] = {"fast": bool(fast), "seed": int(seed), "device": str(dev), "n_images": n_img}
+    if data_note:
+        info["data_note"] = data_note
     if store:
         update_metadata(path, metrics=flat, metrics_info=info)
     return {"checkpoint": str(path), "model": model.cfg.model, "data": model.cfg.data, "metrics": flat, "info": info}

@@ -228,6 +228,8 @@ def fit(model_cfg: ModelConfig, data, tc: TrainConfig, callbacks: list[Callback]
             # a resume with nothing left to train (as `genlab rebuild` does to ship a finished run) keeps
             # the facts of the segments that trained: the thread count is part of what a rerun must match
             m.update(prior_compute)
+        if getattr(data, "source", None):  # your own data (genlab.userdata): where it came from, its content hash
+            m["data_source"] = data.source
         return m
 
     def check_finite(step_now):

@@ -78,17 +78,26 @@ def mode_coverage(
     weights: Any = None,
     chunk: int = 65536,
 ) -> dict:
-    """Mixture mode coverage (VEEGAN/PacGAN): share of samples within 3 std of the nearest mode, modes captured, reverse KL(HQ mode histogram ‖ uniform) in nats."""
+    """Mixture mode coverage (VEEGAN/PacGAN): share of samples within 3 std of the nearest mode, modes captured, reverse KL(HQ mode histogram ‖ uniform) in nats.
+
+    `std` is one number for every mode (the protocol's mixtures), or one per mode (modes found by
+    clustering your own points): a sample is then high quality within n_std of its nearest mode's std.
+    `weights`: the modes' true shares, for the reverse KL (default equal)."""
     x = _to_numpy(samples).astype(np.float64).reshape(-1, 2)
     c = _to_numpy(centres).astype(np.float64).reshape(-1, 2)
     m = len(c)
+    per_mode = np.ndim(std) > 0
+    if per_mode:
+        std = np.asarray(std, dtype=np.float64).reshape(-1)
+        if len(std) != m:
+            raise ValueError(f"mode_coverage: {len(std)} stds for {m} modes")
     nearest = np.empty(len(x), dtype=np.int64)
     dist = np.empty(len(x))
     for s in range(0, len(x), chunk):
         d2 = ((x[s : s + chunk, None, :] - c[None, :, :]) ** 2).sum(-1)
         nearest[s : s + chunk] = d2.argmin(1)
         dist[s : s + chunk] = np.sqrt(d2.min(1))
-    hq = dist <= n_std * std
+    hq = dist <= n_std * (std[nearest] if per_mode else std)
     hist = np.bincount(nearest[hq], minlength=m)
     q = np.full(m, 1.0 / m) if weights is None else np.asarray(weights, dtype=np.float64) / np.sum(weights)
     reverse_kl = _kl(hist / hist.sum(), q) if hist.sum() > 0 else float("nan")
@@ -99,7 +108,7 @@ def mode_coverage(
         "reverse_kl": reverse_kl,  # nan when no sample is high quality
         "histogram": hist.tolist(),  # high-quality samples per mode
         "n_samples": int(len(x)),
-        "threshold": float(n_std * std),
+        "threshold": (n_std * std).tolist() if per_mode else float(n_std * std),
     }
 
 
