@@ -97,6 +97,12 @@ def _image_sizes() -> tuple:
     return IMAGE_SIZES
 
 
+def _stackable() -> str:
+    from genlab.sweep import stackable_text
+
+    return stackable_text()
+
+
 def _parser() -> argparse.ArgumentParser:
     from genlab.data import DATASETS
     from genlab.models import MODELS
@@ -198,8 +204,8 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--out", default="runs/sweep", help="folder for the runs [runs/sweep]")
     sw.add_argument("--device", default="auto", help="auto, cpu, cuda [auto]")
     sw.add_argument("--batched", choices=["auto", "on", "off"], default="auto",
-                    help="train the members as one batched run (stacked parameters, torch.func; vae and beta-vae "
-                         "with --values beta=…): auto = on CUDA, where it is faster; on a CPU separate runs are [auto]")
+                    help=f"train the members as one batched run (stacked parameters, torch.func; {_stackable()}): "
+                         "auto = on CUDA, where it is faster; on a CPU separate runs are [auto]")
     sw.add_argument("--eval", action="store_true", help="measure each run when it finishes")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -418,19 +424,12 @@ def cmd_rebuild(a) -> int:
     return 0
 
 
-EXAMPLE_OPTIONS = {"beta-vae": "--beta 4", "annealed-vae": "--gamma 100 --capacity 25 --capacity-steps 10000", "info-vae": "--mmd-weight 1000",
-                   "gan": "--label-smoothing 0.9 --instance-noise 0.1", "wgan": "--n-critic 5 --clip 0.01",
-                   "wgan-gp": "--gp-weight 10 --n-critic 5", "infogan": "--n-categorical 3 --n-continuous 5",
-                   "ebgan": "--margin 0.1 --pt-weight 0.1", "aae": "--d-steps 1", "vae-gan": "--vaegan-gamma 1 --vaegan-pixel 1"}
-
-
 def cmd_models(a) -> int:
     from genlab.models import MODELS
 
     rows = []
     for name, spec in MODELS.items():
-        data = "dsprites" if spec.family != "gan" or name == "infogan" else "ring"
-        line = f"genlab train --model {name} --data {data} {EXAMPLE_OPTIONS.get(name, '')}".strip() + " --steps 2000"
+        line = f"genlab train --model {name} {spec.example}".strip() + " --steps 2000"
         rows.append({"model": name, "family": spec.family, "paper": spec.paper, "for": spec.purpose, "cli": line})
     if a.json:
         print(json.dumps(rows, indent=2))
@@ -473,12 +472,12 @@ def cmd_sweep(a) -> int:
     members = [(run_name(v, seed), make_config(a.model, a.data, data.shape, **{setting: v}), seed)
                for seed in seeds for v in vals]
     from genlab.device import pick_device
-    from genlab.sweep import BATCHABLE_MODELS, Member, can_batch, fit_stacked
+    from genlab.sweep import Member, can_batch, fit_stacked, stackable_text
 
     batched = a.batched == "on" or (a.batched == "auto" and pick_device(a.device).type == "cuda")
     if batched and not can_batch(a.model, setting):
         if a.batched == "on":
-            raise UserError(f"a batched sweep trains {' or '.join(BATCHABLE_MODELS)} over beta; "
+            raise UserError(f"a batched sweep trains {stackable_text()}; "
                             f"use --batched off for {a.model} over {setting}")
         batched = False
     tc = TrainConfig(steps=a.steps, batch_size=a.batch_size, device=a.device, resume=True, ckpt_every=max(100, a.steps // 10))

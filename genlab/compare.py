@@ -20,8 +20,6 @@ import torch
 from genlab import latent
 from genlab.models import MODELS
 
-# Models that are the β-VAE objective at some β ("vae" is β = 1): one family for the β slider.
-BETA_MODELS = ("vae", "beta-vae")
 FAMILY_ORDER = {"vae": 0, "hybrid": 1, "gan": 2}
 FAMILY_NAMES = {"vae": "VAE family", "hybrid": "hybrid", "gan": "GAN family"}
 
@@ -62,8 +60,20 @@ def is_image_row(row: dict) -> bool:
     return len(config_of(row).get("shape", [])) == 3
 
 
+def spec_of(row: dict):
+    """The ModelSpec of a row's model, or None for a model this genlab does not know."""
+    return MODELS.get(row.get("model", ""))
+
+
+def in_beta_sweep(row: dict) -> bool:
+    """A model whose sweeps vary β (its ModelSpec's knob): the traversal page's β slider gathers them."""
+    spec = spec_of(row)
+    return spec is not None and spec.knob == "beta"
+
+
 def has_encoder_row(row: dict) -> bool:
-    return family_of(row) in ("vae", "hybrid")
+    spec = spec_of(row)
+    return spec is not None and spec.encoder
 
 
 def z_size(row: dict) -> int:
@@ -74,7 +84,7 @@ def z_size(row: dict) -> int:
 def label_of(row: dict) -> str:
     """A short readable name: model, β where it matters, dataset, steps."""
     c = config_of(row)
-    beta = f" β={c.get('beta', 1.0):g}" if row.get("model") in BETA_MODELS else ""
+    beta = f" β={c.get('beta', 1.0):g}" if in_beta_sweep(row) else ""
     steps = f", {row['steps']} steps" if row.get("steps") else ""
     return f"{row.get('name', '?')} ({row.get('model')}{beta} · {row.get('data')}{steps})"
 
@@ -116,7 +126,7 @@ def traversal_groups(rows: list[dict]) -> list[dict]:
     for r in _newest_first(model_rows(rows)):
         if not is_image_row(r):
             continue
-        if r["model"] in BETA_MODELS:
+        if in_beta_sweep(r):
             beta = float(config_of(r).get("beta", 1.0))
             key = (study_of(r), r["data"], r["latent_dim"])
             sweeps.setdefault(key, {}).setdefault(beta, {}).setdefault(seed_of(r), r)
@@ -469,13 +479,16 @@ def timeline(row: dict) -> list[dict]:
     snaps = list_snapshots(Path(row["path"]).parent)
     if not snaps:
         return []
+    from genlab.objectives import capacity_at
+
     cfg = config_of(row)
-    annealed = row.get("model") == "annealed-vae"
+    spec = spec_of(row)
+    annealed = spec is not None and spec.capacity_schedule
 
     def capacity(step):
         if not annealed:
             return None
-        return float(cfg.get("capacity", 0.0)) * min(1.0, step / max(1, int(cfg.get("capacity_steps", 1))))
+        return capacity_at(step, float(cfg.get("capacity", 0.0)), int(cfg.get("capacity_steps", 1)))
 
     out = [{"step": step, "path": str(stem), "capacity": capacity(step)} for step, stem in snaps]
     final = int(row.get("steps") or 0)

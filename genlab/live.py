@@ -26,7 +26,7 @@ import torch
 
 from genlab.data import MixtureData, load_dataset
 from genlab.metrics.modes import PROTOCOL_SAMPLES, label_coverage, mode_coverage
-from genlab.models import CRITIC_GANS, MODELS, GenerativeModel, ModelConfig, build_optimizers, make_config
+from genlab.models import MODELS, GenerativeModel, ModelConfig, build_optimizers, make_config
 from genlab.train import TrainConfig, train_steps
 
 # --------------------------------------------------------------------------- switches
@@ -76,9 +76,10 @@ def trick_overrides(switches: dict) -> dict:
     unknown = set(s) - set(DEFAULT_SWITCHES) - {"lr"}
     if unknown:
         raise ValueError(f"unknown switches {sorted(unknown)}; the page knows {sorted(DEFAULT_SWITCHES) + ['lr']}")
-    model = loss if loss in ("wgan", "wgan-gp") else "gan"
+    critic = loss in MODELS and MODELS[loss].critic  # a Wasserstein loss is its own model; the others are the GAN's
+    model = loss if critic else "gan"
     out: dict = {"model": model}
-    if model == "gan":
+    if not critic:
         out["gan_loss"] = loss
     defaults = {f: getattr(ModelConfig, f) for f in ("lr", "d_steps")}
     defaults.update({k: v for k, v in MODELS[model].defaults.items() if k in defaults})
@@ -197,7 +198,7 @@ class LiveRun:
 
         trained, meta = load_checkpoint(path)
         c = trained.cfg
-        if c.model not in CRITIC_GANS or c.data not in ("ring", "grid"):
+        if not trained.spec.plain_discriminator or c.data not in ("ring", "grid"):
             raise ValueError(f"'{path}' is a {c.model} on {c.data}; this view shows GANs trained on ring or grid")
         overrides = {k: v for k, v in c.to_dict().items() if k not in ("model", "data", "shape")}
         run = cls(c.model, c.data, overrides, seed=seed, batch_size=int(meta.get("batch_size", 64)),
@@ -280,7 +281,7 @@ class LiveRun:
             logit = disc(pts)["logit"]
         else:
             logit = self._mbd_logits(disc, pts)
-        critic = self.cfg.model in ("wgan", "wgan-gp")
+        critic = self.model.spec.critic
         z = logit if critic else torch.sigmoid(logit)
         return {"x": xs, "y": ys, "z": z.reshape(grid, grid).cpu().numpy(),
                 "kind": "critic" if critic else "probability",

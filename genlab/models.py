@@ -126,6 +126,9 @@ class Step:
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """What a model is and what it can do. The trainer, the checks, the CLI and the app read these
+    traits, never the model's name, so a new model is its steps, its objective and one ModelSpec."""
+
     name: str
     family: str  # "vae", "gan" or "hybrid"
     paper: str
@@ -133,7 +136,22 @@ class ModelSpec:
     nets: Callable[[ModelConfig], dict]
     groups: dict  # group name -> list of net names it optimises
     steps: Callable[[ModelConfig], list]
-    defaults: dict = field(default_factory=dict)
+    defaults: dict = field(default_factory=dict)  # the paper's settings, over ModelConfig's
+    fields: tuple = ("latent_dim",)  # the settings that matter for it: the Train page shows these
+    example: str = "--data dsprites"  # the options of its example command line (`genlab models`)
+    inputs: tuple = ("images", "points")  # the kinds of data it trains on
+    encoder: bool = False  # encodes x into q(z|x): reconstructions, codes, the latent measures
+    gan_game: bool = False  # gan_steps' game of a classifier or critic D against G: consensus and historical averaging apply
+    critic: bool = False  # D is a Wasserstein critic: a score, not log-odds (WGAN's losses)
+    clip_weights: bool = False  # the critic is kept Lipschitz by clipping its weights (WGAN)
+    gradient_penalty: bool = False  # ... by a gradient penalty (WGAN-GP)
+    plain_discriminator: bool = False  # D is nets.Discriminator with one output per input and nothing else:
+    # PacGAN's packing and maxout units apply, and the 2-D views draw D over the plane
+    drs: bool = False  # D's logit is a per-sample log-odds: discriminator rejection sampling applies
+    codes: bool = False  # InfoGAN's codes: needs one, and z is not N(0, I) (no virtual batch norm)
+    capacity_schedule: bool = False  # the KL capacity C rises with the step (Burgess et al.): timelines show C
+    knob: str | None = None  # the β-like setting its sweeps vary ("beta": the β sweeps of the traversal page)
+    stackable: bool = False  # trains as a member of a stacked β-VAE run (genlab.sweep), only `knob` differing
 
 
 class StepContext:
@@ -243,7 +261,7 @@ class GenerativeModel(nn.Module):
 
     @property
     def has_encoder(self) -> bool:
-        return "enc" in self.nets
+        return self.spec.encoder
 
     @property
     def z_dim(self) -> int:
@@ -403,9 +421,9 @@ def _infogan_term(m, q, z):
 def _d_loss(m, x, fake, z, ctx) -> dict:
     c = m.cfg
     dr, df = _d_score(m, x, ctx), _d_score(m, fake, ctx)
-    if c.model in ("wgan", "wgan-gp"):
+    if m.spec.critic:
         out = obj.wgan_d_loss(dr["logit"], df["logit"])
-        if c.model == "wgan-gp":
+        if m.spec.gradient_penalty:
             gp = obj.gradient_penalty(lambda v: m.nets["disc"](v)["logit"], x, fake, ctx.gen)
             out["gp"] = gp.detach()
             out["loss"] = out["loss"] + c.gp_weight * gp
@@ -435,7 +453,7 @@ def _g_loss(m, x, fake, z, ctx) -> dict:
         with torch.no_grad():
             real_f = _d_score(m, x, ctx)["features"]
         out = {"loss": obj.feature_matching(real_f, df["features"])}
-    elif c.model in ("wgan", "wgan-gp"):
+    elif m.spec.critic:
         out = obj.wgan_g_loss(df["logit"])
     else:
         out = obj.gan_g_loss(df["logit"], c.gan_loss)
@@ -506,7 +524,7 @@ def _then(*hooks):
 
 
 def gan_steps(c: ModelConfig) -> list[Step]:
-    clip = clip_critic if c.model == "wgan" else None
+    clip = clip_critic if MODELS[c.model].clip_weights else None
     hist = c.historical_averaging > 0
     avg = _averaging(c)
     if c.consensus > 0:
@@ -632,36 +650,60 @@ _VAE_GROUPS = {"vae": ["enc", "dec"]}
 _GAN_GROUPS = {"d": ["disc"], "g": ["gen"]}
 _DCGAN_ADAM = {"lr": 2e-4, "adam_beta1": 0.5, "adam_beta2": 0.999}
 
+_GAN_TRICKS = ("gan_loss", "d_steps", "feature_matching", "minibatch_discrimination", "label_smoothing",
+               "instance_noise", "consensus", "historical_averaging", "ema_decay")
+
 MODELS: dict[str, ModelSpec] = {
     "vae": ModelSpec("vae", "vae", "Kingma & Welling 2014, Auto-Encoding Variational Bayes",
                      "the ELBO with the reparameterisation trick: the baseline every VAE is measured against",
-                     _vae_nets, _VAE_GROUPS, _vae_steps(beta_vae_step), {"beta": 1.0}),
+                     _vae_nets, _VAE_GROUPS, _vae_steps(beta_vae_step), {"beta": 1.0},
+                     fields=("latent_dim", "beta", "likelihood"), encoder=True, knob="beta", stackable=True),
     "beta-vae": ModelSpec("beta-vae", "vae", "Higgins et al. 2017, β-VAE",
                           "β > 1 on the KL term trades reconstruction for disentangled latents",
-                          _vae_nets, _VAE_GROUPS, _vae_steps(beta_vae_step), {"beta": 4.0}),
+                          _vae_nets, _VAE_GROUPS, _vae_steps(beta_vae_step), {"beta": 4.0},
+                          fields=("latent_dim", "beta", "likelihood"), example="--data dsprites --beta 4",
+                          encoder=True, knob="beta", stackable=True),
     "annealed-vae": ModelSpec("annealed-vae", "vae", "Burgess et al. 2018, Understanding disentangling in β-VAE",
                               "γ·|KL − C| with the capacity C raised linearly: latents switch on one by one",
                               _vae_nets, _VAE_GROUPS, _vae_steps(annealed_vae_step),
-                              {"gamma": 1000.0, "capacity": 25.0, "capacity_steps": 100_000}),
+                              {"gamma": 1000.0, "capacity": 25.0, "capacity_steps": 100_000},
+                              fields=("latent_dim", "gamma", "capacity", "capacity_steps", "likelihood"),
+                              example="--data dsprites --gamma 100 --capacity 25 --capacity-steps 10000",
+                              encoder=True, capacity_schedule=True),
     "info-vae": ModelSpec("info-vae", "vae", "Zhao, Song & Ermon 2019, InfoVAE",
                           "MMD between the aggregate posterior and the prior instead of a per-sample KL",
-                          _vae_nets, _VAE_GROUPS, _vae_steps(info_vae_step), {"alpha": 1.0, "mmd_weight": 1000.0}),
+                          _vae_nets, _VAE_GROUPS, _vae_steps(info_vae_step), {"alpha": 1.0, "mmd_weight": 1000.0},
+                          fields=("latent_dim", "alpha", "mmd_weight", "likelihood"),
+                          example="--data dsprites --mmd-weight 1000", encoder=True),
     "gan": ModelSpec("gan", "gan", "Goodfellow et al. 2014, Generative Adversarial Nets",
                      "the minimax game; the non-saturating generator loss by default (--gan-loss minimax for eq. 2)",
-                     _gan_nets, _GAN_GROUPS, gan_steps, dict(_DCGAN_ADAM)),
+                     _gan_nets, _GAN_GROUPS, gan_steps, dict(_DCGAN_ADAM),
+                     fields=("latent_dim",) + _GAN_TRICKS, example="--data ring --label-smoothing 0.9 --instance-noise 0.1",
+                     gan_game=True, plain_discriminator=True, drs=True),
     "wgan": ModelSpec("wgan", "gan", "Arjovsky, Chintala & Bottou 2017, Wasserstein GAN",
                       "a critic estimating the Wasserstein-1 distance, kept Lipschitz by weight clipping",
                       _gan_nets, _GAN_GROUPS, gan_steps,
-                      {"optimizer": "rmsprop", "lr": 5e-5, "d_steps": 5, "clip": 0.01}),
+                      {"optimizer": "rmsprop", "lr": 5e-5, "d_steps": 5, "clip": 0.01},
+                      fields=("latent_dim", "d_steps", "clip", "feature_matching", "instance_noise", "historical_averaging",
+                              "ema_decay"),
+                      example="--data ring --n-critic 5 --clip 0.01",
+                      gan_game=True, critic=True, clip_weights=True, plain_discriminator=True),
     "wgan-gp": ModelSpec("wgan-gp", "gan", "Gulrajani et al. 2017, Improved Training of Wasserstein GANs",
                          "WGAN with a gradient penalty instead of clipping: the practical default",
                          _gan_nets, _GAN_GROUPS, gan_steps,
-                         {"lr": 1e-4, "adam_beta1": 0.5, "adam_beta2": 0.9, "d_steps": 5, "gp_weight": 10.0}),
+                         {"lr": 1e-4, "adam_beta1": 0.5, "adam_beta2": 0.9, "d_steps": 5, "gp_weight": 10.0},
+                         fields=("latent_dim", "d_steps", "gp_weight", "feature_matching", "minibatch_discrimination",
+                                 "instance_noise", "consensus", "historical_averaging", "ema_decay"),
+                         example="--data ring --gp-weight 10 --n-critic 5",
+                         gan_game=True, critic=True, gradient_penalty=True, plain_discriminator=True),
     "infogan": ModelSpec("infogan", "gan", "Chen et al. 2016, InfoGAN",
                          "maximises the mutual information between codes and samples: unsupervised factors",
                          _gan_nets, _GAN_GROUPS, gan_steps,
                          {"lr_d": 2e-4, "lr_g": 1e-3, "adam_beta1": 0.5, "n_categorical": 3, "n_continuous": 5,
-                          "latent_dim": 5, "info_weight": 1.0}),
+                          "latent_dim": 5, "info_weight": 1.0},
+                         fields=("latent_dim", "n_categorical", "n_continuous", "info_weight", "d_steps", "label_smoothing",
+                                 "historical_averaging", "ema_decay"),
+                         example="--data dsprites --n-categorical 3 --n-continuous 5", gan_game=True, drs=True, codes=True),
     "ebgan": ModelSpec("ebgan", "gan", "Zhao, Mathieu & LeCun 2017, Energy-based GAN",
                        "an auto-encoder discriminator whose reconstruction error is the energy",
                        lambda c: {"gen": nets.Decoder(c.shape, c.latent_dim, batch_norm=_g_norm(c), **_mlp(c)),
@@ -669,25 +711,31 @@ MODELS: dict[str, ModelSpec] = {
                        _GAN_GROUPS,
                        lambda c: [Step("d", ebgan_d_step, "d", c.d_steps),
                                   Step("g", ebgan_g_step, "g", 1, _averaging(c))],
-                       dict(_DCGAN_ADAM, margin=0.1, pt_weight=0.1)),
+                       dict(_DCGAN_ADAM, margin=0.1, pt_weight=0.1),
+                       fields=("latent_dim", "margin", "pt_weight", "d_steps", "instance_noise", "ema_decay"),
+                       example="--data ring --margin 0.1 --pt-weight 0.1"),
     "aae": ModelSpec("aae", "hybrid", "Makhzani et al. 2016, Adversarial Autoencoders",
                      "reconstruction plus a discriminator that matches the aggregate q(z) to the prior",
                      lambda c: dict(_vae_nets(c), zdisc=nets.LatentDiscriminator(c.latent_dim)),
                      {"ae": ["enc", "dec"], "d": ["zdisc"], "enc": ["enc"]},
                      lambda c: [Step("rec", aae_rec_step, "ae"), Step("d", aae_d_step, "d", c.d_steps),
                                 Step("g", aae_g_step, "enc")],
-                     dict(_DCGAN_ADAM)),
+                     dict(_DCGAN_ADAM), fields=("latent_dim", "d_steps", "label_smoothing", "likelihood"),
+                     example="--data dsprites --d-steps 1", encoder=True),
     "vae-gan": ModelSpec("vae-gan", "hybrid", "Larsen et al. 2016, Autoencoding beyond pixels (VAE-GAN)",
                          "reconstruction error measured in a discriminator's feature layer, plus the GAN loss",
                          lambda c: dict(_vae_nets(c), disc=nets.Discriminator(c.shape, c.minibatch_discrimination)),
                          {"enc": ["enc"], "dec": ["dec"], "d": ["disc"]},
                          lambda c: [Step("vae-gan", vae_gan_step, None)],
-                         dict(_DCGAN_ADAM, vaegan_gamma=1.0, vaegan_pixel=1.0)),
+                         dict(_DCGAN_ADAM, vaegan_gamma=1.0, vaegan_pixel=1.0),
+                         fields=("latent_dim", "vaegan_gamma", "vaegan_pixel", "label_smoothing", "minibatch_discrimination"),
+                         example="--data dsprites --vaegan-gamma 1 --vaegan-pixel 1", encoder=True),
 }
 
-# GANs whose discriminator is nets.Discriminator with one logit (or critic score) per input:
-# the ones PacGAN's packing applies to and the 2-D views draw a discriminator map for.
-CRITIC_GANS = ("gan", "wgan", "wgan-gp")
+
+def models_with(trait: str) -> list[str]:
+    """The registered models whose ModelSpec has `trait` set, in registry order (for messages)."""
+    return [name for name, spec in MODELS.items() if getattr(spec, trait)]
 
 
 def make_config(model: str, data: str, shape: tuple, **overrides) -> ModelConfig:
@@ -702,31 +750,45 @@ def make_config(model: str, data: str, shape: tuple, **overrides) -> ModelConfig
     return cfg
 
 
+def _applies_to(trait: str) -> str:
+    return ", ".join(models_with(trait))
+
+
 def validate_config(c: ModelConfig) -> None:
+    """Refuse, in one sentence, a config its model cannot train: what applies where is read from
+    the model's ModelSpec traits."""
+    if c.model not in MODELS:
+        raise ValueError(f"unknown model '{c.model}'; choose one of: {', '.join(MODELS)}")
+    spec = MODELS[c.model]
     if len(c.shape) == 3:
         nets.check_image_shape(c.shape)
     elif tuple(c.shape) != (2,):
         raise ValueError(f"data shape {tuple(c.shape)} is not supported: genlab models take images or 2-D points")
+    kind = "images" if len(c.shape) == 3 else "points"
+    if kind not in spec.inputs:
+        raise ValueError(f"{c.model} trains on {' or '.join(spec.inputs)}, not on {kind}")
     if c.latent_dim < 1:
         raise ValueError("latent_dim must be at least 1")
     if c.batch_norm and c.virtual_batch_norm:
         raise ValueError("choose batch norm or virtual batch norm for the generator, not both")
-    if c.virtual_batch_norm and c.model == "infogan":
-        raise ValueError("virtual batch norm draws its reference batch from N(0, I), which is not InfoGAN's code prior; use --batch-norm")
+    if c.virtual_batch_norm and spec.codes:
+        raise ValueError(f"virtual batch norm draws its reference batch from N(0, I), which is not {c.model}'s code prior; "
+                         f"use --batch-norm")
     if c.init_std < 0:
         raise ValueError(f"init_std must be 0 (PyTorch's initialisation) or a positive standard deviation, got {c.init_std}")
-    if c.model == "infogan" and c.n_categorical + c.n_continuous == 0:
-        raise ValueError("InfoGAN needs at least one code: set --n-categorical or --n-continuous")
-    if c.model == "ebgan" and c.consensus > 0:
-        raise ValueError("consensus optimisation is implemented for the GAN family with a classifier/critic D, not EBGAN")
+    if spec.codes and c.n_categorical + c.n_continuous == 0:
+        raise ValueError(f"{c.model} needs at least one code: set --n-categorical or --n-continuous")
+    if c.consensus > 0 and not spec.gan_game:
+        raise ValueError(f"consensus optimisation applies to the game of a classifier or critic D against G "
+                         f"({_applies_to('gan_game')}), not {c.model}")
     if not 0.0 < c.label_smoothing <= 1.0:
         raise ValueError(f"label smoothing target must be in (0, 1], got {c.label_smoothing}")
     if c.d_steps < 1:
         raise ValueError("d_steps (n_critic) must be at least 1")
     if c.pack < 1:
         raise ValueError(f"pack (PacGAN) must be at least 1, got {c.pack}")
-    if c.pack > 1 and c.model not in CRITIC_GANS:
-        raise ValueError(f"packing (PacGAN) applies to {', '.join(CRITIC_GANS)}, not {c.model}")
+    if c.pack > 1 and not spec.plain_discriminator:
+        raise ValueError(f"packing (PacGAN) applies to {_applies_to('plain_discriminator')}, not {c.model}")
     if c.mlp_width < 1 or c.mlp_layers < 1:
         raise ValueError("mlp_width and mlp_layers must be at least 1")
     if (c.d_mlp_width is not None and c.d_mlp_width < 1) or (c.d_mlp_layers is not None and c.d_mlp_layers < 1):
@@ -735,17 +797,18 @@ def validate_config(c: ModelConfig) -> None:
         raise ValueError(f"maxout pieces must be at least 1, got {c.maxout}")
     if c.historical_averaging < 0:
         raise ValueError(f"the historical-averaging weight must be 0 (off) or positive, got {c.historical_averaging}")
-    if c.historical_averaging > 0 and c.model not in CRITIC_GANS + ("infogan",):
-        raise ValueError(f"historical averaging applies to {', '.join(CRITIC_GANS + ('infogan',))}, not {c.model}")
+    if c.historical_averaging > 0 and not spec.gan_game:
+        raise ValueError(f"historical averaging applies to {_applies_to('gan_game')}, not {c.model}")
     if not 0.0 <= c.ema_decay < 1.0:
         raise ValueError(f"the generator average's decay β must be in [0, 1) (0 = off; 0.999 or 0.9999 are usual), got {c.ema_decay}")
-    if c.ema_decay > 0 and MODELS[c.model].family != "gan":
+    if c.ema_decay > 0 and spec.family != "gan":
         raise ValueError(f"generator averaging applies to the GAN family ({', '.join(k for k, v in MODELS.items() if v.family == 'gan')}), "
                          f"not {c.model}")
     if c.ema_start < 0:
         raise ValueError(f"ema_start must be a step, 0 or later, got {c.ema_start}")
-    if c.maxout > 1 and (len(c.shape) != 1 or c.model not in CRITIC_GANS):
-        raise ValueError(f"maxout units apply to the discriminator of {', '.join(CRITIC_GANS)} on 2-D points (ring, grid)")
+    if c.maxout > 1 and (kind != "points" or not spec.plain_discriminator):
+        raise ValueError(f"maxout units apply to the discriminator of {_applies_to('plain_discriminator')} on 2-D points "
+                         f"(ring, grid)")
 
 
 def build_optimizers(model: GenerativeModel) -> dict[str, torch.optim.Optimizer]:

@@ -20,8 +20,6 @@ import torch
 
 __all__ = ["drs_keep_probability", "check_drs", "rejection", "rejection_sample", "drs_summary"]
 
-DRS_MODELS = ("gan", "infogan")
-
 
 def drs_keep_probability(logits: torch.Tensor, max_logit: float, gamma: float = 0.0,
                          eps: float = 1e-6) -> torch.Tensor:
@@ -35,10 +33,12 @@ def drs_keep_probability(logits: torch.Tensor, max_logit: float, gamma: float = 
 
 def check_drs(model) -> None:
     """Raise ValueError, in one sentence, when `model` has no discriminator DRS can use."""
+    from genlab.models import models_with
+
     c = model.cfg
-    if c.model not in DRS_MODELS:
+    if not model.spec.drs:
         raise ValueError(f"discriminator rejection sampling needs a GAN discriminator that outputs log-odds "
-                         f"(models {', '.join(DRS_MODELS)}), not a '{c.model}' model")
+                         f"(models {', '.join(models_with('drs'))}), not a '{c.model}' model")
     if c.pack > 1:
         raise ValueError("discriminator rejection sampling needs one logit per sample; this PacGAN discriminator "
                          f"judges packs of {c.pack}")

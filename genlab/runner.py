@@ -38,24 +38,7 @@ STATUSES = ("running", "stopped", "finished", "failed")
 
 # --------------------------------------------------------------------------- hyper-parameters per model
 
-_COMMON_GAN = ["gan_loss", "d_steps", "feature_matching", "minibatch_discrimination", "label_smoothing",
-               "instance_noise", "consensus", "historical_averaging", "ema_decay"]
-# Which ModelConfig fields matter for each model (the Train page shows these; the rest keep defaults).
-MODEL_FIELDS = {
-    "vae": ["latent_dim", "beta", "likelihood"],
-    "beta-vae": ["latent_dim", "beta", "likelihood"],
-    "annealed-vae": ["latent_dim", "gamma", "capacity", "capacity_steps", "likelihood"],
-    "info-vae": ["latent_dim", "alpha", "mmd_weight", "likelihood"],
-    "gan": ["latent_dim"] + _COMMON_GAN,
-    "wgan": ["latent_dim", "d_steps", "clip", "feature_matching", "instance_noise", "historical_averaging", "ema_decay"],
-    "wgan-gp": ["latent_dim", "d_steps", "gp_weight", "feature_matching", "minibatch_discrimination",
-                "instance_noise", "consensus", "historical_averaging", "ema_decay"],
-    "infogan": ["latent_dim", "n_categorical", "n_continuous", "info_weight", "d_steps", "label_smoothing",
-                "historical_averaging", "ema_decay"],
-    "ebgan": ["latent_dim", "margin", "pt_weight", "d_steps", "instance_noise", "ema_decay"],
-    "aae": ["latent_dim", "d_steps", "label_smoothing", "likelihood"],
-    "vae-gan": ["latent_dim", "vaegan_gamma", "vaegan_pixel", "label_smoothing", "minibatch_discrimination"],
-}
+# The model settings the Train page shows are each model's ModelSpec.fields; the rest keep defaults.
 OPTIM_FIELDS = ["optimizer", "lr", "lr_d", "lr_g", "adam_beta1", "adam_beta2"]
 FIELD_CHOICES = {
     "gan_loss": ["non-saturating", "minimax"],
@@ -241,7 +224,7 @@ def hyperparameter_fields(model: str) -> list[dict]:
     defaults = paper_defaults(model)
     optim = OPTIM_FIELDS if MODELS[model].family != "vae" else [f for f in OPTIM_FIELDS if f not in ("lr_d", "lr_g")]
     rows = []
-    for group, names in (("model", MODEL_FIELDS.get(model, ["latent_dim"])), ("optimisation", optim)):
+    for group, names in (("model", MODELS[model].fields), ("optimisation", optim)):
         for name in names:
             limit = FIELD_LIMITS.get(name)
             rows.append({"name": name, "default": defaults[name], "help": FIELD_HELP.get(name, ""),

@@ -47,15 +47,19 @@ from torch.func import functional_call, stack_module_state, vmap
 from genlab import objectives as obj
 from genlab.checkpoint import load_train_state, save_checkpoint, save_train_state
 from genlab.device import pick_device, seed_everything
-from genlab.models import GenerativeModel, ModelConfig, Step, build_optimizers
+from genlab.models import MODELS, GenerativeModel, ModelConfig, Step, build_optimizers, models_with
 from genlab.train import DivergedError, TrainConfig, _read_history, _write_history, run_meta, train_steps
 
-BATCHABLE_MODELS = ("vae", "beta-vae")  # one update step whose only per-member setting is β
-BATCHABLE_SETTINGS = ("beta",)
-
-
 def can_batch(model: str, setting: str) -> bool:
-    return model in BATCHABLE_MODELS and setting in BATCHABLE_SETTINGS
+    """Whether a sweep of `model` over `setting` can train as one stacked run: a model that is
+    stackable (its ModelSpec says so), swept over its knob."""
+    spec = MODELS.get(model)
+    return spec is not None and spec.stackable and setting == spec.knob
+
+
+def stackable_text() -> str:
+    """'vae or beta-vae over beta': what a stacked run trains, from the registry's traits."""
+    return " or ".join(f"{n} over {MODELS[n].knob}" for n in models_with("stackable"))
 
 
 @dataclass
@@ -87,8 +91,8 @@ class StackedVAE(nn.Module):
         first = members[0].cfg
         for m in members:
             c = m.cfg
-            if c.model not in BATCHABLE_MODELS:
-                raise ValueError(f"a batched sweep trains {', '.join(BATCHABLE_MODELS)}, not {c.model}")
+            if not MODELS[c.model].stackable:
+                raise ValueError(f"a batched sweep trains {', '.join(models_with('stackable'))}, not {c.model}")
             same = ("model", "data", "shape", "latent_dim", "likelihood", "optimizer", "lr", "adam_beta1", "adam_beta2",
                     "mlp_width", "mlp_layers", "batch_norm")
             diff = [f for f in same if getattr(c, f) != getattr(first, f)]

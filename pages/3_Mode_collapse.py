@@ -25,7 +25,7 @@ ui.setup_page(
 
 from genlab import compare, live  # noqa: E402  (after the page header, so the title shows while torch loads)
 from genlab.data import DATASETS, load_dataset  # noqa: E402
-from genlab.models import CRITIC_GANS  # noqa: E402
+from genlab.models import MODELS  # noqa: E402
 from genlab.rejection import drs_summary  # noqa: E402
 
 TICK_S = 0.6  # seconds between frames while playing
@@ -447,7 +447,7 @@ def trained_view() -> None:
         "from a generator average beside its generator itself to see what averaging bought."
     )
     rows = [r for r in ui.checkpoint_rows() if "error" not in r and r["data"] == dataset
-            and r["model"] in CRITIC_GANS]
+            and r["model"] in MODELS and MODELS[r["model"]].plain_discriminator]
     if not rows:
         st.info(f"No GAN checkpoint trained on {dataset} yet. Rebuild the shipped ones with "
                 f"`uv run genlab rebuild --only '{dataset}-gan*'`, or train one on the **Train** page.")
