@@ -161,7 +161,8 @@ def _parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="measure a checkpoint", description="Compute the measures that apply to a checkpoint, print them and store them in its metadata.")
     ev.add_argument("checkpoint", nargs="?", help="checkpoint path (stem, .json or .safetensors)")
     ev.add_argument("--list", action="store_true", help="list every measure (markdown table) and exit")
-    ev.add_argument("--metrics", help="comma-separated groups: disentanglement, latent, sharpness, quality, labels, modes [all that apply]")
+    ev.add_argument("--metrics", help="comma-separated groups: disentanglement, latent, sharpness, quality, labels, modes, "
+                                      "nearest_real (dSprites) [all that apply]")
     ev.add_argument("--device", default="auto", help="auto, cpu, cuda [auto]")
     ev.add_argument("--fast", action="store_true", help="smaller sample sizes (a quick look, not comparable with papers)")
     ev.add_argument("--dci-backend", default="hist", choices=("hist", "hist-first", "exact"),
@@ -191,6 +192,8 @@ def _parser() -> argparse.ArgumentParser:
     rs = sub.add_parser("results", help="the results table of measured checkpoints",
                         description="Print the README's results table (markdown) from the metrics stored in checkpoints.")
     rs.add_argument("dirs", nargs="*", help="folders to read [checkpoints]")
+    rs.add_argument("--nearest-real", action="store_true",
+                    help="the nearest-real figures of dSprites checkpoints instead (docs/results/blur-vs-sharpness.md)")
 
     sw = sub.add_parser("sweep", help="train one model at several values of a setting (and seeds)",
                         description="Train one model at several values of one setting, e.g. --values beta=1,2,4,8,16, "
@@ -443,8 +446,15 @@ def cmd_models(a) -> int:
 
 
 def cmd_results(a) -> int:
-    from genlab.recipes import results_table
+    from genlab.recipes import results_rows, results_table
 
+    if a.nearest_real:
+        from genlab.metrics.nearest_real import results_table as nearest_table
+
+        rows = results_rows(a.dirs or ["checkpoints"])
+        print(nearest_table([(Path(r["path"]).parent.name if Path(r["path"]).name == "model" else Path(r["path"]).name,
+                              r["model"], r["meta"]) for r in rows]))
+        return 0
     print(results_table(a.dirs or ["checkpoints"]))
     return 0
 

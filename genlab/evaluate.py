@@ -6,7 +6,8 @@ Which measures apply follows from the model and the data:
 - sharpness of samples and reconstructions beside the real data's (images);
 - sample quality in a domain feature space: Fréchet distance, KID, precision/recall, density/coverage
   (images; features from a label classifier trained on the same data, stated with every figure);
-- mode coverage (2-D mixtures) and label coverage (labelled images, through the classifier).
+- mode coverage (2-D mixtures) and label coverage (labelled images, through the classifier);
+- the nearest real image of each sample among all 737,280 (dSprites; genlab.metrics.nearest_real).
 
 Flat scalar results go to the sidecar's "metrics"; how they were measured to "metrics_info".
 """
@@ -26,7 +27,7 @@ from genlab.userdata import source_problem
 from genlab.device import pick_device
 from genlab.metrics.modes import PROTOCOL_SAMPLES
 
-GROUPS = ("disentanglement", "latent", "sharpness", "quality", "modes", "labels")
+GROUPS = ("disentanglement", "latent", "sharpness", "quality", "modes", "labels", "nearest_real")
 FEATURE_CACHE = Path(os.environ.get("GENLAB_CACHE_DIR", ".cache/genlab")) / "features"
 
 
@@ -69,6 +70,10 @@ def applicable_groups(model, data) -> list[str]:
         groups += ["sharpness", "quality"]
         if getattr(data, "labels", None) is not None:
             groups.append("labels")
+        from genlab.metrics.nearest_real import applies_to
+
+        if applies_to(data):
+            groups.append("nearest_real")
     else:
         groups.append("modes")
     return groups
@@ -222,6 +227,28 @@ def _labels(model, data, n: int, seed: int) -> tuple[dict, dict]:
     return flat, {"label_histogram": np.asarray(res["histogram"]).tolist(), "classifier": desc, "n": n}
 
 
+def _nearest_real(model, data, n: int, seed: int) -> tuple[dict, dict]:
+    from genlab.metrics import nearest_real as nr
+
+    samples = generate(model, n, seed)
+    hard = nr.nearest_real(samples, seed=seed)
+    soft = nr.nearest_real(samples, soft=True, seed=seed)  # the grey levels: a VAE's mean image
+    h, s = hard.summary(), soft.summary()
+    flat = {"nearest_real_iou": h["mean_iou"], "nearest_real_share_good": h["share_good"],
+            "nearest_real_blank": h["blank_share"],
+            **{f"nearest_real_kl_{k}": v for k, v in h["kl"].items()},
+            "nearest_real_soft_iou": s["mean_iou"], "nearest_real_soft_share_good": s["share_good"]}
+    index = nr.sprite_index()
+    info = {"n": n, "threshold": h["threshold"], "good_iou": h["good_iou"], "candidates": h["candidates"],
+            "histograms": h["histograms"], "soft_histograms": s["histograms"], "soft_kl": s["kl"],
+            "kl_floor": nr.uniform_kl_floor(n),
+            "search_seconds": {"thresholded": h["seconds"], "soft": s["seconds"]},
+            "index": {"seconds": round(index.seconds, 2), "source": "cache file" if index.source != "rendered" else "rendered",
+                      "megabytes": round(index.nbytes / 1e6, 1)},
+            "method": "IoU against every dSprites image (thresholded at 0.5; soft = weighted Jaccard of the grey levels)"}
+    return flat, info
+
+
 def _modes(model, data, n: int, seed: int, batch_size: int | None = None, fast: bool = False) -> tuple[dict, dict]:
     from genlab.metrics.modes import mode_coverage
     from genlab.rejection import check_drs, rejection_sample
@@ -300,6 +327,8 @@ def evaluate_checkpoint(path, metrics: list[str] | None = None, device: str = "a
             f, i = _quality(model, data, n_img, seed)
         elif group == "labels":
             f, i = _labels(model, data, n_img, seed)
+        elif group == "nearest_real":
+            f, i = _nearest_real(model, data, 300 if fast else 1000, seed)
         else:
             f, i = _modes(model, data, PROTOCOL_SAMPLES, seed, meta.get("batch_size"), fast)
         i["seconds"] = round(time.perf_counter() - t0, 2)

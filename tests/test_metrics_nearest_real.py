@@ -1,0 +1,210 @@
+"""genlab.metrics.nearest_real: each sample's nearest real sprite among all 737,280, by IoU.
+
+Known answers: real images are their own nearest sprite (IoU 1), a sprite rendered at known
+factors is found at exactly those factors, removing k of its pixels gives IoU (|B| − k) / |B|,
+a sprite drawn at grey level 0.6 has soft IoU 0.6; random real images cover every factor nearly
+uniformly, a generator of one fixed sprite gives one class per factor (KL = log K). The exhaustive
+search is checked against a brute-force IoU over every image of a smaller index.
+
+The full index is read from the genlab cache (.cache/genlab/nearest-real), or rendered once
+(about 40 s on one core) and written there.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from genlab import dsprites
+from genlab.metrics import nearest_real as nr
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def index():
+    return nr.sprite_index()
+
+
+def render(rows) -> np.ndarray:
+    """(N, 1, 64, 64) float32 sprites at factor classes (shape, scale, orientation, posX, posY)."""
+    return dsprites.render(np.asarray(rows)).astype(np.float32)[:, None]
+
+
+def test_the_full_index_holds_every_image_once(index):
+    assert index.complete and index.n_images == dsprites.N_IMAGES
+    assert index.packed.shape == (1024, 720, 128) and index.nbytes < 110e6
+    # the windows hold every pixel of every sprite, so the counts are the images' own
+    rows = np.random.default_rng(3).integers(dsprites.N_IMAGES, size=64)
+    g, m = rows % 1024, rows // 1024
+    assert np.array_equal(index.sizes[g, m], dsprites.render_index(rows).reshape(64, -1).sum(1))
+
+
+def test_real_images_score_one_and_their_neighbour_is_the_same_picture(index):
+    idx = np.random.default_rng(0).integers(dsprites.N_IMAGES, size=200)
+    real = dsprites.render_index(idx).astype(np.float32)
+    res = nr.nearest_real(real, index=index)
+    s = res.summary()
+    assert s["mean_iou"] == 1.0 and s["share_good"] == 1.0 and s["blank_share"] == 0.0
+    assert s["candidates"] == dsprites.N_IMAGES
+    # the neighbour is the image itself or an identical one (orientation 0 and 2π draw the same sprite)
+    assert np.array_equal(res.neighbours()[:, 0], real)
+    assert (res.ties >= 1).all() and (res.ties[res.index != idx] > 1).all()
+
+
+@pytest.mark.parametrize("factors", [(2, 5, 13, 7, 20), (1, 3, 25, 30, 2), (0, 4, 7, 0, 31), (2, 0, 31, 16, 16)])
+def test_a_sprite_rendered_at_known_factors_is_found_at_those_factors(index, factors):
+    res = nr.nearest_real(render([factors]), index=index)
+    assert res.factors[0].tolist() == list(factors) and res.ties[0] == 1 and res.iou[0] == 1.0
+
+
+def test_removing_pixels_lowers_the_iou_to_the_known_fraction(index):
+    x = render([(2, 5, 13, 7, 20)])
+    size = int(x.sum())
+    for r, c in np.argwhere(x[0, 0] > 0)[:3]:
+        x[0, 0, r, c] = 0.0
+    res = nr.nearest_real(x, index=index)
+    assert res.factors[0].tolist() == [2, 5, 13, 7, 20]
+    assert res.iou[0] == pytest.approx((size - 3) / size, abs=1e-12)
+
+
+def test_soft_iou_reads_grey_levels_and_thresholding_ignores_them(index):
+    sprite = render([(1, 3, 25, 30, 2)])
+    grey = 0.6 * sprite  # the right shape, drawn at 0.6: thresholded it is the sprite
+    hard, soft = nr.nearest_real(grey, index=index), nr.nearest_real(grey, soft=True, index=index)
+    assert hard.iou[0] == 1.0
+    assert soft.iou[0] == pytest.approx(0.6, abs=1e-7) and soft.factors[0].tolist() == [1, 3, 25, 30, 2]
+    # a haze over the background lowers only the soft IoU (weighted Jaccard: Σ min / Σ max)
+    hazy = grey + 0.05 * (1 - sprite)
+    b = float(sprite.sum())
+    soft_hazy = nr.nearest_real(hazy, soft=True, index=index)
+    assert nr.nearest_real(hazy, index=index).iou[0] == 1.0
+    assert soft_hazy.iou[0] >= 0.6 * b / (b + 0.05 * (4096 - b)) - 1e-9  # at least the true sprite's value
+    assert soft_hazy.iou[0] < 0.6
+
+
+def test_random_real_images_cover_every_factor_nearly_uniformly(index):
+    idx = np.random.default_rng(1).integers(dsprites.N_IMAGES, size=600)
+    s = nr.nearest_real(dsprites.render_index(idx).astype(np.float32), index=index, seed=1).summary()
+    floor = nr.uniform_kl_floor(600)
+    assert s["kl"]["shape"] < 0.02 and s["kl"]["scale"] < 0.03
+    for name in nr.FACTORS:  # what 600 uniform draws score by chance, within a factor of three
+        assert s["kl"][name] < 3 * floor[name], (name, s["kl"][name], floor[name])
+    assert sum(s["histograms"]["shape"]) == 600
+
+
+def test_a_generator_of_one_fixed_sprite_gives_one_class_per_factor(index):
+    x = np.repeat(render([(2, 4, 9, 12, 21)]), 300, axis=0)
+    x += 0.2 * np.random.default_rng(2).random(x.shape, dtype=np.float32)  # grey noise below the threshold
+    s = nr.nearest_real(x, index=index).summary()
+    assert s["mean_iou"] == 1.0
+    assert s["histograms"]["shape"] == [0, 0, 300]
+    for name, k in zip(nr.FACTORS, nr.FACTOR_SIZES):
+        assert s["kl"][name] == pytest.approx(math.log(k)), name
+
+
+def test_blank_samples_have_no_neighbour_and_stay_out_of_the_histograms(index):
+    x = np.concatenate([np.zeros((2, 1, 64, 64), np.float32), render([(0, 5, 3, 10, 10)])])
+    res = nr.nearest_real(x, index=index)
+    assert res.blank.tolist() == [True, True, False] and res.index[:2].tolist() == [-1, -1]
+    assert res.iou.tolist() == [0.0, 0.0, 1.0]
+    s = res.summary()
+    assert s["blank_share"] == pytest.approx(2 / 3) and s["mean_iou"] == pytest.approx(1 / 3)
+    assert sum(s["histograms"]["shape"]) == 1
+    assert nr.nearest_real(x[:2], index=index).summary()["kl"]["shape"] is None
+
+
+def test_the_windowed_search_equals_brute_force_over_every_image_of_an_index():
+    members = np.array([0, 39, 100, 245, 481, 500, 719])  # includes orientation 0 and 2π (members 0 and 39)
+    small = nr.build_index(members)
+    ids = (members[:, None] * 1024 + np.arange(1024)[None]).ravel()
+    imgs = dsprites.render_index(ids).reshape(len(ids), -1).astype(np.float64)
+    rng = np.random.default_rng(4)
+    x = imgs[rng.integers(len(ids), size=30)] + rng.normal(0, 0.35, (30, 4096))
+    x = np.clip(x, 0, 1).reshape(30, 64, 64)
+    x[0] = 0.0  # blank
+    for soft in (False, True):
+        res = nr.nearest_real(x, soft=soft, index=small)
+        a = x.reshape(30, -1) if soft else (x.reshape(30, -1) > 0.5).astype(np.float64)
+        inter = a @ imgs.T
+        iou = inter / (a.sum(1)[:, None] + imgs.sum(1)[None] - inter)
+        live = ~res.blank
+        assert res.iou[live] == pytest.approx(iou.max(1)[live], abs=1e-9)
+        col = np.searchsorted(ids, res.index[live])
+        assert np.array_equal(ids[col], res.index[live])  # a real image of the index
+        assert iou[np.nonzero(live)[0], col] == pytest.approx(iou.max(1)[live], abs=1e-9)  # one of the best
+        if not soft:
+            assert np.array_equal(res.ties[live], (iou == iou.max(1)[:, None]).sum(1)[live])
+
+
+def test_ties_are_drawn_uniformly_so_duplicates_share_the_histogram(index):
+    # orientation 0 and 2π (classes 0 and 39) draw the same heart: each is picked about half the time
+    x = np.repeat(render([(2, 5, 0, 16, 16)]), 400, axis=0)
+    res = nr.nearest_real(x, index=index, seed=5)
+    assert (res.ties == 2).all()
+    picked = res.histograms()["orientation"]
+    assert picked[0] + picked[39] == 400 and 140 < picked[0] < 260
+
+
+def test_known_kl_and_its_floor():
+    assert nr.kl_to_uniform([5, 5, 5]) == 0.0
+    assert nr.kl_to_uniform([0, 7, 0, 0]) == pytest.approx(math.log(4))
+    assert nr.kl_to_uniform([1, 1, 0, 0]) == pytest.approx(math.log(2))
+    floor = nr.uniform_kl_floor(1000)
+    for name, k in zip(nr.FACTORS, nr.FACTOR_SIZES):
+        assert floor[name] == pytest.approx((k - 1) / 2000, rel=0.25), name
+
+
+def test_bad_input_is_refused_in_one_sentence(index):
+    with pytest.raises(ValueError, match=r"dSprites-shaped samples .* got \(4, 3, 64, 64\)"):
+        nr.nearest_real(np.zeros((4, 3, 64, 64)), index=index)
+    with pytest.raises(ValueError, match="threshold must lie strictly between 0 and 1"):
+        nr.nearest_real(np.zeros((1, 64, 64)), threshold=1.0, index=index)
+    with pytest.raises(ValueError, match="non-empty histogram"):
+        nr.kl_to_uniform([])
+    with pytest.raises(ValueError, match="members must be"):
+        nr.build_index([720])
+
+
+def test_applies_to_dsprites_only():
+    from genlab.data import load_dataset
+
+    assert nr.applies_to(load_dataset("dsprites"))
+    assert not nr.applies_to(load_dataset("digits")) and not nr.applies_to(load_dataset("ring"))
+
+
+def test_genlab_eval_stores_the_figures_and_the_results_table_shows_them(tmp_path, capsys, index):
+    from conftest import tiny_cfg
+    from genlab.checkpoint import read_metadata
+    from genlab.cli import main
+    from genlab.data import load_dataset
+    from genlab.train import TrainConfig, fit
+
+    data = load_dataset("dsprites")
+    out = tmp_path / "ckpts" / "tiny-gan"
+    fit(tiny_cfg("gan", data), data, TrainConfig(steps=3, batch_size=16, out=str(out)), progress=False)
+    assert main(["eval", str(out / "model"), "--metrics", "nearest_real", "--fast", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    m, info = res["metrics"], res["info"]["nearest_real"]
+    assert set(res["info"]) == {"nearest_real", "settings"}
+    assert 0 <= m["nearest_real_iou"] <= 1 and 0 <= m["nearest_real_soft_iou"] <= 1
+    assert info["n"] == 300 and info["candidates"] == dsprites.N_IMAGES
+    have = round(300 * (1 - m["nearest_real_blank"]))
+    assert all(sum(h) == have for h in info["histograms"].values())
+    if have:
+        assert m["nearest_real_kl_shape"] == pytest.approx(nr.kl_to_uniform(info["histograms"]["shape"]))
+    assert read_metadata(out / "model")["metrics"]["nearest_real_iou"] == m["nearest_real_iou"]
+
+    assert main(["results", "--nearest-real", str(tmp_path / "ckpts")]) == 0
+    table = capsys.readouterr().out
+    assert "| tiny-gan | gan | 300 |" in table and f"{m['nearest_real_iou']:.3f}" in table
