@@ -12,55 +12,19 @@ import json
 import sys
 from pathlib import Path
 
-# Model options: (flag, ModelConfig field, type, help). One line each, citing the paper.
-MODEL_OPTIONS = [
-    ("--latent-dim", "latent_dim", int, "size of z (InfoGAN: the noise part) [10]"),
-    ("--likelihood", "likelihood", str, "decoder p(x|z): bernoulli, continuous-bernoulli, gaussian, points [auto]"),
-    ("--beta", "beta", float, "β on the KL term (Higgins et al. 2017) [vae 1, beta-vae 4]"),
-    ("--gamma", "gamma", float, "γ of γ·|KL − C| (Burgess et al. 2018) [1000]"),
-    ("--capacity", "capacity", float, "C_max in nats, reached linearly (Burgess et al. 2018) [25]"),
-    ("--capacity-steps", "capacity_steps", int, "steps over which C rises to C_max (Burgess et al. 2018) [100000]"),
-    ("--mmd-weight", "mmd_weight", float, "λ on MMD(q(z), p(z)) (Zhao et al. 2019, InfoVAE) [1000]"),
-    ("--alpha", "alpha", float, "InfoVAE α; 1 = MMD-VAE, no per-sample KL (Zhao et al. 2019) [1]"),
-    ("--gan-loss", "gan_loss", str, "GAN generator loss: non-saturating or minimax (Goodfellow et al. 2014) [non-saturating]"),
-    ("--n-critic", "d_steps", int, "critic steps per generator step (Arjovsky et al. 2017) [wgan 5]"),
-    ("--clip", "clip", float, "WGAN weight clipping bound (Arjovsky et al. 2017) [0.01]"),
-    ("--gp-weight", "gp_weight", float, "WGAN-GP gradient-penalty λ (Gulrajani et al. 2017) [10]"),
-    ("--n-categorical", "n_categorical", int, "InfoGAN: values of the categorical code (Chen et al. 2016) [3]"),
-    ("--n-continuous", "n_continuous", int, "InfoGAN: continuous codes ~ U(−1, 1) (Chen et al. 2016) [5]"),
-    ("--info-weight", "info_weight", float, "InfoGAN mutual-information weight λ (Chen et al. 2016) [1]"),
-    ("--margin", "margin", float, "EBGAN margin m on the energy (Zhao, Mathieu & LeCun 2017) [0.1]"),
-    ("--pt-weight", "pt_weight", float, "EBGAN pull-away term weight (Zhao, Mathieu & LeCun 2017) [0.1]"),
-    ("--vaegan-gamma", "vaegan_gamma", float, "VAE-GAN weight of the feature reconstruction for the decoder (Larsen et al. 2016) [1]"),
-    ("--vaegan-pixel", "vaegan_pixel", float, "VAE-GAN weight of a pixel-space reconstruction for encoder and decoder (0 = Larsen's Alg. 1)"),
-    ("--label-smoothing", "label_smoothing", float, "one-sided label smoothing: D's real target, e.g. 0.9 (Salimans et al. 2016) [1]"),
-    ("--instance-noise", "instance_noise", float, "σ of instance noise on D's inputs, annealed to 0 (Sønderby et al. 2017) [0]"),
-    ("--instance-noise-steps", "instance_noise_steps", int, "steps to anneal the instance noise to 0 [10000]"),
-    ("--consensus", "consensus", float, "γ of consensus optimisation (Mescheder et al. 2017) [0 = off]"),
-    ("--pack", "pack", int, "PacGAN: samples D judges together (Lin et al. 2018) [1 = off]"),
-    ("--historical-averaging", "historical_averaging", float, "λ on ‖θ − θ̄‖², θ̄ each player's mean past parameters (Salimans et al. 2016) [0 = off]"),
-    ("--ema-decay", "ema_decay", float, "sample from a moving average of the generator's weights, decay β, e.g. 0.9999 (Yazıcı et al. 2019) [0 = off]"),
-    ("--ema-start", "ema_start", int, "the generator average is a copy of the generator until this step [0]"),
-    ("--mlp-width", "mlp_width", int, "hidden units of the MLPs for 2-D points [128]"),
-    ("--mlp-layers", "mlp_layers", int, "hidden layers of the MLPs for 2-D points [2]"),
-    ("--d-mlp-width", "d_mlp_width", int, "hidden units of the 2-D discriminator, if not --mlp-width"),
-    ("--d-mlp-layers", "d_mlp_layers", int, "hidden layers of the 2-D discriminator, if not --mlp-layers"),
-    ("--maxout", "maxout", int, "maxout pieces per unit in the 2-D discriminator (Goodfellow et al. 2013; PacGAN uses 5) [1 = off]"),
-    ("--init-std", "init_std", float, "draw every weight from N(0, STD), biases 0 (DCGAN and PacGAN: 0.02) [0 = PyTorch's default]"),
-    ("--d-steps", "d_steps", int, "discriminator steps per generator step (Goodfellow et al. 2014, k) [1]"),
-    ("--optimizer", "optimizer", str, "adam or rmsprop [adam; wgan rmsprop]"),
-    ("--lr", "lr", float, "learning rate [vae 1e-4, gan 2e-4]"),
-    ("--lr-d", "lr_d", float, "discriminator learning rate: two-time-scale update rule (Heusel et al. 2017)"),
-    ("--lr-g", "lr_g", float, "generator learning rate: two-time-scale update rule (Heusel et al. 2017)"),
-    ("--adam-beta1", "adam_beta1", float, "Adam β1 [0.9; GANs 0.5]"),
-    ("--adam-beta2", "adam_beta2", float, "Adam β2 [0.999; WGAN-GP 0.9]"),
-]
-FLAG_OPTIONS = [
-    ("--feature-matching", "feature_matching", "G matches D's mean features on real data (Salimans et al. 2016)"),
-    ("--minibatch-discrimination", "minibatch_discrimination", "D sees closeness to the rest of the batch (Salimans et al. 2016)"),
-    ("--batch-norm", "batch_norm", "batch norm in the generator's hidden layers (Ioffe & Szegedy 2015; DCGAN's generator for images)"),
-    ("--virtual-batch-norm", "virtual_batch_norm", "instead: virtual batch norm, statistics from a fixed reference batch (Salimans et al. 2016)"),
-]
+
+def model_options() -> list[tuple]:
+    """The model options of `genlab train`: (flags, ModelConfig field, type or None for a switch, help,
+    choices), all read from the fields' `option` metadata (genlab.models), with each setting's defaults."""
+    from genlab.models import default_text, field_help, option_kind, options
+
+    out = []
+    for name, f in options().items():
+        m, kind = f.metadata, option_kind(f)
+        hlp = f"{field_help(name)} {default_text(name)}".strip().replace("%", "%%")
+        out.append(((m["flag"], *m["aliases"]), name, None if kind == "bool" else {"int": int, "float": float}.get(kind, str),
+                    hlp, m["choices"]))
+    return out
 
 
 class UserError(Exception):
@@ -138,10 +102,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--half", action="store_true", help="store the final weights as float16")
     t.add_argument("--name", help="a name for the run [the out folder's name]")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
-    for flag, dest, typ, hlp in MODEL_OPTIONS:  # --n-critic and --d-steps share one setting
-        t.add_argument(flag, dest=dest, type=typ, help=hlp)
-    for flag, dest, hlp in FLAG_OPTIONS:
-        t.add_argument(flag, dest=dest, action="store_true", default=None, help=hlp)
+    for flags, dest, typ, hlp, choices in model_options():
+        if typ is None:
+            t.add_argument(*flags, dest=dest, action="store_true", default=None, help=hlp)
+        else:
+            t.add_argument(*flags, dest=dest, type=typ, choices=choices, help=hlp)
 
     ls = sub.add_parser("list", help="list checkpoints", description="List genlab checkpoints under folders.")
     ls.add_argument("dirs", nargs="*", help="folders to search [checkpoints runs]")
@@ -282,12 +247,9 @@ def cmd_train(a) -> int:
     if not model or not data_name:
         raise UserError("say which model and data to train: --model NAME --data NAME, or --recipe FILE")
     options = dict(recipe.get("options", {}))
-    for _, dest, _, _ in MODEL_OPTIONS:
+    for _, dest, typ, _, _ in model_options():
         if getattr(a, dest) is not None:
             options[dest] = getattr(a, dest)
-    for _, dest, _ in FLAG_OPTIONS:
-        if getattr(a, dest):
-            options[dest] = True
     if recipe and options != recipe.get("options", {}):
         recipe = dict(recipe, options=options)  # record the options as run, not as the file had them
     if is_spec(data_name):  # your own data: the config keeps its absolute path and size, so pages find it again
@@ -465,7 +427,7 @@ def cmd_sweep(a) -> int:
     from genlab.train import TrainConfig, fit
 
     setting, _, values = a.values.partition("=")
-    known = {dest: typ for _, dest, typ, _ in MODEL_OPTIONS}
+    known = {dest: typ for _, dest, typ, _, _ in model_options() if typ is not None}
     if not values or setting.replace("-", "_") not in known:
         raise UserError(f"--values must be SETTING=V1,V2,… with a model option as SETTING ({', '.join(sorted(known))})")
     setting = setting.replace("-", "_")

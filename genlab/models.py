@@ -16,8 +16,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -27,65 +28,141 @@ from genlab import nets
 from genlab import objectives as obj
 
 
+class Limit(NamedTuple):
+    """The values a numeric setting takes: lo to hi, each end included unless marked open."""
+
+    lo: float
+    hi: float = math.inf
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def holds(self, v) -> bool:
+        return (math.isfinite(v) and (v > self.lo if self.lo_open else v >= self.lo)
+                and (v < self.hi if self.hi_open else v <= self.hi))
+
+    def text(self) -> str:
+        """'1–512', 'at least 1', 'above 0 and at most 1', 'at least 0 and below 1'."""
+        lo, hi = number_text(self.lo), number_text(self.hi)
+        low = f"above {lo}" if self.lo_open else f"at least {lo}"
+        if math.isinf(self.hi):
+            return low
+        if not self.lo_open and not self.hi_open:
+            return f"{lo}–{hi}"
+        return f"{low} and {f'below {hi}' if self.hi_open else f'at most {hi}'}"
+
+
+def number_text(v) -> str:
+    """1,000 for a whole number, 0.0001 for a float."""
+    return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else f"{v:g}"
+
+
+def option(flag: str, help: str, paper: str | None = None, limit: Limit | None = None, choices: tuple | None = None,
+           aliases: tuple = ()) -> dict:
+    """A setting's description, written once and read by the CLI (its flag and help), the Train page
+    (its help, range and choices) and validate_config (its range and choices)."""
+    return {"flag": flag, "aliases": aliases, "help": help, "paper": paper, "limit": limit, "choices": choices}
+
+
+def _hp(default, *args, **kw):
+    return field(default=default, metadata=option(*args, **kw))
+
+
 @dataclass
 class ModelConfig:
-    """Every hyper-parameter of every model, flat, so it serialises to JSON as it is.
+    """Every hyper-parameter of every model, flat, so it serialises to JSON as it is. Each setting
+    carries its CLI flag, help, paper, range and choices (`option`), written nowhere else.
 
     Defaults are filled from the model's paper (MODELS[name].defaults) by `make_config`."""
 
     model: str = "vae"
     data: str = "dsprites"
     shape: tuple = (1, 64, 64)  # C×H×W, or (2,) for points
-    latent_dim: int = 10  # z size (for InfoGAN: the incompressible noise part)
-    likelihood: str = "auto"  # bernoulli | continuous-bernoulli | gaussian | points; auto picks by data
+    latent_dim: int = _hp(10, "--latent-dim", "size of z (InfoGAN: the incompressible noise part)", limit=Limit(1, 512))
+    likelihood: str = _hp("auto", "--likelihood", "the decoder's p(x|z); auto = Bernoulli for images, points for 2-D data",
+                          choices=("auto", "bernoulli", "continuous-bernoulli", "gaussian", "points"))
     # VAE family
-    beta: float = 1.0  # β-VAE (Higgins et al. 2017)
-    gamma: float = 1000.0  # capacity-annealed β-VAE (Burgess et al. 2018)
-    capacity: float = 25.0  # C_max in nats
-    capacity_steps: int = 100_000  # steps over which C rises from 0 to C_max
-    mmd_weight: float = 1000.0  # InfoVAE λ (Zhao et al. 2019)
-    alpha: float = 1.0  # InfoVAE α; 1 = MMD-VAE (no per-sample KL)
+    beta: float = _hp(1.0, "--beta", "weight of the KL term; 1 = the VAE, > 1 = β-VAE", "Higgins et al. 2017",
+                      Limit(0, 10_000))
+    gamma: float = _hp(1000.0, "--gamma", "γ of γ·|KL − C|: the paper's 1000 raises C over 100k steps; with C over 10k "
+                       "steps, 100 worked here and 1000 left the images at the data's mean", "Burgess et al. 2018",
+                       Limit(0, 1e6))
+    capacity: float = _hp(25.0, "--capacity", "C_max in nats, the KL the code may carry at the end", "Burgess et al. 2018",
+                          Limit(0, 1000))
+    capacity_steps: int = _hp(100_000, "--capacity-steps", "steps over which C rises linearly from 0 to C_max",
+                              "Burgess et al. 2018", Limit(1, 100_000_000))
+    mmd_weight: float = _hp(1000.0, "--mmd-weight", "InfoVAE's λ on MMD(q(z), p(z)), the aggregate posterior against "
+                            "the prior", "Zhao et al. 2019", Limit(0, 1e6))
+    alpha: float = _hp(1.0, "--alpha", "InfoVAE's α; 1 = MMD-VAE, no per-sample KL", "Zhao et al. 2019", Limit(-1000, 1))
     # GAN family
-    gan_loss: str = "non-saturating"  # or minimax (the survey's eq. 2)
-    d_steps: int = 1  # discriminator (critic) steps per generator step; WGAN's n_critic
-    clip: float = 0.01  # WGAN weight clipping
-    gp_weight: float = 10.0  # WGAN-GP λ
-    n_categorical: int = 0  # InfoGAN: values of the categorical code (0 = none)
-    n_continuous: int = 0  # InfoGAN: continuous codes ~ U(-1, 1)
-    info_weight: float = 1.0  # InfoGAN λ
-    margin: float = 0.1  # EBGAN margin m (energy = mean squared error per pixel)
-    pt_weight: float = 0.1  # EBGAN pull-away term weight (0 = off)
-    vaegan_gamma: float = 1.0  # VAE-GAN: weight of the feature-space reconstruction in the decoder's loss
-    vaegan_pixel: float = 0.0  # VAE-GAN: weight of a pixel-space −log p(x|z) in the encoder's and decoder's loss
+    gan_loss: str = _hp("non-saturating", "--gan-loss", "the generator's loss: minimax is the survey's eq. 2, "
+                        "non-saturating its fix", "Goodfellow et al. 2014", choices=("non-saturating", "minimax"))
+    d_steps: int = _hp(1, "--d-steps", "discriminator (critic) steps per generator step: the paper's k, WGAN's n_critic",
+                       "Goodfellow et al. 2014; Arjovsky et al. 2017", Limit(1, 100), aliases=("--n-critic",))
+    clip: float = _hp(0.01, "--clip", "WGAN's weight-clipping bound c", "Arjovsky et al. 2017",
+                      Limit(0, 10, lo_open=True))
+    gp_weight: float = _hp(10.0, "--gp-weight", "WGAN-GP's gradient-penalty weight λ", "Gulrajani et al. 2017",
+                           Limit(0, 10_000))
+    n_categorical: int = _hp(0, "--n-categorical", "InfoGAN: values of the categorical code; 0 = none",
+                             "Chen et al. 2016", Limit(0, 1000))
+    n_continuous: int = _hp(0, "--n-continuous", "InfoGAN: continuous codes ~ U(−1, 1)", "Chen et al. 2016",
+                            Limit(0, 100))
+    info_weight: float = _hp(1.0, "--info-weight", "InfoGAN's λ on the mutual-information bound", "Chen et al. 2016",
+                             Limit(0, 10_000))
+    margin: float = _hp(0.1, "--margin", "EBGAN's margin m on the fake energy, a mean squared error per pixel",
+                        "Zhao, Mathieu & LeCun 2017", Limit(0, 1000))
+    pt_weight: float = _hp(0.1, "--pt-weight", "EBGAN's pull-away term weight; 0 = off", "Zhao, Mathieu & LeCun 2017",
+                           Limit(0, 1000))
+    vaegan_gamma: float = _hp(1.0, "--vaegan-gamma", "VAE-GAN: weight of the feature-space reconstruction in the "
+                              "decoder's loss", "Larsen et al. 2016", Limit(0, 10_000))
+    vaegan_pixel: float = _hp(0.0, "--vaegan-pixel", "VAE-GAN: weight of a pixel-space reconstruction for encoder and "
+                              "decoder; 0 = Larsen's Alg. 1", None, Limit(0, 10_000))
     # GAN stabilisation tricks (survey §3.1)
-    feature_matching: bool = False
-    minibatch_discrimination: bool = False
-    label_smoothing: float = 1.0  # the real target of D; 0.9 = one-sided label smoothing
-    instance_noise: float = 0.0  # σ0 of instance noise, annealed to 0
-    instance_noise_steps: int = 10_000
-    consensus: float = 0.0  # γ of consensus optimisation (0 = off)
-    pack: int = 1  # PacGAN (Lin et al. 2018): D sees this many samples at once (1 = off)
-    historical_averaging: float = 0.0  # λ on ‖θ − θ̄‖², θ̄ a player's mean past parameters (Salimans et al. 2016; 0 = off)
-    # generator averaging (Yazıcı et al. 2019): samples come from an exponential moving average
-    # of the generator's weights, which training never reads; 0 = off
-    ema_decay: float = 0.0  # β in θ̄ ← β·θ̄ + (1 − β)·θ after every generator update
-    ema_start: int = 0  # the average is a copy of the generator until this step
+    feature_matching: bool = _hp(False, "--feature-matching", "G matches D's mean features on real data instead of "
+                                 "fooling D", "Salimans et al. 2016")
+    minibatch_discrimination: bool = _hp(False, "--minibatch-discrimination", "D sees how alike the samples of a batch "
+                                         "are, so it can see a batch collapsing", "Salimans et al. 2016")
+    label_smoothing: float = _hp(1.0, "--label-smoothing", "D's target for real data; 0.9 = one-sided label smoothing",
+                                 "Salimans et al. 2016", Limit(0, 1, lo_open=True))
+    instance_noise: float = _hp(0.0, "--instance-noise", "σ0 of Gaussian noise on D's inputs, annealed to 0",
+                                "Sønderby et al. 2017", Limit(0, 10))
+    instance_noise_steps: int = _hp(10_000, "--instance-noise-steps", "steps over which the instance noise falls to 0",
+                                    "Sønderby et al. 2017", Limit(0))
+    consensus: float = _hp(0.0, "--consensus", "γ of consensus optimisation; 0 = off", "Mescheder et al. 2017",
+                           Limit(0, 1000))
+    pack: int = _hp(1, "--pack", "PacGAN: samples D judges together; 1 = off", "Lin et al. 2018", Limit(1))
+    historical_averaging: float = _hp(0.0, "--historical-averaging", "λ on ‖θ − θ̄‖², θ̄ each player's mean past "
+                                      "parameters; 0 = off", "Salimans et al. 2016", Limit(0, 10_000))
+    # generator averaging: samples come from an exponential moving average of the generator's
+    # weights, which training never reads
+    ema_decay: float = _hp(0.0, "--ema-decay", "sample from a moving average of the generator's weights with this "
+                           "decay β, e.g. 0.999 or 0.9999; 0 = off", "Yazıcı et al. 2019", Limit(0, 1, hi_open=True))
+    ema_start: int = _hp(0, "--ema-start", "the generator average is a plain copy of the generator until this step",
+                         "Yazıcı et al. 2019", Limit(0))
     # networks for 2-D points (images use the conv nets of genlab.nets; batch_norm applies to both)
-    mlp_width: int = 128  # hidden units per layer
-    mlp_layers: int = 2  # hidden layers of the generator / decoder, the discriminator and the encoder
-    batch_norm: bool = False  # batch norm in the generator's hidden layers (DCGAN for images)
-    virtual_batch_norm: bool = False  # instead: virtual batch norm (Salimans et al. 2016, §3.4)
-    d_mlp_width: int | None = None  # the discriminator's own hidden width / depth (None = mlp_width / mlp_layers)
-    d_mlp_layers: int | None = None
-    maxout: int = 1  # pieces per maxout unit in a 2-D discriminator (Goodfellow et al. 2013; 1 = LeakyReLU units)
-    init_std: float = 0.0  # > 0: weights drawn from N(0, init_std), biases 0 (DCGAN: 0.02); 0 = PyTorch's default
+    mlp_width: int = _hp(128, "--mlp-width", "hidden units per layer of the networks for 2-D points", None, Limit(1))
+    mlp_layers: int = _hp(2, "--mlp-layers", "hidden layers of the networks for 2-D points: generator or decoder, "
+                          "discriminator, encoder", None, Limit(1))
+    batch_norm: bool = _hp(False, "--batch-norm", "batch norm in the generator's hidden layers, DCGAN's generator for "
+                           "images", "Ioffe & Szegedy 2015")
+    virtual_batch_norm: bool = _hp(False, "--virtual-batch-norm", "instead of --batch-norm: the generator normalises with "
+                                   "the statistics of a fixed reference batch", "Salimans et al. 2016")
+    d_mlp_width: int | None = _hp(None, "--d-mlp-width", "hidden units of the 2-D discriminator, if not --mlp-width",
+                                  None, Limit(1))
+    d_mlp_layers: int | None = _hp(None, "--d-mlp-layers", "hidden layers of the 2-D discriminator, if not --mlp-layers",
+                                   None, Limit(1))
+    maxout: int = _hp(1, "--maxout", "maxout pieces per unit in the 2-D discriminator; PacGAN uses 5, 1 = LeakyReLU "
+                      "units", "Goodfellow et al. 2013", Limit(1))
+    init_std: float = _hp(0.0, "--init-std", "draw every weight from N(0, STD) and zero the biases; DCGAN and PacGAN "
+                          "use 0.02, 0 keeps PyTorch's initialisation", "Radford et al. 2016", Limit(0))
     # optimisation
-    optimizer: str = "adam"  # adam | rmsprop
-    lr: float = 1e-4
-    lr_d: float | None = None  # two-time-scale update rule: separate rates for D and G
-    lr_g: float | None = None
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.999
+    optimizer: str = _hp("adam", "--optimizer", "Adam, or RMSprop as in the WGAN paper", choices=("adam", "rmsprop"))
+    lr: float = _hp(1e-4, "--lr", "learning rate", None, Limit(0, 1, lo_open=True))
+    lr_d: float | None = _hp(None, "--lr-d", "the discriminator's rate for the two-time-scale update rule; unset = lr",
+                             "Heusel et al. 2017", Limit(0, 1, lo_open=True))
+    lr_g: float | None = _hp(None, "--lr-g", "the generator's (decoder's) rate for the two-time-scale update rule; "
+                             "unset = lr", "Heusel et al. 2017", Limit(0, 1, lo_open=True))
+    adam_beta1: float = _hp(0.9, "--adam-beta1", "Adam's β1 (0.5 in DCGAN-style GANs)", None, Limit(0, 1, hi_open=True))
+    adam_beta2: float = _hp(0.999, "--adam-beta2", "Adam's β2", None, Limit(0, 1, hi_open=True))
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -110,6 +187,65 @@ class ModelConfig:
         if len(self.shape) == 1:
             return "points"
         return "bernoulli"
+
+
+def options() -> dict[str, dataclasses.Field]:
+    """The ModelConfig fields that are options (carry `option` metadata), in declaration order."""
+    return {f.name: f for f in dataclasses.fields(ModelConfig) if f.metadata.get("flag")}
+
+
+def field_help(name: str) -> str:
+    """A setting's help with its paper: what the CLI, the Train page and `genlab train --help` say."""
+    m = options()[name].metadata
+    return m["help"] + (f" ({m['paper']})" if m["paper"] else "")
+
+
+def _value_text(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def default_text(name: str) -> str:
+    """A setting's defaults: '[1; beta-vae 4]' (ModelConfig's, then the models whose paper sets
+    another); '' for a switch or a setting left unset by default."""
+    base = options()[name].default
+    if base is None or isinstance(base, bool):
+        return ""
+    other: dict = {}
+    for model, spec in MODELS.items():
+        v = spec.defaults.get(name, base)
+        if v != base:
+            other.setdefault(_value_text(v), []).append(model)
+    return "[" + "; ".join([_value_text(base)] + [f"{', '.join(ms)} {v}" for v, ms in other.items()]) + "]"
+
+
+def option_kind(f: dataclasses.Field) -> str:
+    """'bool', 'int', 'float' or 'str' from the field's annotation (written as text: `int | None`)."""
+    t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    return next(k for k in ("bool", "int", "float", "str") if k in t)
+
+
+def field_problem(name: str, v) -> str | None:
+    """What is wrong with value `v` of setting `name`, as one clause ('lr must be above 0 and at most 1
+    (got -1)'), from its type, range and choices; None when it is fine. None is fine where the
+    setting may be left unset."""
+    f = options()[name]
+    m, kind = f.metadata, option_kind(f)
+    if v is None:
+        return None if "None" in str(f.type) else f"{name} must be set"
+    if m["choices"] is not None:
+        return None if v in m["choices"] else f"{name} must be one of {', '.join(m['choices'])} (got {v!r})"
+    if kind == "bool":
+        return None if isinstance(v, bool) else f"{name} must be on or off (got {v!r})"
+    if kind == "str":
+        return None if isinstance(v, str) else f"{name} must be text (got {v!r})"
+    whole = kind == "int"
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (whole and not float(v).is_integer()):
+        return f"{name} must be {'a whole number' if whole else 'a number'} (got {v!r})"
+    if not math.isfinite(v):
+        return f"{name} must be a finite number (got {v!r})"
+    if m["limit"] is not None and not m["limit"].holds(v):
+        return f"{name} must be {m['limit'].text()} (got {number_text(v)})"
+    return None
 
 
 @dataclass
@@ -755,8 +891,8 @@ def _applies_to(trait: str) -> str:
 
 
 def validate_config(c: ModelConfig) -> None:
-    """Refuse, in one sentence, a config its model cannot train: what applies where is read from
-    the model's ModelSpec traits."""
+    """Refuse, in one sentence, a config its model cannot train: every setting within its range and
+    choices (its `option`), then what applies where, read from the model's ModelSpec traits."""
     if c.model not in MODELS:
         raise ValueError(f"unknown model '{c.model}'; choose one of: {', '.join(MODELS)}")
     spec = MODELS[c.model]
@@ -767,45 +903,27 @@ def validate_config(c: ModelConfig) -> None:
     kind = "images" if len(c.shape) == 3 else "points"
     if kind not in spec.inputs:
         raise ValueError(f"{c.model} trains on {' or '.join(spec.inputs)}, not on {kind}")
-    if c.latent_dim < 1:
-        raise ValueError("latent_dim must be at least 1")
+    for name in options():
+        problem = field_problem(name, getattr(c, name))
+        if problem:
+            raise ValueError(problem)
     if c.batch_norm and c.virtual_batch_norm:
         raise ValueError("choose batch norm or virtual batch norm for the generator, not both")
     if c.virtual_batch_norm and spec.codes:
         raise ValueError(f"virtual batch norm draws its reference batch from N(0, I), which is not {c.model}'s code prior; "
                          f"use --batch-norm")
-    if c.init_std < 0:
-        raise ValueError(f"init_std must be 0 (PyTorch's initialisation) or a positive standard deviation, got {c.init_std}")
     if spec.codes and c.n_categorical + c.n_continuous == 0:
         raise ValueError(f"{c.model} needs at least one code: set --n-categorical or --n-continuous")
     if c.consensus > 0 and not spec.gan_game:
         raise ValueError(f"consensus optimisation applies to the game of a classifier or critic D against G "
                          f"({_applies_to('gan_game')}), not {c.model}")
-    if not 0.0 < c.label_smoothing <= 1.0:
-        raise ValueError(f"label smoothing target must be in (0, 1], got {c.label_smoothing}")
-    if c.d_steps < 1:
-        raise ValueError("d_steps (n_critic) must be at least 1")
-    if c.pack < 1:
-        raise ValueError(f"pack (PacGAN) must be at least 1, got {c.pack}")
     if c.pack > 1 and not spec.plain_discriminator:
         raise ValueError(f"packing (PacGAN) applies to {_applies_to('plain_discriminator')}, not {c.model}")
-    if c.mlp_width < 1 or c.mlp_layers < 1:
-        raise ValueError("mlp_width and mlp_layers must be at least 1")
-    if (c.d_mlp_width is not None and c.d_mlp_width < 1) or (c.d_mlp_layers is not None and c.d_mlp_layers < 1):
-        raise ValueError("d_mlp_width and d_mlp_layers must be at least 1 (or left unset to follow mlp_width / mlp_layers)")
-    if c.maxout < 1:
-        raise ValueError(f"maxout pieces must be at least 1, got {c.maxout}")
-    if c.historical_averaging < 0:
-        raise ValueError(f"the historical-averaging weight must be 0 (off) or positive, got {c.historical_averaging}")
     if c.historical_averaging > 0 and not spec.gan_game:
         raise ValueError(f"historical averaging applies to {_applies_to('gan_game')}, not {c.model}")
-    if not 0.0 <= c.ema_decay < 1.0:
-        raise ValueError(f"the generator average's decay β must be in [0, 1) (0 = off; 0.999 or 0.9999 are usual), got {c.ema_decay}")
     if c.ema_decay > 0 and spec.family != "gan":
         raise ValueError(f"generator averaging applies to the GAN family ({', '.join(k for k, v in MODELS.items() if v.family == 'gan')}), "
                          f"not {c.model}")
-    if c.ema_start < 0:
-        raise ValueError(f"ema_start must be a step, 0 or later, got {c.ema_start}")
     if c.maxout > 1 and (kind != "points" or not spec.plain_discriminator):
         raise ValueError(f"maxout units apply to the discriminator of {_applies_to('plain_discriminator')} on 2-D points "
                          f"(ring, grid)")

@@ -20,18 +20,16 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import math
 import re
 import threading
 import time
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from genlab.live import runs_root
-from genlab.models import MODELS, ModelConfig, make_config
+from genlab.models import MODELS, Limit, ModelConfig, field_help, field_problem, make_config, number_text, options
 from genlab.train import Callback, TrainConfig, TrainResult, fit
 
 STATUSES = ("running", "stopped", "finished", "failed")
@@ -40,107 +38,11 @@ STATUSES = ("running", "stopped", "finished", "failed")
 
 # The model settings the Train page shows are each model's ModelSpec.fields; the rest keep defaults.
 OPTIM_FIELDS = ["optimizer", "lr", "lr_d", "lr_g", "adam_beta1", "adam_beta2"]
-FIELD_CHOICES = {
-    "gan_loss": ["non-saturating", "minimax"],
-    "likelihood": ["auto", "bernoulli", "continuous-bernoulli", "gaussian", "points"],
-    "optimizer": ["adam", "rmsprop"],
-}
-FIELD_HELP = {
-    "latent_dim": "size of z (InfoGAN: the incompressible noise part)",
-    "beta": "weight of the KL term; 1 = the VAE, >1 = β-VAE (Higgins et al. 2017)",
-    "gamma": "γ of γ·|KL − C| (Burgess et al. 2018: 1000, with C raised over 100k steps; with C over "
-             "10k steps, 100 worked here and 1000 left the images at the data's mean)",
-    "capacity": "C_max in nats, the KL the code may carry at the end",
-    "capacity_steps": "steps over which C rises from 0 to C_max",
-    "alpha": "InfoVAE α; 1 = MMD-VAE (no per-sample KL)",
-    "mmd_weight": "InfoVAE λ, the weight of the MMD between q(z) and p(z)",
-    "likelihood": "the decoder's p(x|z); auto = Bernoulli for images, Gaussian for points",
-    "gan_loss": "the generator's loss: minimax is the survey's eq. 2, non-saturating its fix",
-    "d_steps": "discriminator (critic) steps per generator step; WGAN's n_critic",
-    "clip": "WGAN weight clipping c",
-    "gp_weight": "WGAN-GP gradient-penalty weight λ",
-    "n_categorical": "InfoGAN: values of the categorical code (0 = none)",
-    "n_continuous": "InfoGAN: continuous codes ~ U(−1, 1)",
-    "info_weight": "InfoGAN λ on the mutual-information bound",
-    "margin": "EBGAN margin m on the fake energy",
-    "pt_weight": "EBGAN pull-away term weight (0 = off)",
-    "vaegan_gamma": "VAE-GAN: weight of the feature-space reconstruction in the decoder's loss",
-    "vaegan_pixel": "VAE-GAN: weight of a pixel-space reconstruction for encoder and decoder (0 = Larsen's Alg. 1)",
-    "feature_matching": "G matches D's mean features instead of fooling D (Salimans et al. 2016)",
-    "minibatch_discrimination": "D sees how alike the samples of a batch are (Salimans et al. 2016)",
-    "label_smoothing": "D's target for real data; 0.9 = one-sided label smoothing",
-    "instance_noise": "σ0 of Gaussian noise added to D's inputs, annealed to 0",
-    "consensus": "γ of consensus optimisation (0 = off; Mescheder et al. 2017)",
-    "historical_averaging": "λ on ‖θ − θ̄‖², θ̄ each player's mean past parameters (0 = off; Salimans et al. 2016)",
-    "ema_decay": "samples come from a moving average of the generator's weights with this decay β, e.g. 0.999 "
-                 "(0 = off; Yazıcı et al. 2019)",
-    "optimizer": "Adam, or RMSprop as in the WGAN paper",
-    "lr": "learning rate",
-    "lr_d": "discriminator rate for TTUR (Heusel et al. 2017); empty = lr",
-    "lr_g": "generator/decoder rate for TTUR; empty = lr",
-    "adam_beta1": "Adam β1 (0.5 in DCGAN-style GANs)",
-    "adam_beta2": "Adam β2",
-}
+# Every setting's help, range and choices are its ModelConfig `option` (genlab.models): the page's fields
+# carry no bounds of their own (a browser field out of its bounds keeps sending its last good value, so
+# the run started would not be the one on screen); check_run_settings refuses anything out of range,
+# before a folder exists, with the rule validate_config applies.
 
-
-class Limit(NamedTuple):
-    """The values a numeric setting takes: lo to hi, each end included unless marked open."""
-
-    lo: float
-    hi: float
-    lo_open: bool = False
-    hi_open: bool = False
-
-    def holds(self, v) -> bool:
-        return (math.isfinite(v) and (v > self.lo if self.lo_open else v >= self.lo)
-                and (v < self.hi if self.hi_open else v <= self.hi))
-
-    def text(self) -> str:
-        """'1–512', 'above 0 and at most 1', 'at least 0 and below 1'."""
-        lo, hi = _num(self.lo), _num(self.hi)
-        if not self.lo_open and not self.hi_open:
-            return f"{lo}–{hi}"
-        low = f"above {lo}" if self.lo_open else f"at least {lo}"
-        high = f"below {hi}" if self.hi_open else f"at most {hi}"
-        return f"{low} and {high}"
-
-
-def _num(v) -> str:
-    return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else f"{v:g}"
-
-
-# The range of every numeric setting the Train page shows. The page's fields carry no bounds of their
-# own (a browser field out of its bounds keeps sending its last good value, so the run started would
-# not be the one on screen): check_run_settings refuses anything out of range, before a folder exists.
-FIELD_LIMITS = {
-    "latent_dim": Limit(1, 512),
-    "beta": Limit(0, 10_000),
-    "gamma": Limit(0, 1e6),
-    "capacity": Limit(0, 1000),
-    "capacity_steps": Limit(1, 100_000_000),
-    "alpha": Limit(-1000, 1),
-    "mmd_weight": Limit(0, 1e6),
-    "d_steps": Limit(1, 100),
-    "clip": Limit(0, 10, lo_open=True),
-    "gp_weight": Limit(0, 10_000),
-    "n_categorical": Limit(0, 1000),
-    "n_continuous": Limit(0, 100),
-    "info_weight": Limit(0, 10_000),
-    "margin": Limit(0, 1000),
-    "pt_weight": Limit(0, 1000),
-    "vaegan_gamma": Limit(0, 10_000),
-    "vaegan_pixel": Limit(0, 10_000),
-    "label_smoothing": Limit(0, 1, lo_open=True),
-    "instance_noise": Limit(0, 10),
-    "consensus": Limit(0, 1000),
-    "historical_averaging": Limit(0, 10_000),
-    "ema_decay": Limit(0, 1, hi_open=True),
-    "lr": Limit(0, 1, lo_open=True),
-    "lr_d": Limit(0, 1, lo_open=True),
-    "lr_g": Limit(0, 1, lo_open=True),
-    "adam_beta1": Limit(0, 1, hi_open=True),
-    "adam_beta2": Limit(0, 1, hi_open=True),
-}
 # steps, batch size and seed of a run started from the app (the Train page's Run fields)
 RUN_LIMITS = {"steps": Limit(1, 1_000_000), "batch_size": Limit(1, 4096), "seed": Limit(0, 1_000_000)}
 RUN_LABELS = {"steps": "Steps", "batch_size": "Batch size", "seed": "Seed"}
@@ -158,15 +60,12 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
 
 def check_run_settings(model: str, dataset: str, overrides: dict | None = None, steps=1000, batch_size=64,
                        seed=0, run_id: str | None = None) -> list[str]:
     """What is wrong with a run's settings, one clause each (empty when it can start): an unknown
-    model or dataset, a setting out of FIELD_LIMITS or RUN_LIMITS, of the wrong type or not among its
-    choices, a run name that is not a name. start_run refuses on any, before a folder is created."""
+    model or dataset, a setting out of its range (its ModelConfig option, or RUN_LIMITS), of the wrong
+    type or not among its choices, a run name that is not a name. start_run refuses on any, before a folder is created."""
     from genlab.data import DATASETS
 
     problems = []
@@ -179,33 +78,17 @@ def check_run_settings(model: str, dataset: str, overrides: dict | None = None, 
         if not _is_int(v) and not (isinstance(v, float) and v.is_integer()):
             problems.append(f"{label} must be a whole number {limit.text()} (got {v!r})")
         elif not limit.holds(v):
-            problems.append(f"{label} must be {limit.text()} (got {_num(int(v))})")
+            problems.append(f"{label} must be {limit.text()} (got {number_text(int(v))})")
     if run_id is not None and not is_run_name(run_id):
         problems.append(f"'{run_id}' cannot name a run folder: use {RUN_NAME_RULE}")
-    fields = {f.name: f for f in dataclasses.fields(ModelConfig)}
-    defaults = paper_defaults(model) if model in MODELS else {}
+    fields = {f.name for f in dataclasses.fields(ModelConfig)}
     for name, v in (overrides or {}).items():
         if name not in fields:
             problems.append(f"'{name}' is not a setting of genlab's models")
-            continue
-        if v is None:  # left empty: the paper's default (lr_d / lr_g: the same as lr)
-            continue
-        default = defaults.get(name, fields[name].default)
-        if name in FIELD_CHOICES:
-            if v not in FIELD_CHOICES[name]:
-                problems.append(f"{name} must be one of {', '.join(FIELD_CHOICES[name])} (got {v!r})")
-        elif isinstance(default, bool):
-            if not isinstance(v, bool):
-                problems.append(f"{name} must be on or off (got {v!r})")
-        elif name in FIELD_LIMITS or _is_number(default):
-            limit = FIELD_LIMITS.get(name)
-            whole = _is_int(default)
-            if not _is_number(v) or (whole and not float(v).is_integer()):
-                problems.append(f"{name} must be {'a whole number' if whole else 'a number'} (got {v!r})")
-            elif not math.isfinite(v):
-                problems.append(f"{name} must be a finite number (got {v!r})")
-            elif limit is not None and not limit.holds(v):
-                problems.append(f"{name} must be {limit.text()} (got {_num(v)})")
+        elif v is not None and name in options():  # left empty: the paper's default (lr_d / lr_g: the same as lr)
+            problem = field_problem(name, v)
+            if problem:
+                problems.append(problem)
     return problems
 
 
@@ -226,10 +109,11 @@ def hyperparameter_fields(model: str) -> list[dict]:
     rows = []
     for group, names in (("model", MODELS[model].fields), ("optimisation", optim)):
         for name in names:
-            limit = FIELD_LIMITS.get(name)
-            rows.append({"name": name, "default": defaults[name], "help": FIELD_HELP.get(name, ""),
-                         "choices": FIELD_CHOICES.get(name), "group": group, "limit": limit,
-                         "range": limit.text() if limit else None})
+            m = options()[name].metadata
+            choices = list(m["choices"]) if m["choices"] else None
+            limit = None if choices or isinstance(defaults[name], bool) else m["limit"]
+            rows.append({"name": name, "default": defaults[name], "help": field_help(name), "choices": choices,
+                         "group": group, "limit": limit, "range": limit.text() if limit else None})
     return rows
 
 

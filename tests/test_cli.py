@@ -77,7 +77,7 @@ def test_a_recipe_run_with_overrides_records_what_was_run(tmp_path):
     (["train", "--model", "vae", "--data", "digits", "--steps", "x"], "invalid int value"),
     (["train", "--data", "digits"], "say which model"),
     (["train", "--model", "vae", "--data", "mnist"], "MNIST is not on disk"),
-    (["train", "--model", "vae", "--data", "digits", "--latent-dim", "0"], "latent_dim must be at least 1"),
+    (["train", "--model", "vae", "--data", "digits", "--latent-dim", "0"], "latent_dim must be 1–512 (got 0)"),
     (["train", "--recipe", "/nonexistent.toml"], "recipe '/nonexistent.toml' not found"),
     (["score", "--codes", "/nonexistent.npz"], "not found"),
     (["eval", "/nonexistent/ckpt"], "not found"),
