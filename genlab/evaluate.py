@@ -228,25 +228,9 @@ def _labels(model, data, n: int, seed: int) -> tuple[dict, dict]:
 
 
 def _nearest_real(model, data, n: int, seed: int) -> tuple[dict, dict]:
-    from genlab.metrics import nearest_real as nr
+    from genlab.metrics.nearest_real import measure_model
 
-    samples = generate(model, n, seed)
-    hard = nr.nearest_real(samples, seed=seed)
-    soft = nr.nearest_real(samples, soft=True, seed=seed)  # the grey levels: a VAE's mean image
-    h, s = hard.summary(), soft.summary()
-    flat = {"nearest_real_iou": h["mean_iou"], "nearest_real_share_good": h["share_good"],
-            "nearest_real_blank": h["blank_share"],
-            **{f"nearest_real_kl_{k}": v for k, v in h["kl"].items()},
-            "nearest_real_soft_iou": s["mean_iou"], "nearest_real_soft_share_good": s["share_good"]}
-    index = nr.sprite_index()
-    info = {"n": n, "threshold": h["threshold"], "good_iou": h["good_iou"], "candidates": h["candidates"],
-            "histograms": h["histograms"], "soft_histograms": s["histograms"], "soft_kl": s["kl"],
-            "kl_floor": nr.uniform_kl_floor(n),
-            "search_seconds": {"thresholded": h["seconds"], "soft": s["seconds"]},
-            "index": {"seconds": round(index.seconds, 2), "source": "cache file" if index.source != "rendered" else "rendered",
-                      "megabytes": round(index.nbytes / 1e6, 1)},
-            "method": "IoU against every dSprites image (thresholded at 0.5; soft = weighted Jaccard of the grey levels)"}
-    return flat, info
+    return measure_model(model, n, seed)
 
 
 def _modes(model, data, n: int, seed: int, batch_size: int | None = None, fast: bool = False) -> tuple[dict, dict]:

@@ -435,6 +435,29 @@ def applies_to(data) -> bool:
             and list(getattr(data, "factor_sizes", None) or []) == list(FACTOR_SIZES))
 
 
+def measure_model(model, n: int = 1000, seed: int = 0) -> tuple[dict, dict]:
+    """What `genlab eval` stores for a dSprites model: n samples (seeded) searched thresholded and
+    soft. Returns (flat numbers for the sidecar's "metrics", details for its "metrics_info")."""
+    from genlab.evaluate import generate
+
+    samples = generate(model, n, seed)
+    h = nearest_real(samples, seed=seed).summary()
+    s = nearest_real(samples, soft=True, seed=seed).summary()  # the grey levels: a VAE's mean image
+    flat = {"nearest_real_iou": h["mean_iou"], "nearest_real_share_good": h["share_good"],
+            "nearest_real_blank": h["blank_share"],
+            **{f"nearest_real_kl_{k}": v for k, v in h["kl"].items()},
+            "nearest_real_soft_iou": s["mean_iou"], "nearest_real_soft_share_good": s["share_good"]}
+    index = sprite_index()
+    info = {"n": n, "threshold": h["threshold"], "good_iou": h["good_iou"], "candidates": h["candidates"],
+            "histograms": h["histograms"], "soft_histograms": s["histograms"], "soft_kl": s["kl"],
+            "kl_floor": uniform_kl_floor(n),
+            "search_seconds": {"thresholded": h["seconds"], "soft": s["seconds"]},
+            "index": {"seconds": round(index.seconds, 2), "source": "rendered" if index.source == "rendered" else "cache file",
+                      "megabytes": round(index.nbytes / 1e6, 1)},
+            "method": "IoU against every dSprites image (thresholded at 0.5; soft = weighted Jaccard of the grey levels)"}
+    return flat, info
+
+
 # --------------------------------------------------------------------------- stored figures
 
 
@@ -466,7 +489,7 @@ def results_table(entries) -> str:
         m, info = fig["metrics"], fig["info"]
         secs = info.get("search_seconds") or {}
         lines.append("| " + " | ".join(
-            [name, model, str(info.get("n", "–")), _cell(m.get("nearest_real_iou"), "{:.3f}"),
+            [name, model, _cell(info.get("n"), "{:,}"), _cell(m.get("nearest_real_iou"), "{:.3f}"),
              _cell(m.get("nearest_real_share_good"), "{:.0%}"), _cell(m.get("nearest_real_blank"), "{:.1%}")]
             + [_cell(m.get(f"nearest_real_kl_{f}"), "{:.3f}") for f in FACTORS]
             + [_cell(m.get("nearest_real_soft_iou"), "{:.3f}"), _cell(m.get("nearest_real_soft_share_good"), "{:.0%}"),
