@@ -62,10 +62,12 @@ def find_beta_vae(folder: Path) -> str | None:
     """The dSprites β-VAE (or VAE) checkpoint under `folder` trained longest, or None."""
     from genlab.checkpoint import list_checkpoints
 
-    rows = [r for r in list_checkpoints(folder) if "error" not in r and r.get("kind", "model") == "model"
-            and r["data"] == "dsprites" and r["model"] in ("beta-vae", "vae")]
-    rows.sort(key=lambda r: -(r.get("steps") or 0))
-    return rows[0]["path"] if rows else None
+    from genlab.models import MODELS
+
+    rows = [r for r in list_checkpoints(folder) if r.ok and r.kind == "model" and r.data == "dsprites"
+            and r.model in MODELS and MODELS[r.model].knob == "beta"]
+    rows.sort(key=lambda r: -(r.steps or 0))
+    return rows[0].path if rows else None
 
 
 def tiny_beta_vae(out: Path) -> str:

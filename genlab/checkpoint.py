@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import tempfile
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -232,9 +233,43 @@ def update_metadata(path, **fields) -> dict:
     return meta
 
 
-def list_checkpoints(folder) -> list[dict]:
-    """Every genlab checkpoint under `folder` (recursively), one dict of metadata each; a file
-    that cannot be read is listed with its error instead of stopping the listing."""
+@dataclass(frozen=True)
+class CheckpointRow:
+    """One checkpoint as `list_checkpoints` finds it: what the CLI and the pages list and pick it by.
+    A file that cannot be read is a row with `error` set (one sentence) and nothing else."""
+
+    path: str  # the checkpoint's stem (runs/x/model)
+    kind: str = "model"  # "model" (genlab.models) or "classifier" (genlab.metrics.classifier)
+    model: str = ""
+    data: str = ""
+    latent_dim: int = 0
+    steps: int | None = None
+    device: str | None = None
+    wall_time_s: float | None = None
+    metrics: dict = field(default_factory=dict)  # what `genlab eval` stored
+    name: str = ""
+    meta: dict = field(default_factory=dict)  # the whole sidecar
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def config(self) -> dict:
+        """The model's config as stored (ModelConfig.to_dict, or a classifier's)."""
+        return self.meta.get("config", {})
+
+    def summary(self) -> dict:
+        """The row without its sidecar, as `genlab list --json` prints it (a broken file: path and error)."""
+        if not self.ok:
+            return {"path": self.path, "error": self.error}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("meta", "error")}
+
+
+def list_checkpoints(folder) -> list[CheckpointRow]:
+    """Every genlab checkpoint under `folder` (recursively), one CheckpointRow each; a file that
+    cannot be read is listed with its error instead of stopping the listing."""
     rows = []
     folder = Path(folder)
     if not folder.exists():
@@ -246,11 +281,12 @@ def list_checkpoints(folder) -> list[dict]:
         try:
             meta = read_metadata(stem)
             c = meta["config"]
-            rows.append({"path": str(stem), "kind": meta.get("kind", "model"), "model": c["model"], "data": c["data"], "latent_dim": c["latent_dim"],
-                         "steps": meta.get("steps"), "device": meta.get("device"), "wall_time_s": meta.get("wall_time_s"),
-                         "metrics": meta.get("metrics", {}), "name": meta.get("name", stem.name), "meta": meta})
+            rows.append(CheckpointRow(path=str(stem), kind=meta.get("kind", "model"), model=c["model"], data=c["data"],
+                                      latent_dim=c["latent_dim"], steps=meta.get("steps"), device=meta.get("device"),
+                                      wall_time_s=meta.get("wall_time_s"), metrics=meta.get("metrics", {}),
+                                      name=meta.get("name", stem.name), meta=meta))
         except CheckpointError as e:
-            rows.append({"path": str(stem), "error": str(e)})
+            rows.append(CheckpointRow(path=str(stem), error=str(e)))
     return rows
 
 

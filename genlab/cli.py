@@ -277,16 +277,16 @@ def cmd_list(a) -> int:
     dirs = a.dirs or ["checkpoints", "runs"]
     rows = [r for d in dirs for r in list_checkpoints(d)]
     if a.json:
-        print(json.dumps([{k: v for k, v in r.items() if k != "meta"} for r in rows], indent=2))
+        print(json.dumps([r.summary() for r in rows], indent=2))
         return 0
     if not rows:
         print(f"no checkpoints under {', '.join(dirs)}; train one with `genlab train --model vae --data digits --steps 500`")
         return 0
     for r in rows:
-        if "error" in r:
-            print(f"{r['path']}: {r['error']}")
+        if not r.ok:
+            print(f"{r.path}: {r.error}")
         else:
-            print(f"{r['path']}: {r['model']} on {r['data']}, z={r['latent_dim']}, {r['steps']} steps, {r['device']}")
+            print(f"{r.path}: {r.model} on {r.data}, z={r.latent_dim}, {r.steps} steps, {r.device}")
     return 0
 
 
@@ -414,8 +414,8 @@ def cmd_results(a) -> int:
         from genlab.metrics.nearest_real import results_table as nearest_table
 
         rows = results_rows(a.dirs or ["checkpoints"])
-        print(nearest_table([(Path(r["path"]).parent.name if Path(r["path"]).name == "model" else Path(r["path"]).name,
-                              r["model"], r["meta"]) for r in rows]))
+        print(nearest_table([(Path(r.path).parent.name if Path(r.path).name == "model" else Path(r.path).name,
+                              r.model, r.meta) for r in rows]))
         return 0
     print(results_table(a.dirs or ["checkpoints"]))
     return 0

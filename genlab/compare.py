@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from genlab import latent
+from genlab.checkpoint import CheckpointRow
 from genlab.models import MODELS
 
 FAMILY_ORDER = {"vae": 0, "hybrid": 1, "gan": 2}
@@ -36,70 +37,70 @@ _BOOKKEEPING = {"seconds", "sampling_seconds", "n_train", "n_test", "sklearn_ver
 # --------------------------------------------------------------------------- checkpoint rows
 
 
-def good_rows(rows: list[dict]) -> list[dict]:
+def good_rows(rows: list[CheckpointRow]) -> list[CheckpointRow]:
     """Rows of `list_checkpoints` that could be read (generative models and classifiers)."""
-    return [r for r in rows if "error" not in r]
+    return [r for r in rows if r.ok]
 
 
-def model_rows(rows: list[dict]) -> list[dict]:
+def model_rows(rows: list[CheckpointRow]) -> list[CheckpointRow]:
     """Readable rows of generative models (not label classifiers)."""
-    return [r for r in good_rows(rows) if r.get("kind", "model") == "model"]
+    return [r for r in good_rows(rows) if r.kind == "model"]
 
 
-def config_of(row: dict) -> dict:
-    return row.get("meta", {}).get("config", {})
+def config_of(row: CheckpointRow) -> dict:
+    return row.config
 
 
-def family_of(row: dict) -> str:
+def family_of(row: CheckpointRow) -> str:
     """"vae", "gan" or "hybrid" (from the model registry); "other" for a model this genlab does not know."""
-    spec = MODELS.get(row.get("model", ""))
+    spec = spec_of(row)
     return spec.family if spec else "other"
 
 
-def is_image_row(row: dict) -> bool:
+def is_image_row(row: CheckpointRow) -> bool:
     return len(config_of(row).get("shape", [])) == 3
 
 
-def spec_of(row: dict):
+def spec_of(row: CheckpointRow):
     """The ModelSpec of a row's model, or None for a model this genlab does not know."""
-    return MODELS.get(row.get("model", ""))
+    return MODELS.get(row.model)
 
 
-def in_beta_sweep(row: dict) -> bool:
+def in_beta_sweep(row: CheckpointRow) -> bool:
     """A model whose sweeps vary β (its ModelSpec's knob): the traversal page's β slider gathers them."""
     spec = spec_of(row)
     return spec is not None and spec.knob == "beta"
 
 
-def has_encoder_row(row: dict) -> bool:
+def has_encoder_row(row: CheckpointRow) -> bool:
     spec = spec_of(row)
     return spec is not None and spec.encoder
 
 
-def z_size(row: dict) -> int:
+def z_size(row: CheckpointRow) -> int:
     c = config_of(row)
     return int(c.get("latent_dim", 0)) + int(c.get("n_categorical", 0)) + int(c.get("n_continuous", 0))
 
 
-def label_of(row: dict) -> str:
+def label_of(row: CheckpointRow) -> str:
     """A short readable name: model, β where it matters, dataset, steps."""
     c = config_of(row)
     beta = f" β={c.get('beta', 1.0):g}" if in_beta_sweep(row) else ""
-    steps = f", {row['steps']} steps" if row.get("steps") else ""
-    return f"{row.get('name', '?')} ({row.get('model')}{beta} · {row.get('data')}{steps})"
+    steps = f", {row.steps} steps" if row.steps else ""
+    return f"{row.name or '?'} ({row.model}{beta} · {row.data}{steps})"
 
 
-def _newest_first(rows: list[dict]) -> list[dict]:
-    return sorted(rows, key=lambda r: (-(r.get("steps") or 0), r["path"]))
+def _newest_first(rows: list[CheckpointRow]) -> list[CheckpointRow]:
+    return sorted(rows, key=lambda r: (-(r.steps or 0), r.path))
 
 
-def seed_of(row: dict) -> int:
-    return int(row.get("meta", {}).get("seed", 0) or 0)
+def seed_of(row: CheckpointRow) -> int:
+    return int(row.meta.get("seed", 0) or 0)
 
 
-def study_of(row: dict) -> str | None:
+def study_of(row: CheckpointRow) -> str | None:
     """The study a checkpoint is a trial of (genlab.study writes it into the recipe), else None."""
-    return (row.get("meta", {}).get("recipe") or {}).get("study")
+    return (row.meta.get("recipe") or {}).get("study")
 
 
 def median_seed(seeds: list[dict]) -> dict:
@@ -111,7 +112,7 @@ def median_seed(seeds: list[dict]) -> dict:
     return scored[(len(scored) - 1) // 2]
 
 
-def traversal_groups(rows: list[dict]) -> list[dict]:
+def traversal_groups(rows: list[CheckpointRow]) -> list[dict]:
     """Checkpoints grouped for the traversal page.
 
     A β sweep is every VAE / β-VAE checkpoint on one dataset with one latent size, or the trials of
@@ -128,7 +129,7 @@ def traversal_groups(rows: list[dict]) -> list[dict]:
             continue
         if in_beta_sweep(r):
             beta = float(config_of(r).get("beta", 1.0))
-            key = (study_of(r), r["data"], r["latent_dim"])
+            key = (study_of(r), r.data, r.latent_dim)
             sweeps.setdefault(key, {}).setdefault(beta, {}).setdefault(seed_of(r), r)
         else:
             singles.append(r)
@@ -136,11 +137,11 @@ def traversal_groups(rows: list[dict]) -> list[dict]:
     for (study, data, d), by_beta in sweeps.items():
         members = []
         for b in sorted(by_beta):
-            seeds = [{"seed": sd, "row": by_beta[b][sd], "mig": scalar_scores(by_beta[b][sd].get("metrics")).get("mig")}
+            seeds = [{"seed": sd, "row": by_beta[b][sd], "mig": scalar_scores(by_beta[b][sd].metrics).get("mig")}
                      for sd in sorted(by_beta[b])]
             members.append({"beta": b, "row": median_seed(seeds)["row"], "seeds": seeds})
         n_seeds = max(len(m["seeds"]) for m in members)
-        steps = sorted({m_s["row"].get("steps") or 0 for m in members for m_s in m["seeds"]})
+        steps = sorted({m_s["row"].steps or 0 for m in members for m_s in m["seeds"]})
         length = f"{steps[0]:,} steps" if len(steps) == 1 else f"{steps[0]:,}–{steps[-1]:,} steps"
         seeds_txt = f" × {n_seeds} seeds" if n_seeds > 1 else ""
         gid = f"study:{study}:{data}:z{d}" if study else f"beta-vae:{data}:z{d}"
@@ -149,8 +150,8 @@ def traversal_groups(rows: list[dict]) -> list[dict]:
         groups.append({"id": gid, "label": label, "data": data, "latent_dim": d, "sweep": True, "study": study,
                        "members": members})
     groups.sort(key=lambda g: (g["study"] is None, -len(g["members"]), g["id"]))
-    for r in sorted(singles, key=lambda r: (FAMILY_ORDER.get(family_of(r), 3), r["model"], r["path"])):
-        groups.append({"id": r["path"], "label": label_of(r), "data": r["data"], "latent_dim": r["latent_dim"],
+    for r in sorted(singles, key=lambda r: (FAMILY_ORDER.get(family_of(r), 3), r.model, r.path)):
+        groups.append({"id": r.path, "label": label_of(r), "data": r.data, "latent_dim": r.latent_dim,
                        "sweep": False, "study": None, "members": [{"beta": None, "row": r, "seeds": [{"seed": seed_of(r), "row": r, "mig": None}]}]})
     return groups
 
@@ -160,7 +161,7 @@ def find_in_groups(groups: list[dict], path: str) -> tuple[dict, dict, dict] | N
     for g in groups:
         for m in g["members"]:
             for s in m["seeds"]:
-                if s["row"]["path"] == path:
+                if s["row"].path == path:
                     return g, m, s
     return None
 
@@ -190,7 +191,7 @@ def seed_spread(members: list[dict], factor_names: list[str]) -> list[dict]:
     out = []
     for m in members:
         migs = [s["mig"] for s in m["seeds"] if s["mig"] is not None]
-        sep = [positions_separated(((s["row"].get("meta") or {}).get("metrics_info") or {}).get("disentanglement", {})
+        sep = [positions_separated((s["row"].meta.get("metrics_info") or {}).get("disentanglement", {})
                                    .get("mig_per_factor"), factor_names) for s in m["seeds"]]
         out.append({"beta": m["beta"], "seeds": len(m["seeds"]), "scored": len(migs),
                     "median_mig": float(np.median(migs)) if migs else None,
@@ -237,8 +238,8 @@ def sweep_scores(members: list[dict]) -> list[dict]:
     for m in members:
         for sd in m.get("seeds") or [{"seed": seed_of(m["row"]), "row": m["row"]}]:
             r = sd["row"]
-            scores = scalar_scores(r.get("metrics") or r.get("meta", {}).get("metrics"))
-            row = {"beta": m["beta"], "seed": sd["seed"], "name": r.get("name"), "path": r["path"], "steps": r.get("steps")}
+            scores = scalar_scores(r.metrics or r.meta.get("metrics"))
+            row = {"beta": m["beta"], "seed": sd["seed"], "name": r.name, "path": r.path, "steps": r.steps}
             row.update({k: v for k, v in scores.items() if k in SCORE_LABELS})
             table.append(row)
     return table
@@ -256,31 +257,31 @@ def score_medians(table: list[dict], key: str) -> list[tuple[float, float]]:
 # --------------------------------------------------------------------------- blur vs sharpness
 
 
-def lineup(rows: list[dict], data: str) -> list[dict]:
+def lineup(rows: list[CheckpointRow], data: str) -> list[CheckpointRow]:
     """Image checkpoints on `data`, VAE family first, then hybrids, then GANs."""
-    chosen = [r for r in model_rows(rows) if is_image_row(r) and r["data"] == data]
-    return sorted(chosen, key=lambda r: (FAMILY_ORDER.get(family_of(r), 3), r["model"], -(r.get("steps") or 0), r["path"]))
+    chosen = [r for r in model_rows(rows) if is_image_row(r) and r.data == data]
+    return sorted(chosen, key=lambda r: (FAMILY_ORDER.get(family_of(r), 3), r.model, -(r.steps or 0), r.path))
 
 
-def default_lineup(rows: list[dict], limit: int = 6) -> list[dict]:
+def default_lineup(rows: list[CheckpointRow], limit: int = 6) -> list[CheckpointRow]:
     """One checkpoint per model kind (the one trained longest), at most `limit`: the families take
     turns, each offering its longest-trained kind first, so a lineup always holds a VAE and a GAN
     when there are both; shown VAE family first, then hybrids, then GANs, longest-trained first."""
     def steps(r):
-        return r.get("steps") or 0
+        return r.steps or 0
 
-    best: dict[str, dict] = {}
+    best: dict[str, CheckpointRow] = {}
     for r in rows:
-        if r["model"] not in best or steps(r) > steps(best[r["model"]]):
-            best[r["model"]] = r
+        if r.model not in best or steps(r) > steps(best[r.model]):
+            best[r.model] = r
 
     def key(r):
-        return FAMILY_ORDER.get(family_of(r), 3), -steps(r), r["model"]
+        return FAMILY_ORDER.get(family_of(r), 3), -steps(r), r.model
 
-    queues: dict[int, list[dict]] = {}
+    queues: dict[int, list[CheckpointRow]] = {}
     for r in sorted(best.values(), key=key):
         queues.setdefault(key(r)[0], []).append(r)
-    out: list[dict] = []
+    out: list[CheckpointRow] = []
     while len(out) < limit and any(queues.values()):
         for fam in sorted(queues):
             if queues[fam] and len(out) < limit:
@@ -288,16 +289,16 @@ def default_lineup(rows: list[dict], limit: int = 6) -> list[dict]:
     return sorted(out, key=key)
 
 
-def latent_pairs(rows: list[dict]) -> list[tuple[dict, dict]]:
+def latent_pairs(rows: list[CheckpointRow]) -> list[tuple[CheckpointRow, CheckpointRow]]:
     """(decoder, generator) pairs on one dataset with the same z size and a plain N(0, I) latent:
     the decoder from a VAE-family or hybrid checkpoint, the generator from a GAN."""
     def plain(r):
         c = config_of(r)
         return not c.get("n_categorical") and not c.get("n_continuous")
 
-    decs = [r for r in model_rows(rows) if is_image_row(r) and family_of(r) in ("vae", "hybrid") and plain(r)]
+    decs = [r for r in model_rows(rows) if is_image_row(r) and has_encoder_row(r) and plain(r)]
     gens = [r for r in model_rows(rows) if is_image_row(r) and family_of(r) == "gan" and plain(r)]
-    return [(d, g) for d in decs for g in gens if d["data"] == g["data"] and z_size(d) == z_size(g)]
+    return [(d, g) for d in decs for g in gens if d.data == g.data and z_size(d) == z_size(g)]
 
 
 @torch.no_grad()
@@ -422,18 +423,18 @@ def feature_space_for(kind: str, shape: tuple, dataset: str, classifier_path: st
     raise ValueError(f"unknown feature space '{kind}'; use classifier or random projection")
 
 
-def short_name(row: dict) -> str:
+def short_name(row: CheckpointRow) -> str:
     """model: run folder, e.g. "vae: quick-vae-digits" (for chart legends)."""
-    return f"{row.get('model')}: {Path(row['path']).parent.name or row.get('name')}"
+    return f"{row.model}: {Path(row.path).parent.name or row.name}"
 
 
 # --------------------------------------------------------------------------- feature classifiers
 
 
-def find_classifier(rows: list[dict], dataset: str) -> dict | None:
+def find_classifier(rows: list[CheckpointRow], dataset: str) -> CheckpointRow | None:
     """The classifier checkpoint (kind "classifier", genlab.checkpoint.save_classifier) for
     `dataset` trained longest, or None."""
-    found = [r for r in good_rows(rows) if r.get("kind") == "classifier" and r.get("data") == dataset]
+    found = [r for r in good_rows(rows) if r.kind == "classifier" and r.data == dataset]
     return _newest_first(found)[0] if found else None
 
 
@@ -470,13 +471,13 @@ def train_quick(model: str, data: str, steps: int, out_root, batch_size: int = 6
 # --------------------------------------------------------------------------- a run's timeline
 
 
-def timeline(row: dict) -> list[dict]:
+def timeline(row: CheckpointRow) -> list[dict]:
     """The snapshots a run folder keeps along its training (TrainConfig.snapshot_every), then the
     checkpoint itself if it is later: [{"step", "path", "capacity" (C in nats, for a capacity-annealed
     VAE, else None)}] in step order. Empty when the run kept no snapshots."""
     from genlab.train import list_snapshots
 
-    snaps = list_snapshots(Path(row["path"]).parent)
+    snaps = list_snapshots(Path(row.path).parent)
     if not snaps:
         return []
     from genlab.objectives import capacity_at
@@ -491,7 +492,7 @@ def timeline(row: dict) -> list[dict]:
         return capacity_at(step, float(cfg.get("capacity", 0.0)), int(cfg.get("capacity_steps", 1)))
 
     out = [{"step": step, "path": str(stem), "capacity": capacity(step)} for step, stem in snaps]
-    final = int(row.get("steps") or 0)
+    final = int(row.steps or 0)
     if final > out[-1]["step"]:
-        out.append({"step": final, "path": row["path"], "capacity": capacity(final)})
+        out.append({"step": final, "path": row.path, "capacity": capacity(final)})
     return out

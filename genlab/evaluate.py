@@ -98,9 +98,9 @@ def feature_network(data, device, search=("checkpoints", "runs")):
     trained now (a few hundred steps) and cached under .cache/genlab/features. Returns (clf, description)."""
     for folder in search:
         for row in list_checkpoints(folder):
-            if row.get("kind") == "classifier" and row.get("data") == data.name:
-                clf, meta = load_classifier(row["path"], device)
-                return clf, f"penultimate layer of the classifier {row['path']} (trained on {data.name} {meta.get('labels', 'labels')})"
+            if row.ok and row.kind == "classifier" and row.data == data.name:
+                clf, meta = load_classifier(row.path, device)
+                return clf, f"penultimate layer of the classifier {row.path} (trained on {data.name} {meta.get('labels', 'labels')})"
     stem = FEATURE_CACHE / f"classifier-{data.name}"
     if stem.with_suffix(".safetensors").exists():
         clf, meta = load_classifier(stem, device)

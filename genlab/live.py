@@ -1,5 +1,5 @@
-"""The engine of the Mode-collapse page: a GAN trained step by step on a 2-D mixture, in the
-spirit of GAN Lab (Kahng et al. 2019). No Streamlit here.
+"""The engine of the Mode-collapse page: a GAN trained step by step on a 2-D mixture (or on points
+of yours, genlab.userdata), in the spirit of GAN Lab (Kahng et al. 2019). No Streamlit here.
 
     run = LiveRun("gan", "ring", trick_overrides({"loss": "minimax", "ttur": True}), seed=0)
     run.step(100)
@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from genlab.data import MixtureData, load_dataset
+from genlab.userdata import PointsData
 from genlab.metrics.modes import PROTOCOL_SAMPLES, label_coverage, mode_coverage
 from genlab.models import MODELS, GenerativeModel, ModelConfig, build_optimizers, make_config
 from genlab.train import TrainConfig, train_steps
@@ -147,14 +148,18 @@ class LiveRun:
     genlab.train.fit builds them, and the `train_steps` loop as a live iterator. Metrics of
     genlab.metrics.modes are measured on `eval_samples` samples every `metric_every` steps."""
 
-    def __init__(self, model: str = "gan", dataset: str = "ring", overrides: dict | None = None, seed: int = 0,
+    def __init__(self, model: str = "gan", dataset="ring", overrides: dict | None = None, seed: int = 0,
                  batch_size: int = 64, metric_every: int = 50, eval_samples: int = PROTOCOL_SAMPLES,
                  device: str = "cpu"):
+        """`dataset`: ring, grid, a points:FILE.csv spec, or a genlab.userdata.PointsData (your points,
+        uploaded or drawn), whose modes come from clustering it."""
         overrides = dict(overrides or {})
         model = overrides.pop("model", model)
-        data = load_dataset(dataset)
-        if not isinstance(data, MixtureData):
-            raise ValueError(f"live training runs on the 2-D mixtures (ring, grid), not on '{dataset}'")
+        data = load_dataset(dataset) if isinstance(dataset, str) else dataset
+        if not isinstance(data, (MixtureData, PointsData)):
+            raise ValueError(f"live training runs on the 2-D mixtures (ring, grid) or on 2-D points of yours, "
+                             f"not on '{data.name}'")
+        dataset = data.name
         self.data = data
         self.dataset = dataset
         self.seed = int(seed)
@@ -177,9 +182,12 @@ class LiveRun:
         self.error: str | None = None
         # Fixed views: the same real points and the same z every snapshot, so the picture moves
         # only because the generator does.
-        lo, hi = data.centres.min(0), data.centres.max(0)
-        pad = 0.25 * float((hi - lo).max())
-        self.bounds = (float(lo[0] - pad), float(hi[0] + pad), float(lo[1] - pad), float(hi[1] + pad))
+        if isinstance(data, PointsData):
+            self.bounds = data.bounds()
+        else:
+            lo, hi = data.centres.min(0), data.centres.max(0)
+            pad = 0.25 * float((hi - lo).max())
+            self.bounds = (float(lo[0] - pad), float(hi[0] + pad), float(lo[1] - pad), float(hi[1] + pad))
         view_gen = torch.Generator().manual_seed(self.seed + 2)
         self._real_view = data.sample(2000, view_gen)["x"].cpu().numpy()
         self._z_view = self.model.prior(2000, torch.Generator(device=dev).manual_seed(self.seed + 3))
@@ -198,8 +206,8 @@ class LiveRun:
 
         trained, meta = load_checkpoint(path)
         c = trained.cfg
-        if not trained.spec.plain_discriminator or c.data not in ("ring", "grid"):
-            raise ValueError(f"'{path}' is a {c.model} on {c.data}; this view shows GANs trained on ring or grid")
+        if not trained.spec.plain_discriminator or (c.data not in ("ring", "grid") and not c.data.startswith("points:")):
+            raise ValueError(f"'{path}' is a {c.model} on {c.data}; this view shows GANs trained on ring or grid, or on points of yours")
         overrides = {k: v for k, v in c.to_dict().items() if k not in ("model", "data", "shape")}
         run = cls(c.model, c.data, overrides, seed=seed, batch_size=int(meta.get("batch_size", 64)),
                   eval_samples=eval_samples)
@@ -210,6 +218,17 @@ class LiveRun:
         run.history = []
         run._record_metrics()
         return run
+
+    @property
+    def mode_weights(self) -> np.ndarray | None:
+        """The modes' shares of the data: found by clustering your points; None (equal) for ring and grid."""
+        return getattr(self.data, "weights", None)
+
+    @property
+    def modes_note(self) -> str | None:
+        """How the modes were found, for points of yours (genlab.userdata.cluster_modes); None for ring and grid."""
+        modes = getattr(self.data, "modes", None)
+        return modes["method"] if modes else None
 
     # --- stepping
     @property
@@ -256,7 +275,7 @@ class LiveRun:
         x = self._sample(self._z_eval).cpu().numpy()
         if not np.isfinite(x).all():
             x = np.nan_to_num(x, nan=1e6, posinf=1e6, neginf=-1e6)
-        m = mode_coverage(x, self.data.centres, self.data.std)
+        m = mode_coverage(x, self.data.centres, self.data.std, weights=self.mode_weights)
         self.history.append({"step": self.step_count, "modes_captured": m["modes_captured"],
                              "n_modes": m["n_modes"], "high_quality": m["high_quality"],
                              "reverse_kl": m["reverse_kl"], "histogram": m["histogram"]})
@@ -311,6 +330,8 @@ class LiveRun:
                 "heatmap": self.discriminator_map(grid),
                 "bounds": self.bounds,
                 "centres": self.data.centres.copy(),
+                "mode_weights": None if self.mode_weights is None else np.asarray(self.mode_weights).copy(),
+                "modes_note": self.modes_note,
                 "history": [dict(h) for h in self.history],
                 "losses": [dict(r) for r in self.losses],
                 "config": self.cfg.to_dict(),

@@ -175,15 +175,16 @@ def _fmt(v, fmt):
         return str(v)
 
 
-def results_rows(folders=("checkpoints",)) -> list[dict]:
+def results_rows(folders=("checkpoints",)) -> list:
+    """The measured generative models under `folders` (CheckpointRow), a study's trials left out."""
     from genlab.checkpoint import list_checkpoints
 
     rows = []
     for folder in folders:
         for r in list_checkpoints(folder):
-            if "error" in r or r.get("kind") != "model":
+            if not r.ok or r.kind != "model":
                 continue
-            if (r.get("meta", {}).get("recipe") or {}).get("study"):
+            if (r.meta.get("recipe") or {}).get("study"):
                 continue  # a study's trials are summarised over seeds by `genlab study results`
             rows.append(r)
     return rows
@@ -192,13 +193,13 @@ def results_rows(folders=("checkpoints",)) -> list[dict]:
 GROUPS = [("images", "Image models"), ("points", "2-D mixtures (mode collapse)")]
 
 
-def _result_cells(r: dict) -> list[str]:
+def _result_cells(r) -> list[str]:
     from genlab.rejection import drs_summary
 
-    m = r.get("metrics") or {}
-    fast = ((r.get("meta", {}).get("metrics_info") or {}).get("settings") or {}).get("fast")
-    cells = [(Path(r["path"]).parent.name if Path(r["path"]).name == "model" else Path(r["path"]).name) + (" ¹" if fast else ""),
-             r["model"], r["data"], str(r.get("steps")), str(r.get("meta", {}).get("device_name") or r.get("device"))]
+    m = r.metrics or {}
+    fast = ((r.meta.get("metrics_info") or {}).get("settings") or {}).get("fast")
+    cells = [(Path(r.path).parent.name if Path(r.path).name == "model" else Path(r.path).name) + (" ¹" if fast else ""),
+             r.model, r.data, str(r.steps), str(r.meta.get("device_name") or r.device)]
     for header, key, fmt in COLUMNS:
         if key == "drs":  # discriminator rejection sampling
             cells.append(drs_summary(m))
@@ -214,7 +215,7 @@ def _result_cells(r: dict) -> list[str]:
             cells.append("–" if ours is None else f"{ours:.3f} / {real:.3f}" if real is not None else f"{ours:.3f}")
         else:
             cells.append(_fmt(m.get(key), fmt))
-    pub = PUBLISHED.get((r["model"], r["data"]))
+    pub = PUBLISHED.get((r.model, r.data))
     cells.append("–" if pub is None else ", ".join(f"{k} {v}" for k, v in pub.items() if k != "source") + f" ({pub['source']})")
     return cells
 
@@ -231,8 +232,8 @@ def results_table(folders=("checkpoints",)) -> str:
                           "| (no measured checkpoints yet: run `genlab rebuild`) |" + " |" * (len(head) - 1)])
     titles = dict(GROUPS)
 
-    def kind_of(r: dict) -> str | None:  # None: a dataset of another kind, or one genlab no longer has
-        kind = DATASETS[r["data"]].kind if r["data"] in DATASETS else None
+    def kind_of(r) -> str | None:  # None: a dataset of another kind, or one genlab no longer has
+        kind = DATASETS[r.data].kind if r.data in DATASETS else None
         return kind if kind in titles else None
 
     out, any_fast = [], False

@@ -89,14 +89,15 @@ def _dirs_signature() -> tuple:
 
 
 @st.cache_data(show_spinner=False)
-def _checkpoint_rows(signature: tuple) -> list[dict]:
+def _checkpoint_rows(signature: tuple) -> list:
     from genlab.checkpoint import list_checkpoints
 
     return [r for d in checkpoint_dirs() for r in list_checkpoints(d)]
 
 
-def checkpoint_rows() -> list[dict]:
-    """All checkpoints in checkpoints/ and runs/ (rows with an 'error' key could not be read)."""
+def checkpoint_rows() -> list:
+    """All checkpoints in checkpoints/ and runs/, as genlab.checkpoint.CheckpointRow (a row whose
+    `error` is set could not be read)."""
     return _checkpoint_rows(_dirs_signature())
 
 

@@ -188,6 +188,17 @@ class PointsData:
     def weights(self) -> np.ndarray:
         return self.modes["weights"]
 
+    def own_coverage(self, n: int = 2500) -> dict:
+        """The mode metrics of (up to n of) the data's own points: what a perfect generator would score."""
+        from genlab.metrics.modes import mode_coverage
+
+        pts = self.points[np.random.default_rng(0).choice(len(self), n, replace=False)] if len(self) > n else self.points
+        return mode_coverage(pts, self.centres, self.std, weights=self.weights)
+
+    def to_csv(self) -> bytes:
+        """The points as a CSV with a header x,y (what `genlab train --data points:FILE.csv` reads)."""
+        return ("x,y\n" + "".join(f"{a:.6g},{b:.6g}\n" for a, b in self.points)).encode()
+
     def bounds(self, pad: float = 0.15) -> tuple[float, float, float, float]:
         """(x0, x1, y0, y1): the points' box, widened by `pad` of its larger side (at least 0.5)."""
         lo, hi = self.points.min(0), self.points.max(0)

@@ -58,16 +58,16 @@ with data_col:
 
 st.subheader("Checkpoints")
 ckpts = ui.checkpoint_rows()
-good = [r for r in ckpts if "error" not in r]
+good = [r for r in ckpts if r.ok]
 if good:
     st.dataframe(
-        [{"name": r["name"], "model": r["model"], "data": r["data"], "z": r["latent_dim"], "steps": r["steps"],
-          "device": r["device"], "path": r["path"]} for r in good],
+        [{"name": r.name, "model": r.model, "data": r.data, "z": r.latent_dim, "steps": r.steps,
+          "device": r.device, "path": r.path} for r in good],
         hide_index=True, width="stretch",
     )
 else:
     st.info("No checkpoints found in checkpoints/ or runs/. Train one on the Train page, or run "
             "`genlab train --model vae --data digits --steps 2000`.")
 for r in ckpts:
-    if "error" in r:
-        st.warning(r["error"])
+    if not r.ok:
+        st.warning(r.error)

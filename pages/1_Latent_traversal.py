@@ -2,6 +2,7 @@
 disentanglement scores against β. Widgets and layout only; the work is in genlab.latent and
 genlab.compare."""
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -134,17 +135,17 @@ if steps_along:
     at = [t["step"] for t in steps_along]
     pick = st.select_slider("Training step" + (" / capacity C" if steps_along[0]["capacity"] is not None else ""),
                             list(range(len(at))), value=min(range(len(at)), key=lambda i: abs(at[i] - want_step)),
-                            format_func=_step_label, key=f"step|{row['path']}",
+                            format_func=_step_label, key=f"step|{row.path}",
                             help="Snapshots kept along this run's training. Burgess et al. (2018) raise the KL "
                                  "capacity C step by step: the latents switch on one at a time, each for the factor "
                                  "that buys the most reconstruction per nat (position first, then scale, then shape).")
     QP["step"] = str(at[pick])
-    if at[pick] != steps_along[-1]["step"] or steps_along[-1]["path"] != row["path"]:
-        row = dict(row, path=steps_along[pick]["path"], steps=at[pick])
+    if at[pick] != steps_along[-1]["step"] or steps_along[-1]["path"] != row.path:
+        row = dataclasses.replace(row, path=steps_along[pick]["path"], steps=at[pick])
 elif "step" in QP:
     qp("step", None, int, lo=0)
     QP.pop("step", None)
-path, version = row["path"], mtime(row["path"])
+path, version = row.path, mtime(row.path)
 try:
     model, meta = ui.model_for(path)
 except Exception as e:
@@ -154,15 +155,15 @@ st.caption(compare.label_of(row) + f" · `{path}`")
 
 data = None
 try:
-    data = dataset(row["data"])
+    data = dataset(row.data)
 except Exception as e:
-    ui.show_error(e, f"Dataset {row['data']} is not available")
+    ui.show_error(e, f"Dataset {row.data} is not available")
     st.caption("Without the data the page can only start from the prior and shows no KL per dimension.")
 
 stats = None
 if model.has_encoder and data is not None:
     try:
-        stats = summary(path, version, row["data"])
+        stats = summary(path, version, row.data)
     except Exception as e:
         ui.show_error(e, "Could not encode the data")
 
@@ -192,7 +193,7 @@ with ctrl:
         c2.button("Random image", on_click=random_index)
         QP["index"] = str(index)
         try:
-            x0, z0 = start_code(path, version, row["data"], int(index))
+            x0, z0 = start_code(path, version, row.data, int(index))
         except Exception as e:
             ui.show_error(e, "Could not encode that image")
             st.stop()
@@ -293,7 +294,7 @@ else:
 if data is not None and getattr(data, "factor_sizes", None) and latent.gives_codes(model):
     st.subheader("Which latent holds which factor")
     try:
-        info = factor_info(path, version, row["data"])
+        info = factor_info(path, version, row.data)
     except Exception as e:
         ui.show_error(e, "Could not measure the factor matrix")
         info = None
@@ -325,7 +326,7 @@ if group["sweep"] and len(members) > 1 and data is not None:
     rec, actives = [], []
     for m in members:
         try:
-            s = summary(m["row"]["path"], mtime(m["row"]["path"]), row["data"])
+            s = summary(m["row"].path, mtime(m["row"].path), row.data)
             rec.append(s["rec_bce"])
             actives.append(int(s["active"].sum()))
         except Exception:
@@ -351,7 +352,7 @@ if group["sweep"] and len(members) > 1 and data is not None:
     table = compare.sweep_scores(members)
     names = [k for k in compare.SCORE_LABELS if any(k in t for t in table)]
     many_seeds = any(len(m["seeds"]) > 1 for m in members)
-    if row["data"] == "dsprites" and names:
+    if row.data == "dsprites" and names:
         if many_seeds:
             spread = compare.seed_spread(members, list(getattr(data, "factor_names", [])))
             parts = [f"β = {s['beta']:g}: {s['separated']} of {s['known']}" for s in spread if s["known"]]
@@ -388,6 +389,6 @@ if group["sweep"] and len(members) > 1 and data is not None:
         st.dataframe([{"β": t["beta"], "seed": t["seed"], "steps": t["steps"],
                        **{compare.SCORE_LABELS[k]: t.get(k) for k in names}, "checkpoint": t["path"]}
                       for t in table], hide_index=True)
-    elif row["data"] == "dsprites":
+    elif row.data == "dsprites":
         st.info("No disentanglement scores are stored for these checkpoints yet: measure them with "
                 f"`genlab eval {path}` for each β, then reload.")

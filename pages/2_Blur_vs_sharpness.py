@@ -70,7 +70,7 @@ all_rows = ui.checkpoint_rows()
 rows = [r for r in compare.model_rows(all_rows) if compare.is_image_row(r)]
 if not rows:
     offer_training()
-datasets = sorted({r["data"] for r in rows}, key=lambda d: (-sum(r["data"] == d for r in rows), d))
+datasets = sorted({r.data for r in rows}, key=lambda d: (-sum(r.data == d for r in rows), d))
 c1, c2, c3 = st.columns([2, 1, 1])
 want = qp("data", datasets[0], choices=datasets)
 data_name = c1.selectbox("Dataset", datasets, index=datasets.index(want) if want in datasets else 0, key="data")
@@ -87,9 +87,9 @@ except Exception as e:
     st.stop()
 
 cands = compare.lineup(rows, data_name)
-by_path = {r["path"]: r for r in cands}
-names = {r["path"]: compare.short_name(r) for r in cands}
-default = ui.url_list("ckpts", [r["path"] for r in compare.default_lineup(cands)], by_path,
+by_path = {r.path: r for r in cands}
+names = {r.path: compare.short_name(r) for r in cands}
+default = ui.url_list("ckpts", [r.path for r in compare.default_lineup(cands)], by_path,
                       what=f"a listed checkpoint on {data_name}")
 # One widget per dataset: a single key kept the previous dataset's picks, which the new options
 # filtered down to none ("Pick at least one checkpoint") on every switch of dataset.
@@ -126,7 +126,7 @@ if not clf_row:
 
 try:
     rep = comparison(tuple(chosen), tuple(mtime(p) for p in chosen), tuple(names[p] for p in chosen), data_name, n,
-                     seed, (space, clf_row["path"] if clf_row and space == "classifier" else None))
+                     seed, (space, clf_row.path if clf_row and space == "classifier" else None))
 except Exception as e:
     ui.show_error(e, "Could not compare these checkpoints")
     st.stop()
@@ -218,7 +218,7 @@ k = st.selectbox("Decoder and generator (same z size)", range(len(pairs)), forma
 QP["pair"] = str(k)
 dec_row, gen_row = pairs[k]
 try:
-    dec_model, gen_model = ui.model_for(dec_row["path"])[0], ui.model_for(gen_row["path"])[0]
+    dec_model, gen_model = ui.model_for(dec_row.path)[0], ui.model_for(gen_row.path)[0]
 except Exception as e:
     ui.show_error(e, "Could not load the pair")
     st.stop()

@@ -1,8 +1,12 @@
-"""Mode collapse: a GAN trained live on the 2-D ring and grid, every trick a switch (GAN-Lab style).
+"""Mode collapse: a GAN trained live on 2-D points (the ring, the grid, or points of yours: an uploaded
+CSV or clusters drawn on a canvas), every trick a switch (GAN-Lab style).
 
-Widgets and layout only; the training and the measures live in genlab.live.
+Widgets and layout only; the training and the measures live in genlab.live, your points in
+genlab.userdata. One function per view, each given its settings; `main` reads the sidebar and
+calls the view.
 """
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -17,13 +21,13 @@ ui.setup_page(
     "stabilisation tricks (the non-saturating loss, Wasserstein critics, feature matching, minibatch "
     "discrimination, label smoothing, instance noise, TTUR, consensus optimisation, historical averaging, PacGAN's packing, generator averaging) "
     "are meant to help. "
-    "Here a small GAN learns a ring of 8 or a grid of 25 Gaussians in front of you: **green** points are "
-    "real data, **purple** points are samples, and the background is what the discriminator believes. "
+    "Here a small GAN learns a ring of 8 or a grid of 25 Gaussians, or points of yours, in front of you: **green** "
+    "points are real data, **purple** points are samples, and the background is what the discriminator believes. "
     "Watch how many modes the samples reach, and flip one trick in the A/B view to compare it from the same seed.",
     icon="🎯",
 )
 
-from genlab import compare, live  # noqa: E402  (after the page header, so the title shows while torch loads)
+from genlab import compare, live, userdata  # noqa: E402  (after the page header, so the title shows while torch loads)
 from genlab.data import DATASETS, load_dataset  # noqa: E402
 from genlab.models import MODELS  # noqa: E402
 from genlab.rejection import drs_summary  # noqa: E402
@@ -31,17 +35,41 @@ from genlab.rejection import drs_summary  # noqa: E402
 TICK_S = 0.6  # seconds between frames while playing
 BUDGET_S = 0.35  # compute per frame, shared by the runs on screen
 MAX_STEPS = 20_000  # play pauses itself here
-VIEWS = {"live": "Live training", "ab": "A/B: same seed, two settings", "trained": "Trained checkpoints (ring, grid)",
+VIEWS = {"live": "Live training", "ab": "A/B: same seed, two settings", "trained": "Trained checkpoints",
          "labels": "Label histogram (digits)"}
+# the data a live run trains on, and the data whose checkpoints the trained view shows
+LIVE_DATA = {"ring": DATASETS["ring"].description, "grid": DATASETS["grid"].description,
+             "csv": "your points: a CSV file you upload", "draw": "your points: clusters you draw"}
+TRAINED_DATA = {"ring": DATASETS["ring"].description, "grid": DATASETS["grid"].description,
+                "points": "your points: GANs trained with --data points:FILE.csv"}
 TRICK_KEYS = {"feature_matching": "fm", "minibatch_discrimination": "mbd", "label_smoothing": "ls",
               "instance_noise": "noise", "ttur": "ttur", "consensus": "consensus", "packing": "pack",
               "historical_averaging": "hist", "generator_averaging": "ema"}
 LRS = ["paper", "1e-4", "2e-4", "5e-4", "1e-3", "2e-3"]
 BATCHES = [32, 64, 128, 256]
 COLOURS = {"real": "#1b9e77", "generated": "#7b3294", "A": "#7b3294", "B": "#e66101"}
+CANVAS = (-6.0, 6.0, 0.25)  # the drawing canvas: from, to, spacing of the points you can click
+MAX_DRAWN_POINTS = 20_000
 
-if "playing" not in st.session_state:
-    st.session_state.playing = False
+
+@dataclass(frozen=True)
+class Points:
+    """What a live run trains on: a built-in mixture's name, or a genlab.userdata.PointsData of yours."""
+
+    key: str  # changes when the data does: the live runs are rebuilt then
+    data: object  # "ring" / "grid", or PointsData
+    published: str | None  # the PACGAN_REFERENCE entry to draw (ring, grid), None for your points
+    label: str
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The sidebar's settings shared by both runs of a view."""
+
+    seed: int
+    batch: int
+    lr: float | None  # None: each model's paper default
+
 
 # --------------------------------------------------------------------------- settings (kept in the URL)
 # Every setting reads the link through genlab.ui (checked against the widget's range or options,
@@ -49,7 +77,34 @@ if "playing" not in st.session_state:
 # bind="query-params": a bound widget reads the link itself, and a huge ?seed= crashed the page.
 
 
-def trick_widgets(prefix: str, default_loss: str) -> dict:
+def pick_view() -> str:
+    # View and data sync the URL by hand, with the option (?view=ab&dataset=grid), not its label.
+    view = st.radio("View", list(VIEWS), index=ui.url_index("view", VIEWS, "live"), format_func=VIEWS.get, key="view")
+    st.query_params["view"] = view
+    return view
+
+
+def pick_data(options: dict) -> str:
+    choice = st.radio("Data", list(options), index=ui.url_index("dataset", options, "ring"), key="dataset",
+                      format_func=options.get)
+    st.query_params["dataset"] = choice
+    return choice
+
+
+def run_settings() -> RunSettings:
+    seed = int(st.number_input("Seed", 0, 10_000, ui.url_value("seed", 0, int, lo=0, hi=10_000), key="seed"))
+    ui.url_write("seed", seed, 0)
+    lr_choice = st.selectbox("Learning rate", LRS, index=ui.url_index("lr", LRS, "paper"), key="lr",
+                             help="'paper' keeps each model's default: 2e-4 (GAN, Adam β1 0.5), 5e-5 (WGAN, "
+                                  "RMSprop), 1e-4 (WGAN-GP)")
+    ui.url_write("lr", lr_choice, "paper")
+    batch = int(st.selectbox("Batch size", BATCHES, index=ui.url_index("batch", BATCHES, 64), key="batch",
+                             help="minibatch discrimination costs batch² per step: keep it small"))
+    ui.url_write("batch", batch, 64)
+    return RunSettings(seed, batch, None if lr_choice == "paper" else float(lr_choice))
+
+
+def trick_widgets(prefix: str, default_loss: str, lr: float | None) -> dict:
     """Loss, tricks and D steps for one run; keys double as URL query parameters."""
     key = f"{prefix}loss"
     switches = {"loss": st.selectbox("Loss", live.LOSSES, index=ui.url_index(key, live.LOSSES, default_loss),
@@ -63,42 +118,161 @@ def trick_widgets(prefix: str, default_loss: str) -> dict:
     switches["d_steps"] = int(st.number_input("D steps per G step (0 = the model's default: 1 for GAN, 5 for WGAN)",
                                               0, 10, ui.url_value(k, 0, int, lo=0, hi=10), key=k))
     ui.url_write(k, switches["d_steps"], 0)
+    switches["lr"] = lr
     return switches
 
 
-with st.sidebar:
-    # View and data sync the URL by hand, with the option (?view=ab&dataset=grid), not its label.
-    view = st.radio("View", list(VIEWS), index=ui.url_index("view", VIEWS, "live"), format_func=VIEWS.get, key="view")
-    st.query_params["view"] = view
-    if view != "labels":
-        dataset = st.radio("Data", ["ring", "grid"], index=ui.url_index("dataset", ["ring", "grid"], "ring"),
-                           key="dataset", format_func=lambda d: DATASETS[d].description)
-        st.query_params["dataset"] = dataset
-    if view in ("live", "ab"):
-        seed = int(st.number_input("Seed", 0, 10_000, ui.url_value("seed", 0, int, lo=0, hi=10_000), key="seed"))
-        ui.url_write("seed", seed, 0)
-        lr_choice = st.selectbox("Learning rate", LRS, index=ui.url_index("lr", LRS, "paper"), key="lr",
-                                 help="'paper' keeps each model's default: 2e-4 (GAN, Adam β1 0.5), 5e-5 (WGAN, "
-                                      "RMSprop), 1e-4 (WGAN-GP)")
-        ui.url_write("lr", lr_choice, "paper")
-        batch = int(st.selectbox("Batch size", BATCHES, index=ui.url_index("batch", BATCHES, 64), key="batch",
-                                 help="minibatch discrimination costs batch² per step: keep it small"))
-        ui.url_write("batch", batch, 64)
-        st.subheader("Settings A" if view == "ab" else "Settings")
-        switches_a = trick_widgets("", "non-saturating")
-        lr = None if lr_choice == "paper" else float(lr_choice)
-        switches_a["lr"] = lr
-
-
-def live_run(slot: str, switches: dict):
-    """The LiveRun of this slot, rebuilt (from the seed) when any setting changes."""
+def live_run(slot: str, points: Points, settings: RunSettings, switches: dict):
+    """The LiveRun of this slot, rebuilt (from the seed) when the data or any setting changes."""
     overrides = live.trick_overrides(switches)
-    key = (dataset, seed, batch, tuple(sorted(overrides.items())))
+    key = (points.key, settings.seed, settings.batch, tuple(sorted(overrides.items())))
     held = st.session_state.get(f"run_{slot}")
     if held is None or held[0] != key:
-        held = (key, live.LiveRun(dataset=dataset, overrides=overrides, seed=seed, batch_size=batch))
+        held = (key, live.LiveRun(dataset=points.data, overrides=overrides, seed=settings.seed,
+                                  batch_size=settings.batch))
         st.session_state[f"run_{slot}"] = held
     return held[1]
+
+
+# --------------------------------------------------------------------------- your points
+
+
+@st.cache_resource(show_spinner="Reading your points and finding their modes…", max_entries=8)
+def _csv_points(raw: bytes, name: str):
+    data = userdata.points_from_bytes(raw, name)
+    _ = data.modes  # cluster once, here, not in the first frame
+    return data
+
+
+@st.cache_resource(show_spinner="Finding the modes of your clusters…", max_entries=16)
+def _drawn_points(clusters: str):
+    data = userdata.points_from_clusters(userdata.parse_clusters(clusters))
+    _ = data.modes
+    return data
+
+
+def csv_points() -> Points | None:
+    """An uploaded CSV's points, or None (with a sentence saying what to upload or what is wrong)."""
+    up = st.file_uploader("A CSV file of 2-D points", type=["csv", "txt"], key="points_csv",
+                          help="Two numeric columns x, y, one point a line; a header line is optional; comma, "
+                               f"semicolon, tab or spaces between them. {userdata.MIN_POINTS}–"
+                               f"{userdata.MAX_POINTS:,} points, at most {userdata.MAX_CSV_BYTES // 2**20} MB. "
+                               "Coordinates within about ±10 suit the networks best (the ring has radius 1).")
+    if up is None:
+        st.info("Upload a CSV of points (two columns x, y) to train the GAN on them, or pick **your points: "
+                "clusters you draw** to place clusters with the mouse.")
+        return None
+    try:
+        data = _csv_points(up.getvalue(), up.name)
+    except userdata.UserDataError as e:
+        st.error(str(e))
+        return None
+    return Points(f"csv:{data.source['sha256']}", data, None, f"{up.name}, {len(data):,} points")
+
+
+def _add_clusters(new: list[dict]) -> None:
+    clusters = st.session_state.clusters
+    room = userdata.MAX_CLUSTERS - len(clusters)
+    total = sum(c["n"] for c in clusters)
+    for c in new[:max(0, room)]:
+        if total + c["n"] <= MAX_DRAWN_POINTS:
+            clusters.append(c)
+            total += c["n"]
+    if len(new) > room or total >= MAX_DRAWN_POINTS:
+        st.session_state.draw_full = True
+    st.session_state.canvas_version = st.session_state.get("canvas_version", 0) + 1  # a fresh canvas: no selection
+
+
+def canvas_figure(data, clusters: list[dict]) -> go.Figure:
+    """The drawing canvas: a lattice of faint points to click (a cluster there) or to drag a box or lasso
+    over (a cluster filling it), your points so far, and each cluster's centre."""
+    lo, hi, step = CANVAS
+    n = int(round((hi - lo) / step)) + 1
+    ticks = [lo + i * step for i in range(n)]
+    xs = [x for x in ticks for _ in ticks]
+    ys = [y for _ in ticks for y in ticks]
+    fig = go.Figure(go.Scatter(x=xs, y=ys, mode="markers", name="click: a cluster here",
+                               marker={"size": 6, "color": "#bbbbbb", "opacity": 0.35},
+                               hovertemplate="a cluster at (%{x:.2f}, %{y:.2f})<extra></extra>"))
+    if data is not None:
+        pts = data.points[:5000]
+        fig.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", name="your points",
+                                 marker={"size": 4, "color": COLOURS["real"]}, hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=[c["x"] for c in clusters], y=[c["y"] for c in clusters], mode="markers+text",
+                                 name="cluster centres", text=[str(i + 1) for i in range(len(clusters))],
+                                 textposition="top right", marker={"size": 10, "symbol": "x", "color": "black"},
+                                 hoverinfo="skip"))
+    # No dragmode of our own: Streamlit then selects a point on a click ("event+select"), which it turns off
+    # while the box or lasso tool is on; the axes stay put, so a drag without a tool moves nothing.
+    fig.update_layout(title=ui.chart_title("draw: click a point, or drag a box"), height=460,
+                      margin={"l": 10, "r": 10, "t": 60, "b": 10}, showlegend=False, uirevision="canvas")
+    square_axes(fig, (lo - step, hi + step, lo - step, hi + step))
+    fig.update_xaxes(fixedrange=True)
+    fig.update_yaxes(fixedrange=True)
+    return fig
+
+
+def drawn_points() -> Points | None:
+    """Clusters placed with the mouse (or the form), kept in the URL as ?clusters=x,y,spread,n;…"""
+    if "clusters" not in st.session_state:
+        st.session_state.clusters = ui.url_value("clusters", [], userdata.parse_clusters,
+                                                 what=f"up to {userdata.MAX_CLUSTERS} clusters x,y,spread,n")
+    st.session_state.setdefault("canvas_version", 0)
+    left, right = st.columns([3, 2])
+    with right:
+        st.markdown("**Draw your data.** Click a faint point of the canvas to put a cluster there, or pick the box "
+                    "(or lasso) tool in the chart's toolbar and drag over the canvas to fill that area with one. Or "
+                    "type where:")
+        spread = st.number_input("Spread (std) of a clicked or typed cluster", *userdata.CLUSTER_LIMITS["spread"],
+                                 value=0.2, step=0.05, format="%g", key="draw_spread")
+        n = int(st.number_input("Points per cluster", *userdata.CLUSTER_LIMITS["n"], value=200, step=50,
+                                key="draw_n"))
+        cx, cy = st.columns(2)
+        x = cx.number_input("x", *userdata.CLUSTER_LIMITS["x"], value=0.0, step=0.5, key="draw_x")
+        y = cy.number_input("y", *userdata.CLUSTER_LIMITS["y"], value=0.0, step=0.5, key="draw_y")
+        if st.button("➕ Add a cluster at (x, y)", key="draw_add"):
+            _add_clusters([userdata.check_cluster({"x": x, "y": y, "spread": spread, "n": n})])
+        b1, b2 = st.columns(2)
+        clusters = st.session_state.clusters
+        if b1.button("↶ Remove the last", key="draw_undo", disabled=not clusters, width="stretch"):
+            clusters.pop()
+            st.session_state.canvas_version += 1
+        if b2.button("✕ Clear", key="draw_clear", disabled=not clusters, width="stretch"):
+            clusters.clear()
+            st.session_state.canvas_version += 1
+        if st.session_state.pop("draw_full", False):
+            st.warning(f"At most {userdata.MAX_CLUSTERS} clusters and {MAX_DRAWN_POINTS:,} points: the rest were "
+                       "not added.")
+    ui.url_write("clusters", userdata.format_clusters(clusters), "")
+    data = _drawn_points(userdata.format_clusters(clusters)) if clusters else None
+    with left:
+        key = f"canvas_{st.session_state.canvas_version}"
+
+        def on_canvas():  # a click, box or lasso on the canvas: clusters from it
+            new = userdata.cluster_from_selection(st.session_state.get(key), st.session_state.draw_spread,
+                                                  int(st.session_state.draw_n))
+            if new:
+                _add_clusters(new)
+
+        st.plotly_chart(canvas_figure(data, clusters), key=key, on_select=on_canvas,
+                        selection_mode=("points", "box", "lasso"))
+    if data is None:
+        st.info("No clusters yet: click the canvas, drag a box on it, or add one at (x, y).")
+        return None
+    right.download_button("⬇ These points as CSV", data.to_csv(), "drawn-points.csv", "text/csv", key="draw_csv",
+                          on_click="ignore",
+                          help="train on them from the command line: genlab train --model gan --data "
+                               "points:drawn-points.csv")
+    return Points(f"draw:{data.source['sha256']}", data, None,
+                  f"{len(clusters)} drawn cluster{'s' if len(clusters) != 1 else ''}, {len(data):,} points")
+
+
+def your_points(choice: str) -> Points | None:
+    """The data of the live views: a built-in mixture, or points of yours (None until there are some)."""
+    if choice in ("ring", "grid"):
+        return Points(choice, choice, choice, choice)
+    with st.expander("Your points", expanded=True):
+        return csv_points() if choice == "csv" else drawn_points()
 
 
 # --------------------------------------------------------------------------- figures
@@ -121,8 +295,9 @@ def field_figure(snap: dict, title: str, height: int = 480) -> go.Figure:
     return square_axes(fig, snap["bounds"])
 
 
-def history_figure(histories: dict, dataset: str) -> go.Figure:
-    """Modes captured, high-quality share and reverse KL over steps, with the published numbers."""
+def history_figure(histories: dict, published: str | None) -> go.Figure:
+    """Modes captured, high-quality share and reverse KL over steps, with the published numbers
+    (ring and grid; none exist for your points)."""
     # Short titles and labels: the chart often sits in a third of the page, where long ones overlap.
     fig = make_subplots(rows=1, cols=3, subplot_titles=("modes", "high quality", "reverse KL"),
                         horizontal_spacing=0.12)
@@ -134,8 +309,8 @@ def history_figure(histories: dict, dataset: str) -> go.Figure:
             fig.add_trace(go.Scatter(x=steps, y=[h[m] for h in hist], mode="lines+markers", name=label,
                                      line={"color": colour}, legendgroup=label, showlegend=c == 1), row=1, col=c)
     # The GAN and PacGAN4 rows of the PacGAN paper, labelled on opposite sides so close lines stay legible.
-    for ref, label, where in zip(live.PACGAN_REFERENCE[dataset][:2], ("GAN (paper)", "PacGAN4"),
-                                 ("bottom left", "top right")):
+    refs = live.PACGAN_REFERENCE[published][:2] if published else []
+    for ref, label, where in zip(refs, ("GAN (paper)", "PacGAN4"), ("bottom left", "top right")):
         for c, m in enumerate(metrics, start=1):
             if m in ref:
                 fig.add_hline(y=ref[m], line_dash="dot", line_color="grey", row=1, col=c, annotation_text=label,
@@ -167,11 +342,17 @@ def loss_figure(runs: dict) -> go.Figure:
 
 
 def mode_share_figure(snap: dict, title: str, height: int = 360) -> go.Figure:
-    """High-quality samples per mode, drawn at the modes' places: the histogram the reverse KL is read from."""
+    """High-quality samples per mode, drawn at the modes' places: the histogram the reverse KL is read from.
+    'Even' is each mode's share of the data (equal for ring and grid; found by clustering for your points)."""
     last = snap["history"][-1]
     counts, centres = last["histogram"], snap["centres"]
-    even = sum(counts) / len(counts) if sum(counts) else 1.0
-    share = [c / even for c in counts]
+    weights = snap.get("mode_weights")
+    total = sum(counts)
+    if weights is None:
+        expected = [total / len(counts) if total else 1.0] * len(counts)
+    else:
+        expected = [max(total * float(w), 1e-9) if total else 1.0 for w in weights]
+    share = [c / e for c, e in zip(counts, expected)]
     fig = go.Figure(go.Scatter(
         x=centres[:, 0], y=centres[:, 1], mode="markers+text", text=[str(c) for c in counts],
         textposition="middle center",
@@ -195,28 +376,44 @@ def square_axes(fig: go.Figure, bounds) -> go.Figure:
 
 def metric_row(snap: dict) -> None:
     last = snap["history"][-1]
+    ours = snap.get("modes_note") is not None
     cols = st.columns(4)
     cols[0].metric("Step", snap["step"])
     cols[1].metric("Modes captured", f"{last['modes_captured']} / {last['n_modes']}",
-                   help=f"measured at step {last['step']} on 2,500 samples (every {snap['metric_every']} steps)")
+                   help=f"measured at step {last['step']} on 2,500 samples (every {snap['metric_every']} steps)"
+                        + ("; the modes come from clustering your points" if ours else ""))
     cols[2].metric("High quality", f"{100 * last['high_quality']:.1f} %",
-                   help="share of samples within 3 std of their nearest mode")
+                   help="share of samples within 3 std of their nearest mode"
+                        + (" (each mode's own std, from the clustering)" if ours else ""))
     rkl = last["reverse_kl"]
     cols[3].metric("Reverse KL", "n/a" if rkl != rkl else f"{rkl:.2f}",
-                   help="KL(histogram of high-quality samples over modes ‖ uniform), nats; 0 = every mode equally")
+                   help="KL(histogram of high-quality samples over modes ‖ "
+                        + ("each mode's share of your points" if ours else "uniform")
+                        + "), nats; 0 = every mode in its share")
 
 
-def reference_caption(dataset: str) -> None:
-    rows = live.PACGAN_REFERENCE[dataset]
+def reference_caption(points: Points) -> None:
+    """What to compare with: the published figures (ring, grid), or how the modes of your points were found."""
+    if points.published is None:
+        data = points.data
+        own = data.own_coverage()
+        st.caption(
+            f"**Modes from a clustering.** Your points have no known modes, so the mode measures use the "
+            f"{data.modes['method']}. The data itself scores {own['modes_captured']} / {own['n_modes']} modes, "
+            f"{100 * own['high_quality']:.1f} % high quality and reverse KL {own['reverse_kl']:.2f}: what a perfect "
+            "generator would reach. No published figures exist for your data."
+        )
+        return
+    rows = live.PACGAN_REFERENCE[points.published]
     parts = []
     for r in rows:
         s = f"{r['model']}: {r['modes_captured']} modes, {100 * r['high_quality']:.1f} % HQ"
         if "reverse_kl" in r:
             s += f", reverse KL {r['reverse_kl']}"
         parts.append(s)
-    n = len(load_dataset(dataset).centres)
+    n = len(load_dataset(points.published).centres)
     st.caption(
-        f"Published on the {dataset} ({n} modes; averages over seeds after full training, 2,500 samples): "
+        f"Published on the {points.published} ({n} modes; averages over seeds after full training, 2,500 samples): "
         + "; ".join(parts) + ". Dotted lines show the first two. A live run of a few thousand steps with small "
         f"nets is not that experiment: compare trends and settings, not the values. Even samples of the true "
         f"mixture are only {100 * live.TRUE_HQ_SHARE:.1f} % high quality in 2-D (the 3-std rule of a 2-D Gaussian)."
@@ -260,9 +457,9 @@ def tick(runs: list) -> None:
 # --------------------------------------------------------------------------- views
 
 
-def live_view() -> None:
+def live_view(points: Points, settings: RunSettings, switches: dict) -> None:
     try:
-        run = live_run("a", switches_a)
+        run = live_run("a", points, settings, switches)
     except Exception as e:
         ui.show_error(e, "Cannot build this GAN")
         return
@@ -277,28 +474,27 @@ def live_view() -> None:
         metric_row(snap)
         left, right = st.columns([3, 2])
         with left:
-            st.plotly_chart(field_figure(snap, live.describe_switches(switches_a)), key="field_a")
+            st.plotly_chart(field_figure(snap, live.describe_switches(switches)), key="field_a")
             st.plotly_chart(mode_share_figure(snap, f"samples per mode (step {snap['history'][-1]['step']})",
                                               height=320), key="modes_a")
         with right:
-            st.plotly_chart(history_figure({"run": (snap["history"], COLOURS["A"])}, dataset), key="hist_a")
+            st.plotly_chart(history_figure({"run": (snap["history"], COLOURS["A"])}, points.published), key="hist_a")
             st.plotly_chart(loss_figure({"run": (snap, COLOURS["A"])}), key="loss_a")
-        reference_caption(dataset)
+        reference_caption(points)
 
     frame()
 
 
-def ab_view() -> None:
+def ab_view(points: Points, settings: RunSettings, switches_a: dict) -> None:
     with st.expander("Settings B", expanded=True):
-        switches_b = trick_widgets("b_", "wgan-gp")
-        switches_b["lr"] = lr
+        switches_b = trick_widgets("b_", "wgan-gp", settings.lr)
     try:
-        run_a, run_b = live_run("a", switches_a), live_run("b", switches_b)
+        run_a, run_b = live_run("a", points, settings, switches_a), live_run("b", points, settings, switches_b)
     except Exception as e:
         ui.show_error(e, "Cannot build this GAN")
         return
-    st.caption(f"Both runs start from seed {seed} (same initial weights where the networks match, same data "
-               "stream) and advance in lock-step.")
+    st.caption(f"Both runs start from seed {settings.seed} (same initial weights where the networks match, same "
+               "data stream) and advance in lock-step.")
     controls([run_a, run_b])
 
     @st.fragment(run_every=TICK_S if st.session_state.playing else None)
@@ -313,10 +509,10 @@ def ab_view() -> None:
                 metric_row(snap)
                 st.plotly_chart(field_figure(snap, f"{label}: {live.describe_switches(sw)}", height=420),
                                 key=f"field_{label}")
-        st.plotly_chart(history_figure({k: (s["history"], COLOURS[k]) for k, s in snaps.items()}, dataset),
+        st.plotly_chart(history_figure({k: (s["history"], COLOURS[k]) for k, s in snaps.items()}, points.published),
                         key="hist_ab")
         st.plotly_chart(loss_figure({k: (s, COLOURS[k]) for k, s in snaps.items()}), key="loss_ab")
-        reference_caption(dataset)
+        reference_caption(points)
 
     frame()
 
@@ -398,8 +594,6 @@ def labels_view() -> None:
                 f"2,000 steps), or run `genlab train --model gan --data {name} --steps 2000 --out runs/gan-{name}`; "
                 "it appears here when it is saved.")
         return
-    from genlab.models import MODELS
-
     paths = [r["path"] for r in rows]
     gan_first = [p for r, p in zip(rows, paths) if MODELS[r["model"]].family == "gan"] or paths
     chosen = st.multiselect("Checkpoints", paths, default=gan_first[:3], key="label_ckpts",
@@ -432,32 +626,60 @@ def labels_view() -> None:
 
 
 @st.cache_data(show_spinner="Sampling the checkpoint…", max_entries=16)
-def _trained_snapshot(path: str, mtime: int, average: bool = True) -> dict:
+def _trained_snapshot(path: str, mtime: int, average: bool = True, data_mtime: int = 0) -> dict:
     return live.LiveRun.from_checkpoint(path, average=average).snapshot(n_points=1000)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _data_note(path: str, mtime: int, data_mtime: int, _meta: dict) -> str | None:
+    return userdata.source_problem(_meta)
+
+
+def _data_mtime(meta: dict) -> int:
+    """The recorded data file's modification time (0 when gone or built in): a cache key that changes with it."""
+    src = meta.get("data_source") or {}
+    return _mtime(src["path"]) if src.get("path") else 0
 
 
 ITSELF = "#generator"  # an option's suffix: an averaged checkpoint drawn from its generator itself
 
 
-def trained_view() -> None:
+def _trained_rows(dataset: str) -> list[dict]:
+    """The 2-D GAN checkpoints of `dataset` (ring, grid), or of points of yours ('points')."""
+    def on_it(data: str) -> bool:
+        return data.startswith("points:") if dataset == "points" else data == dataset
+
+    return [r for r in ui.checkpoint_rows() if "error" not in r and on_it(r["data"])
+            and r["model"] in MODELS and MODELS[r["model"]].plain_discriminator]
+
+
+def trained_view(dataset: str) -> None:
+    ours = dataset == "points"
+    where = "points of yours (`--data points:FILE.csv`)" if ours else f"the **{dataset}**"
     st.markdown(
-        f"GANs trained to the end on the **{dataset}** (the shipped ones come from `recipes/`): the generator's "
+        f"GANs trained to the end on {where} (the shipped ones come from `recipes/`): the generator's "
         "samples over the real data and the discriminator's final opinion, with the mode metrics of 2,500 "
         "samples. Set a plain GAN beside one with tricks to see what the tricks bought, or a GAN that samples "
         "from a generator average beside its generator itself to see what averaging bought."
     )
-    rows = [r for r in ui.checkpoint_rows() if "error" not in r and r["data"] == dataset
-            and r["model"] in MODELS and MODELS[r["model"]].plain_discriminator]
+    rows = _trained_rows(dataset)
     if not rows:
-        st.info(f"No GAN checkpoint trained on {dataset} yet. Rebuild the shipped ones with "
-                f"`uv run genlab rebuild --only '{dataset}-gan*'`, or train one on the **Train** page.")
+        if ours:
+            st.info("No GAN checkpoint trained on points of yours yet. Train one with "
+                    "`uv run genlab train --model gan --data points:FILE.csv --steps 5000`, or on the **Train** page.")
+        else:
+            st.info(f"No GAN checkpoint trained on {dataset} yet. Rebuild the shipped ones with "
+                    f"`uv run genlab rebuild --only '{dataset}-gan*'`, or train one on the **Train** page.")
         return
     paths = [r["path"] for r in rows]
     # label: the picker's and the table's words; title: a chart's, short enough for half a page
-    label, title, names, stored = {}, {}, {}, {}
+    label, title, names, stored, metas = {}, {}, {}, {}, {}
     for r in rows:
         p, base = r["path"], f"{r['name']} ({r['model']}, {r['steps']} steps"
-        title[p], names[p], stored[p] = f"{r['name']}, {r['steps']:,} steps", r["name"], r.get("metrics") or {}
+        if ours:
+            base = f"{r['name']} ({r['model']} on {Path(r['data'].removeprefix('points:')).name}, {r['steps']} steps"
+        title[p], names[p], stored[p], metas[p] = (f"{r['name']}, {r['steps']:,} steps", r["name"],
+                                                   r.get("metrics") or {}, r["meta"])
         if r["meta"]["config"].get("ema_decay"):
             label[p] = base + ", samples from its generator average)"
             label[p + ITSELF] = base + ", the generator itself, not its average)"
@@ -472,8 +694,12 @@ def trained_view() -> None:
     snaps = {}
     for p in chosen:
         path = p.removesuffix(ITSELF)
+        version, data_version = _mtime(Path(path).with_suffix(".safetensors")), _data_mtime(metas[path])
+        note = _data_note(path, version, data_version, metas[path]) if ours else None
+        if note:  # your points: gone (nothing to draw against) or changed since training (drawn, with a word)
+            st.warning(f"{names[p]}: {note}")
         try:
-            snaps[p] = _trained_snapshot(path, _mtime(Path(path).with_suffix(".safetensors")), not p.endswith(ITSELF))
+            snaps[p] = _trained_snapshot(path, version, not p.endswith(ITSELF), data_version)
         except Exception as e:
             ui.show_error(e, f"Cannot draw {path}")
     if not snaps:
@@ -487,6 +713,9 @@ def trained_view() -> None:
               "reverse KL (nats)": round(s["history"][-1]["reverse_kl"], 2),
               "with DRS: modes / high quality / reverse KL": drs_summary(stored.get(p, {}), with_rate=True)} for p, s in snaps.items()]
     st.dataframe(table, hide_index=True)
+    if ours:
+        notes = sorted({s["modes_note"] for s in snaps.values() if s.get("modes_note")})
+        st.caption("**Modes from a clustering.** Points of yours have no known modes: " + "; ".join(notes) + ".")
     st.caption("Samples per mode: each circle is a mode of the data, with the number of the 2,500 samples that "
                "fell within 3 std of it; white is an even share of the high-quality samples, red less, blue more, a "
                "cross a mode never reached. The reverse KL is read from these counts.")
@@ -500,11 +729,32 @@ def trained_view() -> None:
                "discriminator without per-sample log-odds).")
 
 
-if view == "live":
-    live_view()
-elif view == "ab":
-    ab_view()
-elif view == "trained":
-    trained_view()
-else:
-    labels_view()
+# --------------------------------------------------------------------------- the page
+
+
+def main() -> None:
+    st.session_state.setdefault("playing", False)
+    with st.sidebar:
+        view = pick_view()
+    if view == "labels":
+        labels_view()
+        return
+    with st.sidebar:
+        choice = pick_data(TRAINED_DATA if view == "trained" else LIVE_DATA)
+    if view == "trained":
+        trained_view(choice)
+        return
+    with st.sidebar:
+        settings = run_settings()
+        st.subheader("Settings A" if view == "ab" else "Settings")
+        switches_a = trick_widgets("", "non-saturating", settings.lr)
+    points = your_points(choice)
+    if points is None:  # your points, not uploaded or drawn yet: the expander says what to do
+        return
+    if view == "live":
+        live_view(points, settings, switches_a)
+    else:
+        ab_view(points, settings, switches_a)
+
+
+main()

@@ -107,7 +107,7 @@ def offer_training() -> None:
 rows = [r for r in compare.model_rows(ui.checkpoint_rows()) if compare.is_image_row(r) and compare.has_encoder_row(r)]
 if not rows:
     offer_training()
-by_path = {r["path"]: r for r in rows}
+by_path = {r.path: r for r in rows}
 paths = list(by_path)
 want = qp("ckpt", paths[0], choices=paths, what="a listed checkpoint with an encoder")
 c1, c2, c3 = st.columns([3, 2, 1])
@@ -125,9 +125,9 @@ QP["n"] = str(n)
 
 try:
     model, _ = ui.model_for(path)
-    table = codes_for(path, version, row["data"], n)
+    table = codes_for(path, version, row.data, n)
 except Exception as e:
-    ui.show_error(e, f"Could not encode {row['data']} with {path}")
+    ui.show_error(e, f"Could not encode {row.data} with {path}")
     st.stop()
 n = len(table["mu"])
 
@@ -153,7 +153,7 @@ for key, name, default in (("point_a", "a", 0), ("point_b", "b", 1)):
 # --------------------------------------------------------------------------- the map
 prior = None
 try:
-    prior = prior_for(path, version, n, (row["data"], n))
+    prior = prior_for(path, version, n, (row.data, n))
 except Exception as e:
     ui.show_error(e, "Could not sample the prior")
 extra = prior["z"] if (overlay and prior is not None) else None
@@ -172,7 +172,7 @@ try:
 except Exception as e:
     ui.show_error(e, f"Could not compute the {method} map")
     st.stop()
-title = f"{method} of the encoder means (μ) of {n} {row['data']} images"
+title = f"{method} of the encoder means (μ) of {n} {row.data} images"
 chart.plotly_chart(code_figure(xy, table, colour, title, xy[n:] if extra is not None else None, marks), key="codes",
                    on_select="rerun", selection_mode=("points", "box", "lasso"))
 m1, m2, m3 = st.columns(3)
@@ -196,7 +196,7 @@ b = int(p2.number_input("Point B", 0, n - 1, step=1, key="point_b"))
 steps = p3.slider("Steps on the path from A to B", 3, 15, 9, key="path_steps")
 QP["a"], QP["b"] = str(a), str(b)
 try:
-    data = dataset(row["data"])
+    data = dataset(row.data)
     x_ab = data.get(np.asarray(table["idx"])[[a, b]])["x"].numpy()
     rec_ab = latent.decode_codes(model, table["mu"][[a, b]])
     path_imgs = latent.interpolate(model, table["mu"][a], table["mu"][b], steps)

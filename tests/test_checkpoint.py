@@ -1,5 +1,6 @@
 """Checkpoints: bit-identical round trips for every model, clear errors, atomic writes, no pickle."""
 
+import dataclasses
 import json
 import os
 import pickle
@@ -174,8 +175,14 @@ def test_list_checkpoints_reports_good_and_broken_files(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "bad.safetensors").write_bytes(b"nope")
     rows = list_checkpoints(tmp_path)
-    assert [r.get("model") for r in rows if "error" not in r] == ["vae"]
-    assert any("bad.safetensors" in r.get("error", "") for r in rows)
+    good, bad = [r for r in rows if r.ok], [r for r in rows if not r.ok]
+    assert [(r.kind, r.model, r.data, r.steps, r.name) for r in good] == [("model", "vae", "digits", 3, "good")]
+    assert good[0].path == str(tmp_path / "good") and good[0].config["model"] == "vae" and good[0].meta["steps"] == 3
+    assert len(bad) == 1 and "bad.safetensors" in bad[0].error and not bad[0].model
+    assert bad[0].summary() == {"path": str(tmp_path / "sub" / "bad"), "error": bad[0].error}
+    assert "meta" not in good[0].summary() and good[0].summary()["model"] == "vae"
+    with pytest.raises(dataclasses.FrozenInstanceError):  # a listing is read, never edited in place
+        good[0].steps = 4
 
 
 def test_half_precision_checkpoint_is_smaller_and_close(tmp_path):

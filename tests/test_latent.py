@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from genlab import compare, latent
+from genlab.checkpoint import CheckpointRow
 from genlab.models import GenerativeModel, make_config
 
 
@@ -246,19 +247,18 @@ def test_unknown_embedding_is_a_clear_error():
 # --------------------------------------------------------------------------- compare bookkeeping
 
 
-def _row(path, model, beta=1.0, data="dsprites", d=4, steps=10, metrics=None):
-    return {"path": path, "model": model, "data": data, "latent_dim": d, "steps": steps, "name": path,
-            "metrics": metrics or {}, "meta": {"config": {"model": model, "beta": beta, "shape": [1, 64, 64],
-                                                          "latent_dim": d}}}
+def _row(path, model, beta=1.0, data="dsprites", d=4, steps=10, metrics=None, **meta):
+    return CheckpointRow(path=path, model=model, data=data, latent_dim=d, steps=steps, name=path, metrics=metrics or {},
+                         meta={"config": {"model": model, "beta": beta, "shape": [1, 64, 64], "latent_dim": d}, **meta})
 
 
 def test_traversal_groups_make_beta_sweeps():
     rows = [_row("a", "vae", 1.0), _row("b", "beta-vae", 4.0), _row("c", "beta-vae", 4.0, steps=99),
-            _row("d", "beta-vae", 8.0, d=6), _row("e", "aae"), {"path": "bad", "error": "x"}]
+            _row("d", "beta-vae", 8.0, d=6), _row("e", "aae"), CheckpointRow(path="bad", error="x")]
     groups = compare.traversal_groups(rows)
     first = groups[0]
     assert first["sweep"] and [m["beta"] for m in first["members"]] == [1.0, 4.0]
-    assert first["members"][1]["row"]["path"] == "c"  # the longest run at a repeated β
+    assert first["members"][1]["row"].path == "c"  # the longest run at a repeated β
     assert [g["sweep"] for g in groups] == [True, True, False]
 
 
@@ -274,23 +274,22 @@ def test_scalar_scores_reads_stored_metrics():
 
 def test_default_lineup_lets_every_family_in_and_puts_the_longest_trained_first():
     def row(name, model, steps):
-        return {"path": name, "model": model, "steps": steps, "data": "dsprites"}
+        return CheckpointRow(path=name, model=model, steps=steps, data="dsprites")
 
     rows = [row("a", "annealed-vae", 800), row("b4", "beta-vae", 50000), row("b1", "beta-vae", 1500),
             row("i", "info-vae", 800), row("v", "vae", 100), row("aae", "aae", 600), row("vg", "vae-gan", 600),
             row("ig", "infogan", 5000), row("w", "wgan-gp", 300)]
-    got = [r["path"] for r in compare.default_lineup(rows, limit=4)]
+    got = [r.path for r in compare.default_lineup(rows, limit=4)]
     # the families take turns (VAE, hybrid, GAN, VAE), each offering its longest-trained kind;
     # one checkpoint per kind (β-VAE at 50,000 steps, not 1,500); shown by family, longest first
     assert got == ["b4", "a", "aae", "ig"]
-    assert [r["path"] for r in compare.default_lineup(rows, limit=20)] == ["b4", "a", "i", "v", "aae", "vg", "ig", "w"]
+    assert [r.path for r in compare.default_lineup(rows, limit=20)] == ["b4", "a", "i", "v", "aae", "vg", "ig", "w"]
 
 
 def _trial(path, beta, seed, mig, study="beta-sweep", per_factor=None, steps=30000):
-    r = _row(path, "beta-vae", beta, d=10, steps=steps, metrics={"mig": mig} if mig is not None else {})
-    r["meta"].update(seed=seed, recipe={"study": study} if study else None,
-                     metrics_info={"disentanglement": {"mig_per_factor": per_factor}} if per_factor else {})
-    return r
+    return _row(path, "beta-vae", beta, d=10, steps=steps, metrics={"mig": mig} if mig is not None else {}, seed=seed,
+                recipe={"study": study} if study else None,
+                metrics_info={"disentanglement": {"mig_per_factor": per_factor}} if per_factor else {})
 
 
 def test_a_study_is_its_own_sweep_with_every_seed_and_the_median_mig_seed_by_default():
@@ -302,8 +301,8 @@ def test_a_study_is_its_own_sweep_with_every_seed_and_the_median_mig_seed_by_def
     assert study["id"] == "study:beta-sweep:dsprites:z10" and "3 seeds" in study["label"]
     assert [m["beta"] for m in study["members"]] == [1.0, 16.0]
     assert [s["seed"] for s in study["members"][0]["seeds"]] == [0, 1, 2]
-    assert study["members"][0]["row"]["path"] == "b1s2"  # MIGs 0.02, 0.03, 0.05: the median is seed 2
-    assert study["members"][1]["row"]["path"] == "b16s1"  # two scored (0.10, 0.30): the lower middle; unscored last
+    assert study["members"][0]["row"].path == "b1s2"  # MIGs 0.02, 0.03, 0.05: the median is seed 2
+    assert study["members"][1]["row"].path == "b16s1"  # two scored (0.10, 0.30): the lower middle; unscored last
     assert [m["beta"] for m in old["members"]] == [4.0]  # the single run stays out of the study's sweep
     g, m, s = compare.find_in_groups(groups, "b16s0")
     assert g is study and m["beta"] == 16.0 and s["seed"] == 0

@@ -200,7 +200,7 @@ def test_classifier_round_trip_and_label_histogram(tmp_path):
     assert meta["test_accuracy"] == round(info["test_accuracy"], 4) and meta["device"] == "cpu"
     assert meta["batch_size"] == 32 and meta["seed"] == 0 and meta["threads"] == torch.get_num_threads()
     rows = list_checkpoints(tmp_path)
-    assert [r.get("kind") for r in rows] == ["classifier"] and find_classifier(rows, "digits")["path"] == info["path"]
+    assert [r.kind for r in rows] == ["classifier"] and find_classifier(rows, "digits").path == info["path"]
     cfg = make_config("gan", "digits", (1, 8, 8))
     torch.manual_seed(0)
     gan = GenerativeModel(cfg).eval()

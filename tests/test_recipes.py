@@ -113,9 +113,9 @@ def test_sweep_trains_one_resumable_run_per_value(tmp_path, capsys):
                    "--batch-size", "8", "--out", str(tmp_path), "--quiet"])
     assert rc == 0
     rows = list_checkpoints(tmp_path)
-    betas = sorted(r["meta"]["config"]["beta"] for r in rows)
+    betas = sorted(r.config["beta"] for r in rows)
     assert betas == [1.0, 8.0]
-    assert all(r["steps"] == 12 for r in rows)
+    assert all(r.steps == 12 for r in rows)
 
 
 def test_sweep_rejects_an_unknown_setting(capsys):

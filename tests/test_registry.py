@@ -8,6 +8,7 @@ import torch
 
 from conftest import tiny_cfg
 from genlab import compare, nets, runner
+from genlab.checkpoint import CheckpointRow
 from genlab.cli import main
 from genlab.data import load_dataset
 from genlab.models import MODELS, GenerativeModel, make_config
@@ -75,8 +76,8 @@ def test_validation_reads_the_traits(toys):
 
 def test_the_pages_helpers_and_the_cli_read_the_traits(toys, capsys):
     def row(model, beta):
-        return {"path": f"/x/{model}-{beta}/model", "kind": "model", "model": model, "data": "digits", "latent_dim": 3,
-                "steps": 10, "name": f"{model}-{beta}", "meta": {"config": {"shape": [1, 8, 8], "beta": beta}}}
+        return CheckpointRow(path=f"/x/{model}-{beta}/model", model=model, data="digits", latent_dim=3, steps=10,
+                             name=f"{model}-{beta}", meta={"config": {"shape": [1, 8, 8], "beta": beta}})
 
     groups = compare.traversal_groups([row("toy-vae", 1.0), row("toy-vae", 3.0), row("toy-gan", 1.0)])
     sweep = [g for g in groups if g["sweep"]]

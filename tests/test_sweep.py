@@ -100,8 +100,8 @@ def test_cli_sweep_batched_writes_the_same_folders_as_separate_runs(tmp_path, ca
     assert cli.main(args + ["--out", str(tmp_path / "on"), "--batched", "on"]) == 0
     assert "2 members batched" in capsys.readouterr().out
     assert cli.main(args + ["--out", str(tmp_path / "off"), "--batched", "off"]) == 0
-    on = sorted(Path(r["path"]).parent.name for r in list_checkpoints(tmp_path / "on"))
-    off = sorted(Path(r["path"]).parent.name for r in list_checkpoints(tmp_path / "off"))
+    on = sorted(Path(r.path).parent.name for r in list_checkpoints(tmp_path / "on"))
+    off = sorted(Path(r.path).parent.name for r in list_checkpoints(tmp_path / "off"))
     assert on == off == ["beta-vae-digits-beta-1-s0", "beta-vae-digits-beta-8-s0"]
     assert cli.main(["sweep", "--model", "gan", "--data", "ring", "--values", "lr=1e-4,2e-4", "--batched", "on",
                      "--out", str(tmp_path / "gan")]) == 2
