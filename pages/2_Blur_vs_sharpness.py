@@ -1,14 +1,17 @@
 """VAE blur vs GAN sharpness: real images beside samples and reconstructions, a zoomed crop,
-sharpness measures, power spectra, precision/recall/Fréchet distance, and one set of latent
-sliders driving a VAE decoder and a GAN generator. Widgets and layout only; the work is in
-genlab.compare and genlab.latent."""
+sharpness measures, power spectra, precision/recall/Fréchet distance, on dSprites each sample's
+nearest real sprite, and one set of latent sliders driving a VAE decoder and a GAN generator.
+Widgets and layout only; the work is in genlab.compare, genlab.latent and
+genlab.metrics.nearest_real."""
 
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
+from plotly.subplots import make_subplots
 
 from genlab import compare, latent, ui
+from genlab.metrics import nearest_real
 
 ui.setup_page(
     "VAE blur vs GAN sharpness",
@@ -16,8 +19,8 @@ ui.setup_page(
     "code, so its samples and reconstructions come out blurry; a GAN's generator is only judged by a "
     "discriminator, so its samples are sharp but may miss parts of the data; hybrids such as VAE-GAN and "
     "the adversarial autoencoder sit between. **Look at:** edges in the zoomed crop, the sharpness numbers "
-    "and high frequencies of the power spectrum against the real data's, and precision (quality) against "
-    "recall (coverage).",
+    "and high frequencies of the power spectrum against the real data's, precision (quality) against "
+    "recall (coverage), and on dSprites how close each sample comes to a real sprite.",
     "🔍",
 )
 QP = st.query_params
@@ -34,6 +37,23 @@ def comparison(paths: tuple, versions: tuple, names: tuple, data_name: str, n: i
     x_real = latent.fixed_batch(data, 2 * n, seed)["x"]
     fs = compare.feature_space_for(space[0], data.shape, data_name, space[1])
     return compare.compare_models(models, x_real, n, seed, fs)
+
+
+@st.cache_resource(show_spinner="Loading all 737,280 dSprites images for the nearest-real search (once; about "
+                              "40 s the first time, then read from the cache)…")
+def sprite_index():
+    return nearest_real.sprite_index()
+
+
+@st.cache_data(show_spinner="Finding each sample's nearest real sprite among all 737,280…", max_entries=16)
+def nearest_pairs(samples: dict, seed: int) -> dict:
+    return nearest_real.pairs(samples, seed, index=sprite_index())
+
+
+@st.cache_data(show_spinner="Measuring the nearest real sprites of a checkpoint without stored figures…", max_entries=32)
+def nearest_figures(path: str, version: int) -> dict:
+    sprite_index()
+    return nearest_real.figures(path, lambda p: ui.model_for(p)[0])
 
 
 PALETTE = ["#1f77b4", "#d62728", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f"]
@@ -204,6 +224,52 @@ fig.update_layout(title=ui.chart_title(f"Precision vs recall ({fs['name']} featu
                   yaxis_title="precision", xaxis_range=[-0.05, 1.05], yaxis_range=[-0.05, 1.05], height=460,
                   margin=dict(l=10, r=10, t=60, b=10))
 st.plotly_chart(fig, key="precision_recall")
+
+# --------------------------------------------------------------------------- nearest real sprite
+if nearest_real.applies_to(data):
+    st.subheader("Nearest real sprite")
+    st.caption("dSprites is finite, so every sample has an exact nearest real image: each sample is thresholded at "
+               "0.5 and compared by IoU with all 737,280 sprites (genlab.metrics.nearest_real). *Grey* is the same "
+               "search on the grey levels, not thresholded (weighted Jaccard, Σ min / Σ max): for a VAE, its mean "
+               "image, whose blur the threshold hides. Below: the first samples shown above, each beside its "
+               "nearest sprite.")
+    try:
+        near = nearest_pairs({name: imgs["samples"][:8] for name, imgs in rep["images"].items()}, seed)
+        for name, found in near.items():
+            st.markdown(f"**{name}**")
+            cols = st.columns(8)
+            for col, pair, iou, grey in zip(cols, found["pairs"], found["iou"], found["soft_iou"]):
+                col.image(latent.image_grid(pair, ncols=2), caption=f"IoU {iou:.2f} · grey {grey:.2f}")
+        figs = {names[p]: nearest_figures(p, mtime(p)) for p in chosen}
+    except Exception as e:
+        ui.show_error(e, "Could not search the nearest real sprites")
+        figs = {}
+    if figs:
+        table = nearest_real.table_rows(figs)
+        st.dataframe(table, hide_index=True, column_config={
+            **{k: st.column_config.NumberColumn(format="%.3f") for k in table[0] if k.startswith(("IoU (", "grey IoU (", "KL"))},
+            **{k: st.column_config.NumberColumn(format="percent") for k in ("IoU ≥ 0.8", "grey IoU ≥ 0.8", "blank")}})
+        floor = nearest_real.uniform_kl_floor(1000)
+        st.caption("KL(histogram of the nearest sprites' factor ‖ uniform), in nats: 0 = the factor covered like the "
+                   "data, log K = every sample on one class. Real images score a little above 0 by chance; at 1,000 "
+                   "samples: " + ", ".join(f"{f} {v:.3f}" for f, v in floor.items()) + ". Figures stored by `genlab "
+                   "eval` use 1,000 samples (seed 0); a checkpoint without them is measured here on "
+                   f"{nearest_real.LIVE_N} (store them with `genlab eval CHECKPOINT --metrics nearest_real`).")
+        panels = ["shape", "scale", "posX", "posY", "orientation"]
+        fig = make_subplots(rows=3, cols=2, specs=[[{}, {}], [{}, {}], [{"colspan": 2}, None]],
+                            subplot_titles=panels, vertical_spacing=0.1)
+        for i, (name, found) in enumerate(figs.items()):
+            color = style(f"{name}: samples", sets)["color"]
+            for j, factor in enumerate(panels):
+                fig.add_trace(go.Bar(x=nearest_real.factor_labels(factor), y=nearest_real.shares(found, factor),
+                                     name=name, legendgroup=name, showlegend=j == 0, marker_color=color),
+                              row=j // 2 + 1, col=j % 2 + 1)
+        for j, factor in enumerate(panels):
+            fig.add_hline(y=1 / len(nearest_real.factor_labels(factor)), line_dash="dash", line_color="black",
+                          row=j // 2 + 1, col=j % 2 + 1)
+        fig.update_layout(title=ui.chart_title("Factors of the nearest real sprites (share of samples; dashed: the data)"),
+                          barmode="group", height=760, margin=dict(l=10, r=10, t=80, b=10))
+        st.plotly_chart(fig, key="nearest_factors")
 
 # --------------------------------------------------------------------------- one z, two decoders
 st.subheader("One latent code, two decoders")

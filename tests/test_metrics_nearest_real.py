@@ -145,6 +145,10 @@ def test_the_windowed_search_equals_brute_force_over_every_image_of_an_index():
         assert iou[np.nonzero(live)[0], col] == pytest.approx(iou.max(1)[live], abs=1e-9)  # one of the best
         if not soft:
             assert np.array_equal(res.ties[live], (iou == iou.max(1)[:, None]).sum(1)[live])
+    # both searches in one scan give what the two give apart
+    for together, apart in zip(nr.nearest_real_both(x, index=small), (nr.nearest_real(x, index=small),
+                                                                      nr.nearest_real(x, soft=True, index=small))):
+        assert np.array_equal(together.iou, apart.iou) and np.array_equal(together.index, apart.index)
 
 
 def test_ties_are_drawn_uniformly_so_duplicates_share_the_histogram(index):
@@ -208,3 +212,56 @@ def test_genlab_eval_stores_the_figures_and_the_results_table_shows_them(tmp_pat
     assert main(["results", "--nearest-real", str(tmp_path / "ckpts")]) == 0
     table = capsys.readouterr().out
     assert "| tiny-gan | gan | 300 |" in table and f"{m['nearest_real_iou']:.3f}" in table
+
+
+# --------------------------------------------------------------------------- the page
+
+
+def test_the_blur_page_shows_each_sample_beside_its_nearest_sprite_and_the_factor_histograms(
+        index, tmp_path_factory, monkeypatch):
+    import streamlit as st
+    from test_pages import charts, make_tiny_lab, open_page, rerun, values
+
+    from genlab.evaluate import evaluate_checkpoint
+
+    root = tmp_path_factory.mktemp("nearest-lab")
+    make_tiny_lab(root / "checkpoints", names=("bvae-b1", "gan-dsprites", "gan-digits"))
+    monkeypatch.setenv("GENLAB_CHECKPOINTS", str(root / "checkpoints"))
+    monkeypatch.setenv("GENLAB_RUNS", str(root / "runs"))
+    monkeypatch.setenv("GENLAB_CACHE", str(root / "cache"))  # the index itself stays in this process
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+    at = open_page("2_Blur_vs_sharpness.py", {"n": "100", "data": "dsprites"})
+    assert "Nearest real sprite" in [s.value for s in at.subheader]
+    captions = [c for im in at.image for c in im.captions if c.startswith("IoU ")]
+    assert len(captions) == 16  # the first 8 samples of each checkpoint
+    for c in captions:  # "IoU 0.42 · grey 0.31"
+        iou, grey = float(c.split()[1]), float(c.split()[-1])
+        assert 0 <= iou <= 1 and 0 <= grey <= 1
+    table = at.dataframe[-1].value
+    assert sorted(table["checkpoint"]) == ["beta-vae: bvae-b1", "gan: gan-dsprites"]
+    assert set(table["figures"]) == {"measured now"} and set(table["samples"]) == {nr.LIVE_N}
+    fig = charts(at)["Factors of the nearest real sprites (share of samples; dashed: the data)"]
+    assert len(fig) == 10  # five factors × two checkpoints, side by side
+    assert {t["name"] for t in fig} == {"beta-vae: bvae-b1", "gan: gan-dsprites"}
+    for t in fig:
+        total = float(values(t["y"]).sum())
+        assert total == pytest.approx(1.0) or total == 0.0  # shares of the samples that have a sprite
+    shapes = [t for t in fig if list(t["x"]) == ["square", "ellipse", "heart"]]
+    assert len(shapes) == 2
+
+    # stored figures are read, not measured again
+    stem = root / "checkpoints" / "bvae-b1" / "model"
+    stored = evaluate_checkpoint(stem, metrics=["nearest_real"], fast=True, device="cpu")["metrics"]
+    st.cache_data.clear()
+    at = open_page("2_Blur_vs_sharpness.py", {"n": "100", "data": "dsprites"})
+    table = at.dataframe[-1].value.set_index("checkpoint")
+    assert table.loc["beta-vae: bvae-b1", "figures"] == "stored by genlab eval"
+    assert table.loc["beta-vae: bvae-b1", "KL shape"] == pytest.approx(stored["nearest_real_kl_shape"])
+    assert table.loc["gan: gan-dsprites", "figures"] == "measured now"
+
+    # digits are not dSprites: no nearest-real view
+    at.selectbox(key="data").set_value("digits")
+    rerun(at)
+    assert "Nearest real sprite" not in [s.value for s in at.subheader]

@@ -61,6 +61,7 @@ __all__ = [
     "build_index",
     "kl_to_uniform",
     "nearest_real",
+    "nearest_real_both",
     "nearest_real_report",
     "sprite_index",
     "uniform_kl_floor",
@@ -298,38 +299,109 @@ _Q = 127 * 127
 SOFT_SLACK = 2 / (2 * _Q) + 1e-6  # two such errors apart, plus float32 rounding
 
 
-def _scan(a: torch.Tensor, a_sum: torch.Tensor, index: SpriteIndex, soft: bool) -> torch.Tensor:
+def _scan(hard: torch.Tensor | None, soft: torch.Tensor | None, hard_sum, soft_sum,
+          index: SpriteIndex) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Pass 1: for each sample and position, the largest r = |A ∩ B| / (|A| + |B|), float32 (n, 1024).
     IoU = r / (1 − r) rises with r, so the sprite with the largest r is the one with the largest IoU
     (and the subtraction is saved). Thresholded, every count is exact and float32 division is
     correctly rounded, so two values are never ordered the wrong way round; near ties may merge,
     which pass 2 separates. Soft, r is within SOFT_SLACK / 2 of its exact value.
-    `a`: (n, 64, 64) int8 pixels (thresholded) or int32 q levels (soft); `a_sum`: |A| (soft: Σa)."""
+
+    `hard`: (n, 64, 64) int8 thresholded pixels, `hard_sum` their counts; `soft`: (n, 64, 64) int32
+    grey levels as q = round(a·Q), `soft_sum` Σa. Either may be None; both share one int8 product
+    per position (their rows stacked)."""
     tops, lefts = window_origins()
-    n = len(a)
-    scale = float(_Q) if soft else 1.0
-    sizes = torch.from_numpy(index.sizes).float() * scale
-    a_sum = a_sum.float() * scale
-    if soft:
-        hi, lo = (a // 127).to(torch.int8), (a % 127).to(torch.int8)
-    gmax = torch.empty((n, N_POSITIONS), dtype=torch.float32)
-    den = torch.empty((n, len(index.members)), dtype=torch.float32)
-    ratio = torch.empty((n, len(index.members)), dtype=torch.float32)
+    parts = [v for v in (hard, soft) if v is not None]
+    n = len(parts[0])
+    rows = []  # int8 row blocks: hard pixels, soft high digits, soft low digits
+    if hard is not None:
+        rows.append(hard)
+    if soft is not None:
+        rows += [(soft // 127).to(torch.int8), (soft % 127).to(torch.int8)]
+    stacked = torch.cat(rows)
+    sizes = torch.from_numpy(index.sizes).float()
+    outs = []
+    for kind, total, scale in (("hard", hard_sum, 1.0), ("soft", soft_sum, float(_Q))):
+        if (hard if kind == "hard" else soft) is not None:
+            outs.append((kind, total.float() * scale, sizes * scale, torch.empty((n, N_POSITIONS)),
+                         torch.empty((n, len(index.members))), torch.empty((n, len(index.members)))))
     for g in range(N_POSITIONS):
         t, l = tops[g], lefts[g]
         bg = torch.from_numpy(np.unpackbits(index.packed[g], axis=1)).view(torch.int8).T  # (1024, M) 0/1
+        prod = _int_matmul(stacked[:, t:t + WINDOW, l:l + WINDOW].reshape(len(stacked), WINDOW * WINDOW), bg)
+        at = 0
+        for kind, total, scaled_sizes, gmax, den, ratio in outs:
+            if kind == "hard":
+                inter, at = prod[at:at + n], at + n
+            else:
+                inter, at = prod[at:at + n].mul_(127).add_(prod[at + n:at + 2 * n]), at + 2 * n
+            torch.add(total[:, None], scaled_sizes[g][None], out=den)  # |A| + |B|
+            torch.div(inter, den, out=ratio)
+            gmax[:, g] = ratio.amax(1)
+    got = {kind: gmax.numpy() for kind, _, _, gmax, _, _ in outs}
+    return got.get("hard"), got.get("soft")
 
-        def window(v):
-            return v[:, t:t + WINDOW, l:l + WINDOW].reshape(n, WINDOW * WINDOW)
 
-        if soft:
-            inter = _int_matmul(window(hi), bg).mul_(127).add_(_int_matmul(window(lo), bg))
-        else:
-            inter = _int_matmul(window(a), bg)
-        torch.add(a_sum[:, None], sizes[g][None], out=den)  # |A| + |B|
-        torch.div(inter, den, out=ratio)
-        gmax[:, g] = ratio.amax(1)
-    return gmax
+def _refine(gmax: np.ndarray, a64: torch.Tensor, blank: np.ndarray, soft: bool, index: SpriteIndex,
+            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pass 2: exact IoUs (float64) at the positions that may hold each sample's best sprite, the
+    nearest drawn uniformly among the tied ones. Returns (best IoU, image index, ties) per sample."""
+    tops, lefts = window_origins()
+    nb = len(gmax)
+    top = gmax.max(1)
+    # soft: pass 1 is within SOFT_SLACK of exact, so every position that might hold the best is rescored
+    cand = (gmax >= top[:, None] - SOFT_SLACK if soft else gmax == top[:, None]) & ~blank[:, None]
+    b_best, b_img, b_count = np.full(nb, -1.0), np.full(nb, -1, np.int64), np.zeros(nb, np.int64)
+    a_sum = a64.sum(1).numpy()
+    for g in np.nonzero(cand.any(0))[0]:
+        rows = np.nonzero(cand[:, g])[0]
+        t, l = tops[g], lefts[g]
+        ag = a64[rows].reshape(-1, dsprites.IMAGE_SIZE, dsprites.IMAGE_SIZE)[:, t:t + WINDOW, l:l + WINDOW]
+        bg = torch.from_numpy(np.unpackbits(index.packed[g], axis=1)).double()
+        inter = (ag.reshape(len(rows), -1) @ bg.T).numpy()
+        iou = inter / (a_sum[rows][:, None] + index.sizes[g][None] - inter)
+        v = iou.max(1)
+        tied = iou == v[:, None]
+        k = tied.sum(1)
+        col = np.argmax(tied.cumsum(1) > rng.integers(k)[:, None], axis=1)  # one of the k ties, uniformly
+        img = index.members[col] * N_POSITIONS + g
+        better = v > b_best[rows]
+        same = (v == b_best[rows]) & ~better
+        total = b_count[rows] + k
+        swap = same & (rng.random(len(rows)) * total < k)  # reservoir: every tied sprite equally likely
+        b_img[rows] = np.where(better | swap, img, b_img[rows])
+        b_count[rows] = np.where(better, k, np.where(same, total, b_count[rows]))
+        b_best[rows] = np.maximum(b_best[rows], v)
+    live = ~blank
+    return np.where(live, b_best, 0.0), np.where(live, b_img, -1), np.where(live, b_count, index.n_images)
+
+
+def _search(samples, modes: tuple[str, ...], threshold: float, seed: int, index: SpriteIndex | None) -> dict:
+    x = _as_images(samples)
+    if not 0.0 < float(threshold) < 1.0:
+        raise ValueError(f"threshold must lie strictly between 0 and 1, got {threshold}.")
+    index = sprite_index() if index is None else index
+    rngs = {mode: np.random.default_rng(seed) for mode in modes}  # one stream each: together = apart
+    t0 = time.perf_counter()
+    n = len(x)
+    blank = (x > threshold).reshape(n, -1).sum(1).numpy() == 0
+    found = {mode: (np.zeros(n), np.full(n, -1, np.int64), np.full(n, index.n_images, np.int64)) for mode in modes}
+    for s in range(0, n, _BATCH):
+        xb = x[s:s + _BATCH]
+        nb = len(xb)
+        hard = (xb > threshold).to(torch.int8) if "hard" in modes else None
+        grey = xb.clamp(0.0, 1.0).double() if "soft" in modes else None
+        g_hard, g_soft = _scan(hard, None if grey is None else torch.round(grey * _Q).to(torch.int32),
+                               None if hard is None else hard.reshape(nb, -1).sum(1),
+                               None if grey is None else grey.reshape(nb, -1).sum(1), index)
+        for mode, gmax, a in (("hard", g_hard, hard), ("soft", g_soft, grey)):
+            if gmax is not None:
+                got = _refine(gmax, a.double().reshape(nb, -1), blank[s:s + nb], mode == "soft", index, rngs[mode])
+                for dst, src in zip(found[mode], got):
+                    dst[s:s + nb] = src
+    secs = time.perf_counter() - t0
+    return {mode: NearestReal(*found[mode], blank, mode == "soft", float(threshold), secs, index.n_images)
+            for mode in modes}
 
 
 def nearest_real(samples, *, soft: bool = False, threshold: float = THRESHOLD, seed: int = 0,
@@ -340,59 +412,21 @@ def nearest_real(samples, *, soft: bool = False, threshold: float = THRESHOLD, s
     (default): pixels above `threshold` are on. `soft=True`: the grey levels themselves, clipped to
     [0, 1], by weighted Jaccard. `seed` draws among tied sprites.
 
-    Two passes: every sprite is scored in int8 (soft: two int8 products of the grey levels), keeping each sample's best IoU per
-    position; the positions that reach the sample's best are then scored again in float64, where
-    equal IoUs are exactly equal, and the nearest sprite is drawn uniformly among the tied ones.
+    Two passes: every sprite is scored in int8 (soft: two int8 products of the grey levels),
+    keeping each sample's best score per position; the positions that reach the sample's best are
+    then scored again in float64, where equal IoUs are exactly equal, and the nearest sprite is
+    drawn uniformly among the tied ones.
     """
-    x = _as_images(samples)
-    if not 0.0 < float(threshold) < 1.0:
-        raise ValueError(f"threshold must lie strictly between 0 and 1, got {threshold}.")
-    index = sprite_index() if index is None else index
-    rng = np.random.default_rng(seed)
-    t0 = time.perf_counter()
-    tops, lefts = window_origins()
-    m = len(index.members)
-    n = len(x)
-    blank = (x > threshold).reshape(n, -1).sum(1).numpy() == 0
-    best = np.zeros(n)
-    best_img = np.full(n, -1, np.int64)
-    ties = np.full(n, index.n_images, np.int64)
-    for s in range(0, n, _BATCH):
-        xb = x[s:s + _BATCH]
-        nb = len(xb)
-        a = xb.clamp(0.0, 1.0).double() if soft else (xb > threshold).to(torch.int8)
-        a_sum = a.reshape(nb, -1).sum(1)
-        gmax = _scan(torch.round(a * _Q).to(torch.int32) if soft else a, a_sum, index, soft).numpy()
-        top = gmax.max(1)
-        # soft: pass 1 is within SOFT_SLACK of exact, so every position that might hold the best is rescored
-        cand = (gmax >= top[:, None] - SOFT_SLACK if soft else gmax == top[:, None]) & ~blank[s:s + nb, None]
-        a64 = a.double().reshape(nb, -1)
-        b_best, b_img, b_count = np.full(nb, -1.0), np.full(nb, -1, np.int64), np.zeros(nb, np.int64)
-        for g in np.nonzero(cand.any(0))[0]:  # pass 2: exact IoUs at the positions that may hold the best
-            rows = np.nonzero(cand[:, g])[0]
-            t, l = tops[g], lefts[g]
-            ag = a64[rows].reshape(-1, dsprites.IMAGE_SIZE, dsprites.IMAGE_SIZE)[:, t:t + WINDOW, l:l + WINDOW]
-            bg = torch.from_numpy(np.unpackbits(index.packed[g], axis=1)).double()
-            inter = (ag.reshape(len(rows), -1) @ bg.T).numpy()
-            iou = inter / (a64[rows].sum(1).numpy()[:, None] + index.sizes[g][None] - inter)
-            v = iou.max(1)
-            tied = iou == v[:, None]
-            k = tied.sum(1)
-            col = np.argmax(tied.cumsum(1) > rng.integers(k)[:, None], axis=1)  # one of the k ties, uniformly
-            img = index.members[col] * N_POSITIONS + g
-            better = v > b_best[rows]
-            same = (v == b_best[rows]) & ~better
-            total = b_count[rows] + k
-            swap = same & (rng.random(len(rows)) * total < k)  # reservoir: every tied sprite equally likely
-            b_img[rows] = np.where(better | swap, img, b_img[rows])
-            b_count[rows] = np.where(better, k, np.where(same, total, b_count[rows]))
-            b_best[rows] = np.maximum(b_best[rows], v)
-        live = ~blank[s:s + nb]
-        best[s:s + nb] = np.where(live, b_best, 0.0)
-        best_img[s:s + nb] = np.where(live, b_img, -1)
-        ties[s:s + nb] = np.where(live, b_count, index.n_images)
-    return NearestReal(best, best_img, ties, blank, bool(soft), float(threshold), time.perf_counter() - t0,
-                       index.n_images)
+    mode = "soft" if soft else "hard"
+    return _search(samples, (mode,), threshold, seed, index)[mode]
+
+
+def nearest_real_both(samples, *, threshold: float = THRESHOLD, seed: int = 0,
+                      index: SpriteIndex | None = None) -> tuple[NearestReal, NearestReal]:
+    """The thresholded and the soft search in one scan (one int8 product per position for both):
+    the same results as two :func:`nearest_real` calls, in less time; `seconds` is their joint time."""
+    got = _search(samples, ("hard", "soft"), threshold, seed, index)
+    return got["hard"], got["soft"]
 
 
 # --------------------------------------------------------------------------- coverage
@@ -469,6 +503,72 @@ def stored(meta: dict) -> dict | None:
     if "nearest_real_iou" not in metrics or not info:
         return None
     return {"metrics": {k: v for k, v in metrics.items() if k.startswith("nearest_real_")}, "info": info}
+
+
+LIVE_N = 300  # samples the page measures for a checkpoint without stored figures (the issue's size)
+
+
+def figures(path, load_model, n: int = LIVE_N, seed: int = 0) -> dict:
+    """The checkpoint's nearest-real figures: those `genlab eval` stored in its sidecar, else measured
+    now on n samples (`load_model(path)` gives the model). {"metrics", "info", "stored": bool}."""
+    from genlab.checkpoint import read_metadata
+
+    fig = stored(read_metadata(path))
+    if fig is not None:
+        return {**fig, "stored": True}
+    flat, info = measure_model(load_model(path), n, seed)
+    return {"metrics": flat, "info": info, "stored": False}
+
+
+def table_rows(figs: dict[str, dict]) -> list[dict]:
+    """One row per checkpoint name of :func:`figures` results, with the names the page shows."""
+    rows = []
+    for name, fig in figs.items():
+        m, info = fig["metrics"], fig["info"]
+        rows.append({"checkpoint": name, "IoU (thresholded)": m.get("nearest_real_iou"),
+                     "IoU ≥ 0.8": m.get("nearest_real_share_good"),
+                     "grey IoU (not thresholded)": m.get("nearest_real_soft_iou"),
+                     "grey IoU ≥ 0.8": m.get("nearest_real_soft_share_good"), "blank": m.get("nearest_real_blank"),
+                     **{f"KL {f}": m.get(f"nearest_real_kl_{f}") for f in FACTORS},
+                     "samples": info.get("n"), "figures": "stored by genlab eval" if fig.get("stored") else "measured now"})
+    return rows
+
+
+def shares(fig: dict, factor: str) -> list[float]:
+    """The nearest sprites' histogram of one factor as shares of the samples that have one."""
+    h = np.asarray(fig["info"]["histograms"][factor], dtype=np.float64)
+    return (h / h.sum()).tolist() if h.sum() else [0.0] * len(h)
+
+
+def factor_labels(factor: str) -> list[str]:
+    """Class names of a factor for a chart axis: shape names, scale values, orientation in degrees, position index."""
+    if factor == "shape":
+        return list(dsprites.SHAPE_NAMES)
+    if factor == "scale":
+        return [f"{v:.1f}" for v in dsprites.SCALE_VALUES]
+    if factor == "orientation":
+        return [f"{np.degrees(v):.0f}°" for v in dsprites.ORIENTATION_VALUES]
+    return [str(i) for i in range(FACTOR_SIZES[FACTORS.index(factor)])]
+
+
+def pairs(samples: dict, seed: int = 0, index: SpriteIndex | None = None) -> dict[str, dict]:
+    """Each named set of samples beside its nearest real sprites: one thresholded and one soft search
+    over all sets together. {name: {"pairs": (k, 2, 1, 64, 64) sample and sprite, "iou", "soft_iou",
+    "factors" (k, 5)}}."""
+    names = list(samples)
+    arrays = [_as_images(samples[k]).numpy()[:, None] for k in names]
+    if not arrays:
+        return {}
+    x = np.concatenate(arrays)
+    hard, soft = nearest_real_both(x, seed=seed, index=index)
+    near = hard.neighbours()
+    out, a = {}, 0
+    for name, arr in zip(names, arrays):
+        b = a + len(arr)
+        out[name] = {"pairs": np.stack([arr, near[a:b]], axis=1), "iou": hard.iou[a:b].tolist(),
+                     "soft_iou": soft.iou[a:b].tolist(), "factors": hard.factors[a:b].tolist()}
+        a = b
+    return out
 
 
 def _cell(v, fmt: str) -> str:
