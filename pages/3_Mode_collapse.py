@@ -577,7 +577,7 @@ def labels_view() -> None:
             found = compare.find_classifier(ui.checkpoint_rows(), name)
         if found is None:
             return
-    clf_path = Path(found["path"]).with_suffix(".safetensors")
+    clf_path = Path(found.path).with_suffix(".safetensors")
     try:
         classifier, clf_meta = _classifier(str(clf_path), _mtime(clf_path))
     except Exception as e:
@@ -586,19 +586,19 @@ def labels_view() -> None:
     acc, on = clf_meta.get("test_accuracy"), "held-out"
     if acc is None:  # a recipe's classifier learns from every image (the labels of generated samples are its job)
         acc, on = clf_meta.get("train_accuracy"), "its training"
-    st.caption(f"Classifier `{found['path']}`" + (f": {100 * acc:.1f} % accuracy on {on} images." if acc else "."))
+    st.caption(f"Classifier `{found.path}`" + (f": {100 * acc:.1f} % accuracy on {on} images." if acc else "."))
 
-    rows = [r for r in ui.checkpoint_rows() if "error" not in r and r["data"] == name and r.get("kind") != "classifier"]
+    rows = [r for r in ui.checkpoint_rows() if r.ok and r.data == name and r.kind != "classifier"]
     if not rows:
         st.info(f"No checkpoint trained on {name} yet. Start one on the **Train** page (for example gan on {name}, "
                 f"2,000 steps), or run `genlab train --model gan --data {name} --steps 2000 --out runs/gan-{name}`; "
                 "it appears here when it is saved.")
         return
-    paths = [r["path"] for r in rows]
-    gan_first = [p for r, p in zip(rows, paths) if MODELS[r["model"]].family == "gan"] or paths
+    paths = [r.path for r in rows]
+    gan_first = [p for r, p in zip(rows, paths) if MODELS[r.model].family == "gan"] or paths
     chosen = st.multiselect("Checkpoints", paths, default=gan_first[:3], key="label_ckpts",
-                            format_func=lambda p: next(f"{r['name']} ({r['model']}, {r['steps']} steps)"
-                                                       for r in rows if r["path"] == p))
+                            format_func=lambda p: next(f"{r.name} ({r.model}, {r.steps} steps)"
+                                                       for r in rows if r.path == p))
     results = {}
     for p in chosen:
         try:
@@ -649,8 +649,8 @@ def _trained_rows(dataset: str) -> list[dict]:
     def on_it(data: str) -> bool:
         return data.startswith("points:") if dataset == "points" else data == dataset
 
-    return [r for r in ui.checkpoint_rows() if "error" not in r and on_it(r["data"])
-            and r["model"] in MODELS and MODELS[r["model"]].plain_discriminator]
+    return [r for r in ui.checkpoint_rows() if r.ok and on_it(r.data)
+            and r.model in MODELS and MODELS[r.model].plain_discriminator]
 
 
 def trained_view(dataset: str) -> None:
@@ -671,21 +671,20 @@ def trained_view(dataset: str) -> None:
             st.info(f"No GAN checkpoint trained on {dataset} yet. Rebuild the shipped ones with "
                     f"`uv run genlab rebuild --only '{dataset}-gan*'`, or train one on the **Train** page.")
         return
-    paths = [r["path"] for r in rows]
+    paths = [r.path for r in rows]
     # label: the picker's and the table's words; title: a chart's, short enough for half a page
     label, title, names, stored, metas = {}, {}, {}, {}, {}
     for r in rows:
-        p, base = r["path"], f"{r['name']} ({r['model']}, {r['steps']} steps"
+        p, base = r.path, f"{r.name} ({r.model}, {r.steps} steps"
         if ours:
-            base = f"{r['name']} ({r['model']} on {Path(r['data'].removeprefix('points:')).name}, {r['steps']} steps"
-        title[p], names[p], stored[p], metas[p] = (f"{r['name']}, {r['steps']:,} steps", r["name"],
-                                                   r.get("metrics") or {}, r["meta"])
-        if r["meta"]["config"].get("ema_decay"):
+            base = f"{r.name} ({r.model} on {Path(r.data.removeprefix('points:')).name}, {r.steps} steps"
+        title[p], names[p], stored[p], metas[p] = (f"{r.name}, {r.steps:,} steps", r.name, r.metrics or {}, r.meta)
+        if r.config.get("ema_decay"):
             label[p] = base + ", samples from its generator average)"
             label[p + ITSELF] = base + ", the generator itself, not its average)"
             title[p + ITSELF] = title[p] + ", generator itself"
             title[p] += ", generator average"
-            names[p + ITSELF] = r["name"] + " (generator itself)"
+            names[p + ITSELF] = r.name + " (generator itself)"
             names[p] += " (generator average)"
             stored[p + ITSELF] = {}  # genlab eval measures DRS on what the checkpoint samples: the average
         else:
