@@ -258,17 +258,21 @@ if nearest_real.applies_to(data):
         panels = ["shape", "scale", "posX", "posY", "orientation"]
         fig = make_subplots(rows=3, cols=2, specs=[[{}, {}], [{}, {}], [{"colspan": 2}, None]],
                             subplot_titles=panels, vertical_spacing=0.1)
-        for i, (name, found) in enumerate(figs.items()):
+        for name, found in figs.items():
             color = style(f"{name}: samples", sets)["color"]
-            for j, factor in enumerate(panels):
-                fig.add_trace(go.Bar(x=nearest_real.factor_labels(factor), y=nearest_real.shares(found, factor),
-                                     name=name, legendgroup=name, showlegend=j == 0, marker_color=color),
-                              row=j // 2 + 1, col=j % 2 + 1)
+            for j, factor in enumerate(panels):  # bars for the few shapes and scales, steps for the many classes
+                x, y = nearest_real.factor_labels(factor), nearest_real.shares(found, factor)
+                trace = (go.Bar(x=x, y=y, marker_color=color) if j < 2 else
+                         go.Scatter(x=x, y=y, mode="lines", line=dict(shape="hvh", color=color, width=1.5)))
+                fig.add_trace(trace.update(name=name, legendgroup=name, showlegend=j == 0), row=j // 2 + 1, col=j % 2 + 1)
         for j, factor in enumerate(panels):
             fig.add_hline(y=1 / len(nearest_real.factor_labels(factor)), line_dash="dash", line_color="black",
                           row=j // 2 + 1, col=j % 2 + 1)
-        fig.update_layout(title=ui.chart_title("Factors of the nearest real sprites (share of samples; dashed: the data)"),
-                          barmode="group", height=760, margin=dict(l=10, r=10, t=80, b=10))
+        fig.update_xaxes(type="category")
+        fig.update_yaxes(rangemode="tozero")
+        fig.update_layout(title={**ui.chart_title("Factors of the nearest real sprites (share of samples; dashed: the data)"),
+                                 "pad": {"b": 30}},
+                          barmode="group", height=780, margin=dict(l=10, r=10, t=100, b=10))
         st.plotly_chart(fig, key="nearest_factors")
 
 # --------------------------------------------------------------------------- one z, two decoders
