@@ -67,12 +67,14 @@ def check_run_settings(model: str, dataset: str, overrides: dict | None = None, 
     model or dataset, a setting out of its range (its ModelConfig option, or RUN_LIMITS), of the wrong
     type or not among its choices, a run name that is not a name. start_run refuses on any, before a folder is created."""
     from genlab.data import DATASETS
+    from genlab.userdata import is_spec
 
     problems = []
     if model not in MODELS:
         problems.append(f"unknown model '{model}'; choose one of: {', '.join(MODELS)}")
-    if dataset not in DATASETS:
-        problems.append(f"unknown dataset '{dataset}'; choose one of: {', '.join(DATASETS)}")
+    if dataset not in DATASETS and not is_spec(dataset):
+        problems.append(f"unknown dataset '{dataset}'; choose one of: {', '.join(DATASETS)}, or images of yours "
+                        "(images:DIR)")
     for key, v in (("steps", steps), ("batch_size", batch_size), ("seed", seed)):
         label, limit = RUN_LABELS[key], RUN_LIMITS[key]
         if not _is_int(v) and not (isinstance(v, float) and v.is_integer()):
@@ -399,7 +401,9 @@ _REGISTRY_LOCK = threading.Lock()
 
 
 def default_run_id(model: str, dataset: str) -> str:
-    return f"{model}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    from genlab.data import data_label
+
+    return f"{model}-{data_label(dataset)}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def start_run(model: str, dataset: str, overrides: dict | None = None, steps: int = 1000, batch_size: int = 64,
@@ -407,16 +411,27 @@ def start_run(model: str, dataset: str, overrides: dict | None = None, steps: in
               sample_every: int | None = None, device: str = "auto", on_ray: bool = False) -> BackgroundRun:
     """Build the config (paper defaults + overrides), register the run and start its worker.
     Raises ValueError (one sentence) for bad settings (check_run_settings, then make_config's own
-    checks) or a run id that is taken, before any folder is created or thread started."""
-    from genlab.data import DATASETS
+    checks) or a run id that is taken, before any folder is created or thread started. `dataset`: a
+    built-in name, or images of yours as a spec (images@SIZE:DIR, e.g. an uploaded zip unpacked by
+    genlab.userdata), read here first so a bad file is refused before a folder exists."""
+    from genlab.data import DATASETS, DatasetMissing, load_dataset
+    from genlab.userdata import canonical_spec, is_spec
 
     run_id = (run_id or "").strip() or None
     problems = check_run_settings(model, dataset, overrides, steps, batch_size, seed, run_id)
     if problems:
         raise ValueError("; ".join(problems) + ".")
     steps, batch_size, seed = int(steps), int(batch_size), int(seed)
+    if is_spec(dataset):
+        dataset = canonical_spec(dataset)
+        try:
+            shape = load_dataset(dataset).shape
+        except DatasetMissing as e:
+            raise ValueError(str(e)) from None
+    else:
+        shape = DATASETS[dataset].shape
     run_id = run_id or default_run_id(model, dataset)
-    cfg = make_config(model, dataset, DATASETS[dataset].shape, **(overrides or {}))
+    cfg = make_config(model, dataset, shape, **(overrides or {}))
     out = Path(root) if root else runs_root()
     out = out / run_id
     every = sample_every or max(1, steps // 10)

@@ -496,6 +496,9 @@ def read_image_folder(folder, size: int = DEFAULT_IMAGE_SIZE) -> UserImageData:
     imgs = _stack(arrays)
     source = {"kind": "images", "path": str(folder.absolute()), "sha256": digest.hexdigest(), "files": len(files),
               "image_size": size, "channels": int(imgs.shape[1])}
+    marker = folder / ".complete"  # a folder unpack_image_zip made: the zip's name as uploaded
+    if marker.is_file():
+        source["uploaded_as"] = marker.read_text()[:200]
     return UserImageData(f"images@{size}:{folder.absolute()}", imgs, source)
 
 
@@ -588,6 +591,20 @@ def unpack_image_zip(raw: bytes, name: str, root: Path | None = None) -> Path:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return dest
+
+
+def images_from_zip(raw: bytes, name: str, size: int = DEFAULT_IMAGE_SIZE, root: Path | None = None):
+    """An uploaded zip of images → (its spec, the dataset): unpacked once per content (unpack_image_zip),
+    read at size×size. The spec is what the Train page starts a run on."""
+    folder = unpack_image_zip(raw, name, root)
+    spec = canonical_spec(f"images@{int(size)}:{folder}")
+    return spec, load_spec(spec)
+
+
+def preview(data, n: int = 8) -> list[np.ndarray]:
+    """The first n images of an image dataset as H×W(×C) uint8 arrays, for st.image."""
+    imgs = np.asarray(data.images[:n].cpu() if hasattr(data.images, "cpu") else data.images[:n], dtype=np.uint8)
+    return [im[0] if im.shape[0] == 1 else im.transpose(1, 2, 0) for im in imgs]
 
 
 # --------------------------------------------------------------------------- a checkpoint's data, found again

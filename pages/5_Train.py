@@ -21,11 +21,41 @@ ui.setup_page(
     icon="🏋️",
 )
 
-from genlab import runner  # noqa: E402
+from genlab import runner, userdata  # noqa: E402
 from genlab.data import DATASETS  # noqa: E402
 from genlab.models import MODELS  # noqa: E402
 
 REFRESH_S = 1.0
+UPLOAD = "images-zip"  # the Dataset choice for a zip of your own images (?data=images-zip)
+
+
+@st.cache_resource(show_spinner="Unpacking and reading your images…", max_entries=4)
+def _zip_images(raw: bytes, name: str, size: int):
+    return userdata.images_from_zip(raw, name, size)
+
+
+def zip_upload() -> str | None:
+    """The spec of an uploaded zip's images (unpacked under runs/uploads), or None with a sentence
+    saying what to upload or what is wrong with the zip."""
+    up = st.file_uploader("A zip of PNG or JPEG images (grey or colour; subfolders are fine)", type=["zip"],
+                          key="train_zip", help=f"Limits: {userdata.LIMITS_TEXT}.")
+    size = st.selectbox("Image size", userdata.IMAGE_SIZES, index=userdata.IMAGE_SIZES.index(64),
+                        key="train_image_size",
+                        help="each image's centre square is resized to this side, and the networks are built for it")
+    if up is None:
+        st.info("Upload a zip of your images to train on them; the model's checkpoint records the zip's name, "
+                "where it was unpacked and a hash of its content.")
+        return None
+    try:
+        spec, images = _zip_images(up.getvalue(), up.name, int(size))
+    except (userdata.UserDataError, OSError) as e:
+        st.error(str(e))
+        return None
+    kind = "colour" if images.shape[0] == 3 else "grey"
+    st.caption(f"{up.name}: {len(images):,} {kind} images at {size}×{size}, unpacked in "
+               f"`{images.source['path']}`.")
+    st.image(userdata.preview(images), width=48)
+    return spec
 
 # --------------------------------------------------------------------------- what to train
 
@@ -40,13 +70,20 @@ with left:
     st.caption(f"**{spec.family.upper()}** · {spec.purpose}.")
 with right:
     status = {r["name"]: r for r in ui.dataset_status()}
-    data = st.selectbox("Dataset", list(DATASETS), index=ui.url_index("data", DATASETS, "digits",
-                                                                     what="one of genlab's datasets"), key="data",
-                        format_func=lambda d: f"{d} · {DATASETS[d].description}")
-    st.query_params["data"] = data
-    available = status.get(data, {}).get("available", True)
-    if not available:
-        st.warning(status[data]["note"])
+    choices = [*DATASETS, UPLOAD]
+    choice = st.selectbox("Dataset", choices, index=ui.url_index("data", choices, "digits",
+                                                                what="one of genlab's datasets"), key="data",
+                          format_func=lambda d: ("your images · a zip you upload" if d == UPLOAD
+                                                 else f"{d} · {DATASETS[d].description}"))
+    st.query_params["data"] = choice
+    if choice == UPLOAD:
+        data = zip_upload()
+        available = data is not None
+    else:
+        data = choice
+        available = status.get(data, {}).get("available", True)
+        if not available:
+            st.warning(status[data]["note"])
 
 st.subheader("Hyper-parameters")
 st.caption(f"Defaults are {spec.paper.split(',')[0]}'s; only the settings that matter for {model} are shown.")
@@ -79,7 +116,7 @@ steps = int(c1.number_input("Steps", value=2000, step=1, key="train_steps", help
 batch = int(c2.number_input("Batch size", value=64, step=1, key="train_batch", help=LIM["batch_size"].text()))
 seed = int(c3.number_input("Seed", value=0, step=1, key="train_seed", help=LIM["seed"].text()))
 name = c4.text_input("Run name (folder under runs/)", value="", key="train_name",
-                     placeholder=runner.default_run_id(model, data), help=runner.RUN_NAME_RULE)
+                     placeholder=runner.default_run_id(model, data or "images"), help=runner.RUN_NAME_RULE)
 
 where = st.radio("Train on", ["this server", "Ray"], horizontal=True, key="train_where",
                  help="Ray: the run is a task on the same Ray as the Study page's studies (a local one, or the "

@@ -153,3 +153,65 @@ def test_the_trained_view_finds_a_points_gan_and_says_when_its_data_is_gone(lab,
 def test_the_trained_view_without_a_points_gan_says_how_to_train_one(lab):
     at = open_page("3_Mode_collapse.py", {"view": "trained", "dataset": "points"})
     assert "genlab train --model gan --data points:FILE.csv" in texts(at.info)
+
+
+# --------------------------------------------------------------------------- Train: a zip of your images
+
+
+def zip_of_images(n: int = 6, bad: bool = False) -> bytes:
+    rng = np.random.default_rng(2)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for i in range(n):
+            img = io.BytesIO()
+            Image.fromarray((rng.random((20, 24, 3)) * 255).astype(np.uint8)).save(img, "PNG")
+            z.writestr(f"pics/{i}.png", img.getvalue())
+        z.writestr("pics/notes.txt", b"not an image")
+        if bad:
+            z.writestr("pics/broken.png", b"not a png at all")
+    return buf.getvalue()
+
+
+def test_the_train_page_trains_on_an_uploaded_zip_and_the_checkpoint_says_where_it_came_from(lab, monkeypatch,
+                                                                                             tmp_path):
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("GENLAB_RUNS", str(runs))
+    at = open_page("5_Train.py", {"model": "vae", "data": "images-zip"})
+    assert "Upload a zip of your images" in texts(at.info) and at.button(key="train_start").disabled
+    at.file_uploader(key="train_zip").set_value(("pics.zip", zip_of_images(), "application/zip"))
+    at.selectbox(key="train_image_size").set_value(32)
+    rerun(at)
+    assert not at.error, texts(at.error)
+    assert "pics.zip: 6 colour images at 32×32" in texts(at.caption) and len(at.image[0].value) == 6
+    at.number_input(key="train_steps").set_value(4)
+    at.number_input(key="train_batch").set_value(4)
+    at.text_input(key="train_name").input("mine")
+    at.button(key="train_start").click()
+    rerun(at)
+    deadline = time.monotonic() + 90
+    while not at.success and time.monotonic() < deadline:
+        assert not at.error, texts(at.error)
+        time.sleep(0.5)
+        rerun(at)
+    assert "Finished at step 4" in texts(at.success)
+    meta = json.loads((runs / "mine" / "model.json").read_text())
+    (folder,) = [p for p in (runs / "uploads").iterdir()]
+    assert meta["config"]["data"] == f"images@32:{folder}" and meta["config"]["shape"] == [3, 32, 32]
+    src = meta["data_source"]
+    assert src["uploaded_as"] == "pics.zip" and src["files"] == 6 and src["path"] == str(folder)
+    assert userdata.source_problem(meta) is None
+    runner.forget_run("mine")
+
+
+def test_the_train_page_refuses_a_zip_with_nothing_usable_and_leaves_nothing(lab, monkeypatch, tmp_path):
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("GENLAB_RUNS", str(runs))
+    at = open_page("5_Train.py", {"model": "vae", "data": "images-zip"})
+    for name, raw, words in (("notes.zip", b"PK\x05\x06" + b"\0" * 18, "notes.zip holds no PNG or JPEG images"),
+                             ("bad.zip", zip_of_images(2, bad=True), "pics/broken.png in bad.zip is not a readable"),
+                             ("text.zip", b"hello", "text.zip is not a zip file")):
+        at.file_uploader(key="train_zip").set_value((name, raw, "application/zip"))
+        rerun(at)
+        assert len(at.error) == 1 and words in at.error[0].value, texts(at.error)
+        assert at.button(key="train_start").disabled
+    assert not runs.exists() or not [p for p in runs.rglob("*") if p.is_file()]  # no run folder, nothing unpacked
