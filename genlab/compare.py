@@ -438,15 +438,6 @@ def find_classifier(rows: list[CheckpointRow], dataset: str) -> CheckpointRow | 
     return _newest_first(found)[0] if found else None
 
 
-def train_feature_classifier(data, dataset: str, out_dir, steps: int = 500, seed: int = 0, device: str = "cpu") -> Path:
-    """Train and save the feature classifier of `dataset` as OUT_DIR/classifier-<dataset>/model
-    (genlab.evaluate.train_feature_classifier), so the page finds it like any checkpoint. Returns the stem."""
-    from genlab.evaluate import train_feature_classifier as train
-
-    return train(data, Path(out_dir) / f"classifier-{dataset}" / "model", steps=steps, device=device, seed=seed,
-                 meta={"name": f"classifier-{dataset}"})
-
-
 # --------------------------------------------------------------------------- small runs for empty states
 
 

@@ -67,7 +67,11 @@ def applicable_groups(model, data) -> list[str]:
     if model.has_encoder:
         groups.append("latent")
     if data.kind == "images":
-        groups += ["sharpness", "quality"]
+        groups.append("sharpness")
+        # FD / precision / recall compare features of a network trained on the data's labels or factors:
+        # images of yours (genlab.userdata) have neither
+        if getattr(data, "labels", None) is not None or getattr(data, "factor_sizes", None):
+            groups.append("quality")
         if getattr(data, "labels", None) is not None:
             groups.append("labels")
         from genlab.metrics.nearest_real import applies_to
@@ -79,12 +83,15 @@ def applicable_groups(model, data) -> list[str]:
     return groups
 
 
-def _classifier_labels(data) -> tuple[torch.Tensor, torch.Tensor, int, str]:
-    """(images, labels, n_classes, what the labels are) to train the feature network on."""
+def _classifier_labels(data, shuffle_seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor, int, str]:
+    """(images, labels, n_classes, what the labels are) to train a label classifier on: the first 20,000
+    labelled images (of a shuffle seeded with `shuffle_seed`, when given), or 20,000 dSprites by shape × scale."""
     if getattr(data, "labels", None) is not None:
         n = min(len(data), 20_000)
-        b = data.get(torch.arange(n))
-        return b["x"], b["y"], data.n_classes, "class labels"
+        idx = torch.arange(n) if shuffle_seed is None else \
+            torch.as_tensor(np.random.default_rng(shuffle_seed).permutation(len(data))[:n])
+        b = data.get(idx)
+        return b["x"].cpu(), b["y"].cpu(), data.n_classes, "class labels"
     if getattr(data, "factor_sizes", None):  # dSprites: shape × scale, 18 classes
         rng = np.random.default_rng(0)
         f = data.sample_factors(20_000, rng)
@@ -105,27 +112,41 @@ def feature_network(data, device, search=("checkpoints", "runs")):
     if stem.with_suffix(".safetensors").exists():
         clf, meta = load_classifier(stem, device)
         return clf, f"penultimate layer of a classifier trained on {data.name} {meta.get('labels', '')} (cached at {stem})"
-    train_feature_classifier(data, stem, steps=400, device=device)
+    train_label_classifier(data, stem, steps=400, device=device)
     clf, meta = load_classifier(stem, device)
     return clf, f"penultimate layer of a classifier trained on {data.name} {meta.get('labels', '')} (cached at {stem})"
 
 
-def train_feature_classifier(data, stem, steps: int = 400, batch_size: int = 64, device="cpu", seed: int = 0,
-                             meta: dict | None = None) -> Path:
-    """Train genlab's small classifier on `data`'s labels (dSprites: shape × scale) and save it as a
-    classifier checkpoint at `stem`. Used for the feature space of FD / KID / precision-recall and for
-    label coverage; `meta` adds fields to its metadata (a recipe, a name). Returns the stem."""
+def train_label_classifier(data, stem, steps: int = 400, batch_size: int = 64, device="cpu", seed: int = 0,
+                           train_share: float = 1.0, meta: dict | None = None) -> dict:
+    """The one way genlab trains a label classifier: genlab.metrics.classifier's small conv net on
+    `data`'s labels (dSprites: shape × scale), saved as a classifier checkpoint at `stem` with its
+    training facts (metrics.classifier.training_facts), for the feature space of FD / KID /
+    precision-recall and for label coverage. `meta` adds fields (a recipe, a name).
+
+    train_share 1 (a recipe's classifier, the feature network): it learns from every image, and the
+    accuracy is on (up to 5,000 of) them ("train_accuracy"). Below 1: the images are a shuffle seeded
+    with `seed`, the rest are held out, and the accuracy is theirs ("test_accuracy", with n_train and
+    n_test). Returns {"path": the stem, and the accuracy under its key}."""
     from genlab.metrics.classifier import predict_labels, train_classifier, training_facts
 
-    x, y, k, what = _classifier_labels(data)
+    if not 0 < train_share <= 1:
+        raise ValueError(f"train_share must be above 0 and at most 1, got {train_share}")
+    held_out = train_share < 1
+    x, y, k, what = _classifier_labels(data, seed if held_out else None)
+    cut = int(train_share * len(x)) if held_out else len(x)
     t0 = time.perf_counter()
-    clf = train_classifier(x, y, k, steps=steps, batch_size=batch_size, device=device, seed=seed)
-    n = min(len(x), 5000)  # accuracy on (part of) the training set: small sets have no held-out split
-    acc = float((predict_labels(clf, x[:n]) == y[:n].numpy()).mean())
-    save_classifier(stem, clf.cpu(), data.name, {
-        "labels": what, "train_accuracy": round(acc, 4),
-        **training_facts(steps, batch_size, seed, device, time.perf_counter() - t0), **(meta or {})})
-    return Path(stem)
+    clf = train_classifier(x[:cut], y[:cut], k, steps=steps, batch_size=batch_size, device=device, seed=seed)
+    facts = training_facts(steps, batch_size, seed, device, time.perf_counter() - t0)
+    if held_out:
+        acc = float((predict_labels(clf, x[cut:]) == y[cut:].numpy()).mean())
+        info = {"labels": what, **facts, "test_accuracy": round(acc, 4), "n_train": cut, "n_test": len(x) - cut}
+    else:
+        n = min(len(x), 5000)  # accuracy on (part of) the training set: small sets have no held-out split
+        acc = float((predict_labels(clf, x[:n]) == y[:n].numpy()).mean())
+        info = {"labels": what, "train_accuracy": round(acc, 4), **facts}
+    save_classifier(stem, clf.cpu(), data.name, {**info, **(meta or {})})
+    return {"path": str(stem), "test_accuracy" if held_out else "train_accuracy": acc}
 
 
 # --------------------------------------------------------------------------- the measures

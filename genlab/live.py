@@ -10,8 +10,9 @@ exactly what `genlab train` does; the same seed gives the same trajectory. Every
 survey's §3.1 is a switch that `trick_overrides` turns into ModelConfig fields.
 
 The second half serves the labelled-image view: a label classifier checkpoint (the shipped
-checkpoints/digits-classifier, or one trained into runs/classifiers/) labels the samples of GAN
-checkpoints, and `label_histogram` compares their label histogram with the real one.
+checkpoints/digits-classifier, or one genlab.evaluate.train_label_classifier trains into
+runs/classifiers/) labels the samples of GAN checkpoints, and `label_histogram` compares their
+label histogram with the real one.
 """
 
 from __future__ import annotations
@@ -361,37 +362,10 @@ def runs_root() -> Path:
 
 
 def classifier_path(dataset: str = "digits") -> Path:
-    """Where the Mode-collapse page trains a label classifier for `dataset` when none is shipped:
-    runs/classifiers/<dataset>/model, a classifier checkpoint (genlab.checkpoint.save_classifier),
-    the same format as the shipped checkpoints/digits-classifier."""
+    """Where the Mode-collapse page trains a label classifier for `dataset` when none is shipped
+    (genlab.evaluate.train_label_classifier, on 80 % of the images, measured on the rest):
+    runs/classifiers/<dataset>/model, the format of the shipped checkpoints/digits-classifier."""
     return runs_root() / "classifiers" / dataset / "model"
-
-
-def train_label_classifier(dataset: str = "digits", steps: int = 400, seed: int = 0, path: Path | None = None,
-                           batch_size: int = 64) -> dict:
-    """Train genlab.metrics.classifier's SmallConvClassifier on a labelled dataset (first 80 %),
-    measure its accuracy on the rest, and save it as a classifier checkpoint at `path`
-    (default classifier_path(dataset)). Returns {"path": stem, "test_accuracy"}."""
-    from genlab.checkpoint import save_classifier
-    from genlab.metrics.classifier import predict_labels, train_classifier, training_facts
-
-    data = load_dataset(dataset)
-    if getattr(data, "labels", None) is None:
-        raise ValueError(f"dataset '{dataset}' has no labels to train a classifier on")
-    n = min(len(data), 20_000)
-    perm = np.random.default_rng(seed).permutation(len(data))[:n]
-    cut = int(0.8 * n)
-    batch = data.get(torch.as_tensor(perm))
-    x, y = batch["x"].cpu(), batch["y"].cpu()
-    t0 = time.perf_counter()
-    clf = train_classifier(x[:cut], y[:cut], data.n_classes, steps=steps, batch_size=batch_size, seed=seed)
-    wall = time.perf_counter() - t0
-    acc = float((predict_labels(clf, x[cut:]) == y[cut:].numpy()).mean())
-    stem = Path(path) if path else classifier_path(dataset)
-    save_classifier(stem, clf, dataset, {"name": f"{dataset}-classifier", "labels": "class labels",
-                                         **training_facts(steps, batch_size, seed, "cpu", wall),
-                                         "test_accuracy": round(acc, 4), "n_train": cut, "n_test": n - cut})
-    return {"path": str(stem), "test_accuracy": acc}
 
 
 def real_label_distribution(data) -> np.ndarray:

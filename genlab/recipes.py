@@ -96,12 +96,12 @@ def rebuild(recipe_path, ckpt_root="checkpoints", runs_root="runs/recipes", devi
         dest.mkdir(parents=True, exist_ok=True)
         from genlab.data import load_dataset
         from genlab.device import pick_device
-        from genlab.evaluate import train_feature_classifier
+        from genlab.evaluate import train_label_classifier
 
-        path = train_feature_classifier(load_dataset(recipe["data"], path=recipe.get("data_path")), stem,
-                                        steps=int(recipe.get("steps", 1000)), batch_size=int(recipe.get("batch_size", 64)),
-                                        device=str(pick_device(device or recipe.get("device", "auto"))),
-                                        seed=int(recipe.get("seed", 0)), meta={"recipe": recipe, "name": recipe["name"]})
+        path = train_label_classifier(load_dataset(recipe["data"], path=recipe.get("data_path")), stem,
+                                      steps=int(recipe.get("steps", 1000)), batch_size=int(recipe.get("batch_size", 64)),
+                                      device=str(pick_device(device or recipe.get("device", "auto"))),
+                                      seed=int(recipe.get("seed", 0)), meta={"recipe": recipe, "name": recipe["name"]})["path"]
         log(f"{name}: classifier written to {path}")
         return stem
 

@@ -112,8 +112,8 @@ def load_model(path: str, mtime_ns: int = 0):
 
 
 def model_for(path: str):
-    p = Path(path).with_suffix(".safetensors")
-    return load_model(path, p.stat().st_mtime_ns if p.exists() else 0)
+    """The checkpoint's model from the shared cache, loaded again when its weights file changes."""
+    return load_model(path, checkpoint_version(path))
 
 
 @st.cache_data(show_spinner=False, ttl=300)
@@ -142,10 +142,34 @@ def show_error(e: Exception, what: str = "") -> None:
     st.error(f"{what}{': ' if what else ''}{msg}")
 
 
-def checkpoint_version(path: str) -> int:
-    """The weights file's modification time: a cache key that changes when a checkpoint is rewritten."""
-    p = Path(path).with_suffix(".safetensors")
+def file_version(path) -> int:
+    """A file's modification time in ns (0 when it is missing): a cache key that changes when the file is rewritten."""
+    p = Path(path)
     return p.stat().st_mtime_ns if p.exists() else 0
+
+
+def checkpoint_version(path) -> int:
+    """The version of the checkpoint with this stem (or .json / .safetensors path): its weights file's."""
+    return file_version(Path(path).with_suffix(".safetensors"))
+
+
+def offer_training(message: str, button: str, spinner: str, runs: list[dict]) -> None:
+    """The empty state of a page that needs checkpoints it does not have: `message` says how to train
+    one; `button` trains small ones into the runs folder (each of `runs` is genlab.compare.train_quick's
+    arguments: model, data, steps, name and options), then the page reruns. Stops the page either way."""
+    from genlab import compare
+
+    st.info(message)
+    if st.button(button, type="primary"):
+        with st.spinner(spinner):
+            try:
+                for run in runs:
+                    compare.train_quick(out_root=checkpoint_dirs()[-1], **run)
+            except Exception as e:
+                show_error(e, "Training failed")
+                st.stop()
+        st.rerun()
+    st.stop()
 
 
 @st.cache_resource(show_spinner=False)

@@ -21,7 +21,6 @@ ui.setup_page(
     "🧭",
 )
 QP = st.query_params
-RUNS = ui.checkpoint_dirs()[-1]
 
 
 qp, mtime, dataset = ui.url_value, ui.checkpoint_version, ui.dataset
@@ -48,26 +47,15 @@ def factor_info(path: str, version: int, data_name: str) -> dict:
     return latent.factor_information(model, dataset(data_name), n=2000, seed=0)
 
 
-def offer_training() -> None:
-    st.info("No image checkpoint yet: train a β sweep with `genlab train --model beta-vae --data dsprites --beta 4`, "
-            "or press the button for two small β-VAEs on dSprites (β = 1 and 4, 300 steps each, about a minute).")
-    if st.button("Train two small β-VAEs", type="primary"):
-        with st.spinner("Training β = 1 and β = 4 on dSprites…"):
-            try:
-                for beta in (1.0, 4.0):
-                    compare.train_quick("beta-vae", "dsprites", 300, RUNS, batch_size=32, name=f"quick-beta{beta:g}",
-                                        beta=beta, latent_dim=6)
-            except Exception as e:
-                ui.show_error(e, "Training failed")
-                st.stop()
-        st.rerun()
-    st.stop()
-
-
 # --------------------------------------------------------------------------- which checkpoint
 groups = compare.traversal_groups(ui.checkpoint_rows())
 if not groups:
-    offer_training()
+    ui.offer_training(
+        "No image checkpoint yet: train a β sweep with `genlab train --model beta-vae --data dsprites --beta 4`, "
+        "or press the button for two small β-VAEs on dSprites (β = 1 and 4, 300 steps each, about a minute).",
+        "Train two small β-VAEs", "Training β = 1 and β = 4 on dSprites…",
+        [dict(model="beta-vae", data="dsprites", steps=300, batch_size=32, name=f"quick-beta{beta:g}", beta=beta,
+              latent_dim=6) for beta in (1.0, 4.0)])
 
 by_id = {g["id"]: g for g in groups}
 ids = list(by_id)

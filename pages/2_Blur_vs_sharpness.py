@@ -70,26 +70,15 @@ def style(images: str, sets: list[str]) -> dict:
             "dash": "dot" if recon else "solid", "symbol": "square" if recon else "circle"}
 
 
-def offer_training() -> None:
-    st.info("No image checkpoint yet: train one with `genlab train --model vae --data digits`, or press the button "
-            "for a small VAE and a small GAN on digits (z = 8, 300 steps each, a minute or two on a CPU).")
-    if st.button("Train a small VAE and GAN", type="primary"):
-        with st.spinner("Training a VAE and a GAN on digits…"):
-            try:
-                for m in ("vae", "gan"):
-                    compare.train_quick(m, "digits", 300, RUNS, name=f"quick-{m}", latent_dim=8)
-            except Exception as e:
-                ui.show_error(e, "Training failed")
-                st.stop()
-        st.rerun()
-    st.stop()
-
-
 # --------------------------------------------------------------------------- what to compare
 all_rows = ui.checkpoint_rows()
 rows = [r for r in compare.model_rows(all_rows) if compare.is_image_row(r)]
 if not rows:
-    offer_training()
+    ui.offer_training(
+        "No image checkpoint yet: train one with `genlab train --model vae --data digits`, or press the button "
+        "for a small VAE and a small GAN on digits (z = 8, 300 steps each, a minute or two on a CPU).",
+        "Train a small VAE and GAN", "Training a VAE and a GAN on digits…",
+        [dict(model=m, data="digits", steps=300, name=f"quick-{m}", latent_dim=8) for m in ("vae", "gan")])
 datasets = sorted({r.data for r in rows}, key=lambda d: (-sum(r.data == d for r in rows), d))
 c1, c2, c3 = st.columns([2, 1, 1])
 want = qp("data", datasets[0], choices=datasets)
@@ -138,7 +127,10 @@ if not clf_row:
     if s2.button("Train a feature classifier (500 steps)"):
         with st.spinner(f"Training a classifier on {data_name}…"):
             try:
-                compare.train_feature_classifier(data, data_name, RUNS, steps=500)
+                from genlab.evaluate import train_label_classifier
+
+                train_label_classifier(data, RUNS / f"classifier-{data_name}" / "model", steps=500,
+                                       meta={"name": f"classifier-{data_name}"})
             except Exception as e:
                 ui.show_error(e, "Could not train the classifier")
                 st.stop()

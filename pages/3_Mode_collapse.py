@@ -538,11 +538,6 @@ def _label_hist(ckpt: str, ckpt_mtime: int, clf: str, clf_mtime: int, dataset: s
     return live.label_histogram(model, classifier, n_classes, real)
 
 
-def _mtime(path) -> int:
-    p = Path(path)
-    return p.stat().st_mtime_ns if p.exists() else 0
-
-
 def labels_view() -> None:
     st.markdown(
         "On labelled images, mode collapse shows up as **missing classes**: a classifier trained on the real "
@@ -568,7 +563,10 @@ def labels_view() -> None:
         if st.button(f"Train a {name} classifier", key="train_clf"):
             try:
                 with st.spinner("Training the classifier…"):
-                    info = live.train_label_classifier(name)
+                    from genlab.evaluate import train_label_classifier
+
+                    info = train_label_classifier(load_dataset(name), target, train_share=0.8,
+                                                  meta={"name": f"{name}-classifier"})
             except Exception as e:
                 ui.show_error(e, "Classifier training failed")
                 return
@@ -579,7 +577,7 @@ def labels_view() -> None:
             return
     clf_path = Path(found.path).with_suffix(".safetensors")
     try:
-        classifier, clf_meta = _classifier(str(clf_path), _mtime(clf_path))
+        classifier, clf_meta = _classifier(str(clf_path), ui.file_version(clf_path))
     except Exception as e:
         ui.show_error(e, "Cannot load the classifier")
         return
@@ -602,7 +600,7 @@ def labels_view() -> None:
     results = {}
     for p in chosen:
         try:
-            results[p] = _label_hist(p, _mtime(Path(p).with_suffix(".safetensors")), str(clf_path), _mtime(clf_path),
+            results[p] = _label_hist(p, ui.checkpoint_version(p), str(clf_path), ui.file_version(clf_path),
                                      name)
         except Exception as e:
             ui.show_error(e, f"Cannot measure {p}")
@@ -638,7 +636,7 @@ def _data_note(path: str, mtime: int, data_mtime: int, _meta: dict) -> str | Non
 def _data_mtime(meta: dict) -> int:
     """The recorded data file's modification time (0 when gone or built in): a cache key that changes with it."""
     src = meta.get("data_source") or {}
-    return _mtime(src["path"]) if src.get("path") else 0
+    return ui.file_version(src["path"]) if src.get("path") else 0
 
 
 ITSELF = "#generator"  # an option's suffix: an averaged checkpoint drawn from its generator itself
@@ -693,7 +691,7 @@ def trained_view(dataset: str) -> None:
     snaps = {}
     for p in chosen:
         path = p.removesuffix(ITSELF)
-        version, data_version = _mtime(Path(path).with_suffix(".safetensors")), _data_mtime(metas[path])
+        version, data_version = ui.checkpoint_version(path), _data_mtime(metas[path])
         note = _data_note(path, version, data_version, metas[path]) if ours else None
         if note:  # your points: gone (nothing to draw against) or changed since training (drawn, with a word)
             st.warning(f"{names[p]}: {note}")

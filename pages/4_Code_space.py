@@ -20,7 +20,6 @@ ui.setup_page(
     "🗺️",
 )
 QP = st.query_params
-RUNS = ui.checkpoint_dirs()[-1]
 METHODS = {"PCA": "pca", "UMAP": "umap", "t-SNE": "tsne"}
 SIZES = [500, 1000, 2000, 5000]
 KL_COLOUR = "KL per point"
@@ -89,24 +88,14 @@ def code_figure(xy: np.ndarray, table: dict, colour: str, title: str, prior_xy=N
     return fig
 
 
-def offer_training() -> None:
-    st.info("No checkpoint with an encoder yet: train one with `genlab train --model vae --data digits`, or press "
-            "the button for a small VAE on digits (300 steps, about a minute on a CPU).")
-    if st.button("Train a small VAE", type="primary"):
-        with st.spinner("Training a VAE on digits…"):
-            try:
-                compare.train_quick("vae", "digits", 300, RUNS, name="quick-vae", latent_dim=8)
-            except Exception as e:
-                ui.show_error(e, "Training failed")
-                st.stop()
-        st.rerun()
-    st.stop()
-
-
 # --------------------------------------------------------------------------- choices
 rows = [r for r in compare.model_rows(ui.checkpoint_rows()) if compare.is_image_row(r) and compare.has_encoder_row(r)]
 if not rows:
-    offer_training()
+    ui.offer_training(
+        "No checkpoint with an encoder yet: train one with `genlab train --model vae --data digits`, or press "
+        "the button for a small VAE on digits (300 steps, about a minute on a CPU).",
+        "Train a small VAE", "Training a VAE on digits…",
+        [dict(model="vae", data="digits", steps=300, name="quick-vae", latent_dim=8)])
 by_path = {r.path: r for r in rows}
 paths = list(by_path)
 want = qp("ckpt", paths[0], choices=paths, what="a listed checkpoint with an encoder")

@@ -192,12 +192,16 @@ def test_classifier_round_trip_and_label_histogram(tmp_path):
     from genlab.checkpoint import load_classifier
     from genlab.compare import find_classifier
 
-    info = live.train_label_classifier("digits", steps=30, path=tmp_path / "classifiers" / "digits" / "model",
-                                       batch_size=32)
+    from genlab.evaluate import train_label_classifier
+
+    # the Mode-collapse page's classifier: 80 % of the digits train it, the rest measure it
+    info = train_label_classifier(live.load_dataset("digits"), tmp_path / "classifiers" / "digits" / "model", steps=30,
+                                  batch_size=32, train_share=0.8, meta={"name": "digits-classifier"})
     assert 0 <= info["test_accuracy"] <= 1
     clf, meta = load_classifier(info["path"])  # the one checkpoint format, like the shipped digits-classifier
     assert meta["kind"] == "classifier" and meta["dataset"] == "digits" and meta["steps"] == 30
     assert meta["test_accuracy"] == round(info["test_accuracy"], 4) and meta["device"] == "cpu"
+    assert (meta["n_train"], meta["n_test"]) == (1437, 360) and "train_accuracy" not in meta
     assert meta["batch_size"] == 32 and meta["seed"] == 0 and meta["threads"] == torch.get_num_threads()
     rows = list_checkpoints(tmp_path)
     assert [r.kind for r in rows] == ["classifier"] and find_classifier(rows, "digits").path == info["path"]
