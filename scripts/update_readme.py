@@ -1,6 +1,7 @@
 """Regenerate the generated tables from genlab itself, in every file that holds one: the models
 (`genlab models`) and results (`genlab results`, from the shipped checkpoints' metrics) tables in
-README.md, and the measures table (`genlab eval --list`) in docs/metrics.md.
+README.md, the measures table (`genlab eval --list`) in docs/metrics.md, and the nearest-real table
+(`genlab results --nearest-real`) in docs/results/blur-vs-sharpness.md.
 
     uv run python scripts/update_readme.py
 
@@ -19,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FILES = {
     "README.md": {"models": ["models"], "results": ["results"], "study": ["study", "results", "checkpoints/beta-sweep"]},
     "docs/metrics.md": {"metrics": ["eval", "--list"]},
+    "docs/results/blur-vs-sharpness.md": {"nearest_real": ["results", "--nearest-real"]},
 }
 
 
