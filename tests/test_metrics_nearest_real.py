@@ -50,6 +50,18 @@ def test_the_full_index_holds_every_image_once(index):
     assert np.array_equal(index.sizes[g, m], dsprites.render_index(rows).reshape(64, -1).sum(1))
 
 
+def test_a_cached_index_is_used_only_when_whole_and_matching_fresh_renders(index, tmp_path):
+    path = tmp_path / "index.npz"
+    np.savez(path, packed=index.packed, sizes=index.sizes, members=index.members)
+    assert np.array_equal(nr._load(path).packed, index.packed)
+    np.savez(path, packed=index.packed[:, :10], sizes=index.sizes[:, :10], members=index.members[:10])
+    assert nr._load(path) is None  # a partial index
+    np.savez(path, packed=index.packed ^ 1, sizes=index.sizes, members=index.members)
+    assert nr._load(path) is None  # stale: the spot check renders sprites afresh
+    path.write_bytes(b"not an npz")
+    assert nr._load(path) is None
+
+
 def test_real_images_score_one_and_their_neighbour_is_the_same_picture(index):
     idx = np.random.default_rng(0).integers(dsprites.N_IMAGES, size=200)
     real = dsprites.render_index(idx).astype(np.float32)

@@ -180,26 +180,35 @@ _INDEX: SpriteIndex | None = None
 _LOCK = threading.Lock()
 
 
+def _load(path: Path) -> SpriteIndex | None:
+    """The index stored at `path`, or None when it is missing, unreadable, partial or stale (a spot
+    check against fresh renders fails)."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            index = SpriteIndex(f["packed"], f["sizes"], f["members"], 0.0, str(path))
+    except (OSError, ValueError, KeyError):
+        return None
+    ok = index.complete and index.packed.shape == (N_POSITIONS, N_MEMBERS, WINDOW * WINDOW // 8) and _spot_check(index)
+    return index if ok else None
+
+
 def sprite_index(cache_dir=None) -> SpriteIndex:
     """The full index, built once per process: from memory, else from the disk cache
-    ($GENLAB_CACHE/nearest-real, default .cache/genlab; 97 MB), else rendered (about 40 s) and
-    written there. A cache file that fails a spot check against fresh renders is rebuilt."""
+    ($GENLAB_CACHE/nearest-real; 97 MB), else from the default cache .cache/genlab/nearest-real
+    (the index depends on nothing but the renderer, so a private cache may read the shared one),
+    else rendered (about 40 s on one core) and written to the first. A cache file that fails a spot
+    check against fresh renders is not used."""
     global _INDEX
     with _LOCK:
         if _INDEX is not None:
             return _INDEX
         t0 = time.perf_counter()
         path = _cache_file(cache_dir)
-        index = None
-        if path.exists():
-            try:
-                with np.load(path, allow_pickle=False) as f:
-                    index = SpriteIndex(f["packed"], f["sizes"], f["members"], 0.0, str(path))
-                if not (index.complete and index.packed.shape == (N_POSITIONS, N_MEMBERS, WINDOW * WINDOW // 8)
-                        and _spot_check(index)):
-                    index = None
-            except (OSError, ValueError, KeyError):
-                index = None
+        index = _load(path)
+        if index is None and cache_dir is None and path != _cache_file(".cache/genlab"):
+            index = _load(_cache_file(".cache/genlab"))
         if index is None:
             index = build_index()
             try:
