@@ -305,7 +305,8 @@ def points_from_bytes(raw: bytes, name: str, path: str | None = None) -> PointsD
 def read_points_csv(path) -> PointsData:
     p = Path(path)
     if not p.exists():
-        raise DatasetMissing(f"{p} does not exist: give the path of a CSV file with two columns x, y")
+        raise DatasetMissing(f"{p} does not exist: put the CSV file (two columns x, y) there, or give the path "
+                             "of the one to use")
     if not p.is_file():
         raise UserDataError(f"{p} is a folder, not a file: points:FILE needs a CSV file with two columns x, y")
     size = p.stat().st_size
@@ -473,7 +474,8 @@ def read_image_folder(folder, size: int = DEFAULT_IMAGE_SIZE) -> UserImageData:
         raise UserDataError(f"images of {size} pixels are not supported: choose an image size of "
                             f"{', '.join(map(str, IMAGE_SIZES))}")
     if not folder.exists():
-        raise DatasetMissing(f"{folder} does not exist: give the folder that holds your PNG or JPEG images")
+        raise DatasetMissing(f"{folder} does not exist: put your PNG or JPEG images there, or give the folder that "
+                             "holds them")
     if not folder.is_dir():
         raise UserDataError(f"{folder} is a file, not a folder: images:DIR needs a folder of PNG or JPEG images"
                             + (" (unzip it first, or upload it on the Train page)" if folder.suffix.lower() == ".zip"

@@ -13,6 +13,7 @@ import zipfile
 
 import numpy as np
 import pytest
+import streamlit as st
 from PIL import Image
 
 from genlab import runner, userdata
@@ -215,3 +216,28 @@ def test_the_train_page_refuses_a_zip_with_nothing_usable_and_leaves_nothing(lab
         assert len(at.error) == 1 and words in at.error[0].value, texts(at.error)
         assert at.button(key="train_start").disabled
     assert not runs.exists() or not [p for p in runs.rglob("*") if p.is_file()]  # no run folder, nothing unpacked
+
+
+# --------------------------------------------------------------------------- other pages: the data found again, or missing
+
+
+def test_pages_find_a_models_own_images_again_or_say_the_folder_is_gone(lab, monkeypatch, tmp_path):
+    from genlab.cli import main
+
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        Image.fromarray((rng.random((16, 16)) * 255).astype(np.uint8)).save(pics / f"{i}.png")
+    assert main(["train", "--model", "vae", "--data", f"images:{pics}", "--image-size", "8", "--steps", "3",
+                 "--batch-size", "4", "--latent-dim", "3", "--out", str(tmp_path / "ck" / "mine"), "--quiet"]) == 0
+    monkeypatch.setenv("GENLAB_CHECKPOINTS", str(tmp_path / "ck"))
+    at = open_page("4_Code_space.py")
+    assert not at.error and len(at.get("plotly_chart")) == 1  # the codes of the model's own images
+    for f in pics.iterdir():
+        f.unlink()
+    pics.rmdir()
+    st.cache_data.clear()  # a fresh server: nothing cached from when the folder was there
+    st.cache_resource.clear()
+    at = open_page("4_Code_space.py")
+    assert len(at.error) == 1 and f"{pics} does not exist: put your PNG or JPEG images there" in at.error[0].value

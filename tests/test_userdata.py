@@ -329,3 +329,23 @@ def test_data_source_is_recorded_in_the_sidecar_json(tmp_path):
     assert _train(tmp_path, f"points:{csv}", "gan") == 0
     side = json.loads((tmp_path / "run" / "model.json").read_text())
     assert side["data_source"]["path"] == str(csv) and side["dataset"] == f"points:{csv}"
+
+
+def test_genlab_eval_measures_models_of_your_data(tmp_path, capsys):
+    csv = write_csv(tmp_path / "pts.csv", three_clusters())
+    assert _train(tmp_path, f"points:{csv}", "gan") == 0
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "run" / "model"), "--fast", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["metrics"]["n_modes"] == 3 and "found by clustering" in res["info"]["modes"]["modes_from"]
+    csv.write_text(csv.read_text() + "5,5\n")  # the data changed since training: said, and measured anyway
+    assert main(["eval", str(tmp_path / "run" / "model"), "--fast", "--metrics", "modes"]) == 0
+    assert "has changed since this model was trained" in capsys.readouterr().err
+    # images of yours have no labels or factors: FD / precision / recall (a feature network) do not apply
+    folder = write_images(tmp_path / "pics", n=8, grey=True)
+    assert main(["train", "--model", "vae", "--data", f"images:{folder}", "--image-size", "8", "--steps", "2",
+                 "--batch-size", "4", "--latent-dim", "2", "--out", str(tmp_path / "img"), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "img" / "model"), "--fast", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)["info"]
+    assert {"latent", "sharpness"} <= set(info) and "quality" not in info
