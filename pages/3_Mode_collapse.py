@@ -642,7 +642,7 @@ def _data_mtime(meta: dict) -> int:
 ITSELF = "#generator"  # an option's suffix: an averaged checkpoint drawn from its generator itself
 
 
-def _trained_rows(dataset: str) -> list[dict]:
+def _trained_rows(dataset: str) -> list:
     """The 2-D GAN checkpoints of `dataset` (ring, grid), or of points of yours ('points')."""
     def on_it(data: str) -> bool:
         return data.startswith("points:") if dataset == "points" else data == dataset
