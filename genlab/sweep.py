@@ -48,7 +48,7 @@ from genlab import objectives as obj
 from genlab.checkpoint import load_train_state, save_checkpoint, save_train_state
 from genlab.device import pick_device, seed_everything
 from genlab.models import MODELS, GenerativeModel, ModelConfig, Step, build_optimizers, models_with
-from genlab.train import DivergedError, TrainConfig, _read_history, _write_history, run_meta, train_steps
+from genlab.train import RunClock, TrainConfig, _read_history, _write_history, run_loop, run_meta, train_steps
 
 def can_batch(model: str, setting: str) -> bool:
     """Whether a sweep of `model` over `setting` can train as one stacked run: a model that is
@@ -314,7 +314,7 @@ def fit_stacked(members: list[Member], data, out: str | Path, tc: TrainConfig, p
     noise_gen = torch.Generator(device=dev)  # the loop wants one; the members draw from their own
     stacked.noise_gens = [torch.Generator(device=dev).manual_seed(mb.seed + 1) for mb in members]
     folders = [out / mb.name for mb in members]
-    start, prior_wall, histories = 0, 0.0, [[] for _ in members]
+    start, histories, extra = 0, [[] for _ in members], {}
 
     resumable = [(f / "resume.safetensors").exists() for f in folders]
     if any(resumable):
@@ -330,7 +330,6 @@ def fit_stacked(members: list[Member], data, out: str | Path, tc: TrainConfig, p
             stacked.load_member(k, m)
             _load_member_optimizer(optimizers["vae"], stacked, k, member_opt["vae"], m)
             stacked.noise_gens[k].set_state(rng["noise"].to(torch.uint8))
-            prior_wall = float(extra.get("wall_time_s", 0.0))
             histories[k] = _read_history(f / "log.jsonl", step_k)
             start = step_k
         if len(steps_at) != 1:
@@ -342,43 +341,27 @@ def fit_stacked(members: list[Member], data, out: str | Path, tc: TrainConfig, p
         f.mkdir(parents=True, exist_ok=True)
         _write_history(f / "log.jsonl", h)
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=tc.steps, initial=start, desc=f"{len(members)} × {members[0].cfg.model} (batched)",
-                   unit="step", dynamic_ncols=True)
-    t0 = time.perf_counter()
-    pending = []
+    # the members train together: one clock, the images of every member per step (images/s "in all")
+    clock = RunClock(start, tc.batch_size * len(members), dev)
+    clock.resumed_from(extra)
     ckpt_cost = {"slowest": 0.0, "last": 0.0, "at": time.perf_counter()}
-
-    def check_finite():
-        bad = [s for s, fin in pending if not bool(fin)]
-        pending.clear()
-        if bad:
-            raise DivergedError(f"a loss of the batched sweep became NaN or infinite by step {bad[0]}; the last good "
-                                f"checkpoints in '{out}' are intact: lower --lr, then run the sweep again")
 
     def checkpoint(step_now):
         c0 = time.perf_counter()
-        check_finite()
-        wall = prior_wall + time.perf_counter() - t0
-        rate = (step_now - start) * tc.batch_size * len(members) / max(1e-9, time.perf_counter() - t0)
         for k, (mb, f, m) in enumerate(zip(members, folders, models)):
             rng = {"data": data_gen.get_state(), "noise": stacked.noise_gens[k].get_state()}
             m.load_state_dict(stacked.member_state(k), strict=True)
             opt = _member_optimizer(optimizers["vae"], stacked, k, m)
-            meta = run_meta(mb.label or mb.name, mb.cfg, tc, dev, step_now, wall, rate, seed=mb.seed)
+            meta = run_meta(mb.label or mb.name, mb.cfg, tc, clock, step_now, seed=mb.seed)
             if mb.recipe is not None:
                 meta["recipe"] = mb.recipe
             meta["sweep"] = {"batched": True, "members": [x.name for x in members]}
-            save_train_state(f / "resume.safetensors", m, {"vae": opt}, step_now, rng, {"wall_time_s": round(wall, 2)})
+            save_train_state(f / "resume.safetensors", m, {"vae": opt}, step_now, rng, RunClock.resume_extra(meta))
             save_checkpoint(f / "model", m, meta, half=False)
         took = time.perf_counter() - c0
         ckpt_cost.update(slowest=max(ckpt_cost["slowest"], took), last=took, at=time.perf_counter())
         if on_checkpoint is not None:
             on_checkpoint(step_now)
-        return wall, rate
 
     def periodic_due() -> bool:
         if not max_ckpt_share:
@@ -386,43 +369,40 @@ def fit_stacked(members: list[Member], data, out: str | Path, tc: TrainConfig, p
         since = time.perf_counter() - ckpt_cost["at"]
         return ckpt_cost["last"] <= max_ckpt_share * since
 
-    step, stopped = start, False
-    step_s, last_at = 0.0, time.perf_counter()  # a slow-decaying maximum of the step time (the first left out)
-    try:
-        for step, logs, finite in train_steps(stacked, data, tc, optimizers, start, data_gen, noise_gen):
-            now_at = time.perf_counter()
-            if step > start + 1:
-                step_s = max(now_at - last_at, 0.98 * step_s)
-            last_at = now_at
-            pending.append((step, finite))
-            if logs is not None:
-                check_finite()  # the logs have synchronised anyway; keeps `pending` short between checkpoints
-                for k, f in enumerate(folders):
-                    row = {key: _pick(logs[src], k) for key, src in
-                           (("loss", "member_loss"), ("rec", "rec"), ("kl", "kl"), ("kl_per_dim", "kl_per_dim"))}
-                    row["step"] = step
-                    histories[k].append(row)
-                    with open(f / "log.jsonl", "a") as fh:
-                        fh.write(json.dumps(row) + "\n")
-            if bar is not None:
-                bar.update(1)
-            if on_step is not None and on_step(step, stacked):
-                stopped = True
-            if stop_event is not None and stop_event.is_set():
-                stopped = True
-            if deadline is not None and step < tc.steps:
-                if time.monotonic() + max(margin_s, 2 * ckpt_cost["slowest"]) + step_s >= deadline:
-                    stopped = True
-            if stopped:
-                break
-            if step % tc.ckpt_every == 0 and step < tc.steps and periodic_due():
-                checkpoint(step)
-        wall, rate = checkpoint(step)
-    finally:
-        if bar is not None:
-            bar.close()
+    def record(step, logs):
+        for k, f in enumerate(folders):
+            row = {key: _pick(logs[src], k) for key, src in
+                   (("loss", "member_loss"), ("rec", "rec"), ("kl", "kl"), ("kl_per_dim", "kl_per_dim"))}
+            row["step"] = step
+            histories[k].append(row)
+            with open(f / "log.jsonl", "a") as fh:
+                fh.write(json.dumps(row) + "\n")
+
+    timing = {"step_s": 0.0, "last_at": time.perf_counter()}  # a slow-decaying maximum of the step time (the first left out)
+
+    def should_stop(step) -> bool:
+        now_at = time.perf_counter()
+        if step > start + 1:
+            timing["step_s"] = max(now_at - timing["last_at"], 0.98 * timing["step_s"])
+        timing["last_at"] = now_at
+        stop = bool(on_step is not None and on_step(step, stacked))
+        if deadline is not None and step < tc.steps:
+            if time.monotonic() + max(margin_s, 2 * ckpt_cost["slowest"]) + timing["step_s"] >= deadline:
+                stop = True
+        return stop
+
+    def diverged(bad_step):
+        return (f"a loss of the batched sweep became NaN or infinite by step {bad_step}; the last good "
+                f"checkpoints in '{out}' are intact: lower --lr, then run the sweep again")
+
+    step, stopped, _ = run_loop(
+        train_steps(stacked, data, tc, optimizers, start, data_gen, noise_gen), tc, start, checkpoint=checkpoint,
+        record=record, diverged=diverged,
+        desc=f"{len(members)} × {members[0].cfg.model} (batched)" if progress else None, stop_event=stop_event,
+        should_stop=should_stop, periodic_due=periodic_due)
     stopped = stopped and step < tc.steps
-    return {"step": step, "wall_time_s": wall, "images_per_s": rate, "folders": folders, "stopped": stopped}
+    return {"step": step, "wall_time_s": clock.wall(), "images_per_s": clock.segment_rate(step), "folders": folders,
+            "stopped": stopped}
 
 
 # --------------------------------------------------------------------------- a study's trials as one stacked run

@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
@@ -156,13 +156,115 @@ def _rng_state(data_gen, noise_gen) -> dict:
     return {"data": data_gen.get_state(), "noise": noise_gen.get_state()}
 
 
-def run_meta(name: str, model_cfg: ModelConfig, tc: TrainConfig, dev: torch.device, step: int, wall_s: float,
-             images_per_s: float, seed: int | None = None) -> dict:
+@dataclass
+class RunClock:
+    """Wall time, images/s and compute facts of a run across its segments (each `fit` or `fit_stacked`
+    call is a segment; a resume continues the run): what every checkpoint's sidecar and resumable
+    state record, the same way for a single and a stacked run."""
+
+    start: int  # the step this segment starts from
+    images_per_step: int  # images one training step consumes (every member's, for a stacked run)
+    device: torch.device
+    prior_wall: float = 0.0  # the wall time of the earlier segments
+    prior_compute: dict | None = None  # where they computed (device.COMPUTE_KEYS)
+    t0: float = field(default_factory=time.perf_counter)
+
+    def resumed_from(self, extra: dict) -> None:
+        """Take over the earlier segments' wall time and compute facts from a resumable state's extra."""
+        self.prior_wall = float(extra.get("wall_time_s", 0.0))
+        self.prior_compute = extra.get("compute")
+
+    def segment_s(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def wall(self) -> float:
+        return self.prior_wall + self.segment_s()
+
+    def segment_rate(self, step: int) -> float:
+        """Images/s of this segment alone (what a call reports)."""
+        return (step - self.start) * self.images_per_step / max(self.segment_s(), 1e-9)
+
+    def facts(self, step: int) -> dict:
+        """Wall time and images/s over the whole run, resumed segments included (a resume with nothing
+        left to train records the run's rate, not 0), and where it computed: this machine, or, for such
+        a resume (as `genlab rebuild` does to ship a finished run), the segments that trained, since the
+        thread count is part of what a rerun must match."""
+        wall = self.wall()
+        compute = self.prior_compute if step == self.start and self.prior_compute else compute_facts(self.device)
+        return {**compute, "wall_time_s": round(wall, 2), "images_per_s": round(step * self.images_per_step / max(1e-9, wall), 1)}
+
+    @staticmethod
+    def resume_extra(meta: dict) -> dict:
+        """What a resumable state keeps of a checkpoint's facts for the next segment."""
+        return {"wall_time_s": meta["wall_time_s"], "compute": {k: meta[k] for k in COMPUTE_KEYS}}
+
+
+def run_meta(name: str, model_cfg: ModelConfig, tc: TrainConfig, clock: RunClock, step: int,
+             seed: int | None = None) -> dict:
     """The run facts every checkpoint's sidecar records."""
+    facts = clock.facts(step)
     return {"name": name, "dataset": model_cfg.data, "steps": step, "batch_size": tc.batch_size,
-            "seed": tc.seed if seed is None else seed, **compute_facts(dev), "precision": tc.precision,
-            "wall_time_s": round(wall_s, 2), "images_per_s": round(images_per_s, 1),
+            "seed": tc.seed if seed is None else seed, **{k: facts[k] for k in COMPUTE_KEYS}, "precision": tc.precision,
+            "wall_time_s": facts["wall_time_s"], "images_per_s": facts["images_per_s"],
             "torch_version": torch.__version__, "recipe": tc.recipe, "genlab_version": __version__}
+
+
+def run_loop(steps: Iterator, tc: TrainConfig, start: int, *, checkpoint: Callable[[int], object],
+             record: Callable[[int, dict], bool | None], diverged: Callable[[int], str], desc: str | None,
+             stop_event: threading.Event | None = None, should_stop: Callable[[int], bool] | None = None,
+             periodic_due: Callable[[], bool] | None = None,
+             snapshot: Callable[[int], None] | None = None) -> tuple[int, bool, object]:
+    """Drive `train_steps`' iterator for `fit` and `fit_stacked` alike: record each log row
+    (`record(step, logs)`, True to stop), check the losses are finite whenever the logs have synchronised
+    anyway and before anything is saved (DivergedError with `diverged(first bad step)`), checkpoint every
+    tc.ckpt_every steps (`periodic_due()` may skip one) and at the end, keep a snapshot every
+    tc.snapshot_every steps, show progress (`desc`; None: quiet) and stop early on `stop_event` or
+    `should_stop(step)`. Returns (last step, stopped early, what the last `checkpoint` returned)."""
+    pending: list = []
+
+    def check_finite() -> None:
+        bad = [s for s, f in pending if not bool(f)]
+        pending.clear()
+        if bad:
+            raise DivergedError(diverged(bad[0]))
+
+    bar = None
+    if desc is not None:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=tc.steps, initial=start, desc=desc, unit="step", dynamic_ncols=True)
+    step, stopped, last = start, False, None
+    try:
+        for step, logs, finite in steps:
+            pending.append((step, finite))
+            if logs is not None:
+                check_finite()
+                logs["step"] = step
+                if record(step, logs):
+                    stopped = True
+                if bar is not None:
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if isinstance(v, float) and "loss" in k})
+            if bar is not None:
+                bar.update(1)
+            if should_stop is not None and should_stop(step):
+                stopped = True
+            if stop_event is not None and stop_event.is_set():
+                stopped = True
+            if (not stopped and step % tc.ckpt_every == 0 and step < tc.steps
+                    and (periodic_due is None or periodic_due())):
+                check_finite()
+                last = checkpoint(step)
+            if snapshot is not None and tc.snapshot_every > 0 and step % tc.snapshot_every == 0:
+                check_finite()
+                snapshot(step)
+            if stopped:
+                break
+        check_finite()
+        last = checkpoint(step)
+    finally:
+        if bar is not None:
+            bar.close()
+    return step, stopped, last
 
 
 def fit(model_cfg: ModelConfig, data, tc: TrainConfig, callbacks: list[Callback] | None = None,
@@ -187,7 +289,7 @@ def fit(model_cfg: ModelConfig, data, tc: TrainConfig, callbacks: list[Callback]
     out = Path(tc.out) if tc.out else None
     resume_path = out / "resume.safetensors" if out else None
     log_path = out / "log.jsonl" if out else None
-    start, prior_wall, history, prior_compute = 0, 0.0, [], None
+    start, history, extra = 0, [], {}
     if tc.resume:
         if resume_path is None:
             raise ValueError("--resume needs --out, the folder of the run to continue")
@@ -195,8 +297,6 @@ def fit(model_cfg: ModelConfig, data, tc: TrainConfig, callbacks: list[Callback]
             start, rng, extra = load_train_state(resume_path, model, optimizers)
             data_gen.set_state(rng["data"])
             noise_gen.set_state(rng["noise"].to(torch.uint8))
-            prior_wall = float(extra.get("wall_time_s", 0.0))
-            prior_compute = extra.get("compute")
             history = _read_history(log_path, start)
     elif resume_path is not None and resume_path.exists():
         raise FileExistsError(f"'{out}' already holds a run; add --resume to continue it or choose another --out")
@@ -208,87 +308,47 @@ def fit(model_cfg: ModelConfig, data, tc: TrainConfig, callbacks: list[Callback]
     for cb in callbacks:
         cb.on_start(info)
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=tc.steps, initial=start, desc=f"{model_cfg.model} on {model_cfg.data}", unit="step",
-                   dynamic_ncols=True)
-    t0 = time.perf_counter()
-    step, stopped, last_ckpt, pending_finite = start, False, None, []
-    images_per_step = tc.batch_size * sum(s.repeat for s in model.update_steps())
+    clock = RunClock(start, tc.batch_size * sum(s.repeat for s in model.update_steps()), dev)
+    clock.resumed_from(extra)
 
     def meta(step_now):
-        wall = prior_wall + time.perf_counter() - t0
-        # over the whole run, resumed segments included (a resume with nothing left to train records
-        # the run's rate, not 0)
-        rate = step_now * images_per_step / max(1e-9, wall)
-        m = run_meta(tc.name or (out.name if out else model_cfg.model), model_cfg, tc, dev, step_now, wall, rate)
-        if step_now == start and prior_compute:
-            # a resume with nothing left to train (as `genlab rebuild` does to ship a finished run) keeps
-            # the facts of the segments that trained: the thread count is part of what a rerun must match
-            m.update(prior_compute)
+        m = run_meta(tc.name or (out.name if out else model_cfg.model), model_cfg, tc, clock, step_now)
         if getattr(data, "source", None):  # your own data (genlab.userdata): where it came from, its content hash
             m["data_source"] = data.source
         return m
 
-    def check_finite(step_now):
-        bad = [s for s, f in pending_finite if not bool(f)]
-        pending_finite.clear()
-        if bad:
-            where = f"; the last good checkpoint in '{out}' is intact" if out else ""
-            raise DivergedError(f"a loss of '{model_cfg.model}' became NaN or infinite by step {bad[0]}{where}: "
-                                f"lower the learning rate (--lr) or use a more stable setting, then --resume")
-
     def checkpoint(step_now):
-        check_finite(step_now)
         if not out:
             return None
         m = meta(step_now)
         save_train_state(resume_path, model, optimizers, step_now, _rng_state(data_gen, noise_gen),
-                         {"wall_time_s": m["wall_time_s"],
-                          "compute": {k: m[k] for k in COMPUTE_KEYS}})
+                         RunClock.resume_extra(m))
         path = save_checkpoint(out / "model", model, m, half=False)
         for cb in callbacks:
             cb.on_checkpoint(step_now, path)
         return path
 
-    try:
-        for step, logs, finite in train_steps(model, data, tc, optimizers, start, data_gen, noise_gen):
-            pending_finite.append((step, finite))
-            if logs is not None:
-                check_finite(step)
-                logs["step"] = step
-                history.append(logs)
-                if log_path:
-                    with open(log_path, "a") as f:
-                        f.write(json.dumps(logs) + "\n")
-                if bar is not None:
-                    bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if isinstance(v, float) and "loss" in k})
-                for cb in callbacks:
-                    if cb.on_log(step, logs):
-                        stopped = True
-            if bar is not None:
-                bar.update(1)
-            if stop_event is not None and stop_event.is_set():
-                stopped = True
-            if step % tc.ckpt_every == 0 and step < tc.steps and not stopped:
-                last_ckpt = checkpoint(step)
-            if out and tc.snapshot_every > 0 and step % tc.snapshot_every == 0:
-                check_finite(step)
-                save_checkpoint(snapshot_stem(out, step), model, meta(step), half=True)
-            if stopped:
-                break
-        last_ckpt = checkpoint(step)
-        if out and tc.half_checkpoint and not stopped:
-            last_ckpt = save_checkpoint(out / "model", model, meta(step), half=True)
-    finally:
-        if bar is not None:
-            bar.close()
+    def record(step_now, logs):
+        history.append(logs)
+        if log_path:
+            with open(log_path, "a") as f:
+                f.write(json.dumps(logs) + "\n")
+        return any([bool(cb.on_log(step_now, logs)) for cb in callbacks])
+
+    def diverged(bad_step):
+        where = f"; the last good checkpoint in '{out}' is intact" if out else ""
+        return (f"a loss of '{model_cfg.model}' became NaN or infinite by step {bad_step}{where}: "
+                f"lower the learning rate (--lr) or use a more stable setting, then --resume")
+
+    step, stopped, last_ckpt = run_loop(
+        train_steps(model, data, tc, optimizers, start, data_gen, noise_gen), tc, start, checkpoint=checkpoint,
+        record=record, diverged=diverged, desc=f"{model_cfg.model} on {model_cfg.data}" if progress else None,
+        stop_event=stop_event,
+        snapshot=(lambda s: save_checkpoint(snapshot_stem(out, s), model, meta(s), half=True)) if out else None)
+    if out and tc.half_checkpoint and not stopped:
+        last_ckpt = save_checkpoint(out / "model", model, meta(step), half=True)
     model.eval()
-    wall = time.perf_counter() - t0
-    result = TrainResult(model, step, stopped, prior_wall + wall, (step - start) * images_per_step / max(wall, 1e-9),
-                         last_ckpt, history)
+    result = TrainResult(model, step, stopped, clock.wall(), clock.segment_rate(step), last_ckpt, history)
     for cb in callbacks:
         cb.on_end(result)
     return result

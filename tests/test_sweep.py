@@ -85,6 +85,42 @@ def test_a_stopped_batched_sweep_resumes_to_the_same_weights(tmp_path, digits):
     assert more.step == 10
 
 
+def _resume_extra(folder) -> dict:
+    from safetensors import safe_open
+
+    with safe_open(str(folder / "resume.safetensors"), framework="pt") as f:
+        return json.loads(f.metadata()["genlab"])["extra"]
+
+
+def test_a_stacked_run_records_what_fit_records_over_the_whole_run(tmp_path, digits):
+    """The stacked run shares fit's run loop: its sidecars and resumable states carry the compute facts,
+    a resume with nothing to train keeps the training segment's, and images/s is over the whole run."""
+    from genlab.device import COMPUTE_KEYS, compute_facts
+
+    members = [Member("a", _cfg(digits, 1.0), 0), Member("b", _cfg(digits, 4.0), 3)]
+    tc = lambda steps: TrainConfig(steps=steps, batch_size=8, ckpt_every=100)  # noqa: E731
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        # a slow first segment (0.25 s a step): a rate per segment would differ from one over the whole run
+        fit_stacked(members, digits, tmp_path, tc(2), progress=False, on_step=lambda step, s: time.sleep(0.25))
+        torch.set_num_threads(2)
+        fit_stacked(members, digits, tmp_path, tc(2), progress=False)  # nothing to train: ships the first segment
+        for name in ("a", "b"):
+            meta = load_checkpoint(tmp_path / name / "model")[1]
+            assert meta["threads"] == 1 and _resume_extra(tmp_path / name)["compute"] == {k: meta[k] for k in COMPUTE_KEYS}
+        fit_stacked(members, digits, tmp_path, tc(8), progress=False)
+        for name in ("a", "b"):
+            meta = load_checkpoint(tmp_path / name / "model")[1]
+            extra = _resume_extra(tmp_path / name)
+            assert {k: meta[k] for k in COMPUTE_KEYS} == compute_facts(torch.device("cpu")) == extra["compute"]
+            assert meta["threads"] == 2 and extra["wall_time_s"] == meta["wall_time_s"] > 0.5
+            # every member's images of all 8 steps over the whole run's wall time, the slow segment included
+            assert meta["images_per_s"] == pytest.approx(8 * 8 * 2 / meta["wall_time_s"], rel=0.02)
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_members_that_differ_in_more_than_beta_are_refused(digits):
     a = GenerativeModel(_cfg(digits, 1.0))
     b = GenerativeModel(make_config("beta-vae", "digits", digits.shape, beta=4.0, latent_dim=6))
