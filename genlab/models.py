@@ -63,7 +63,8 @@ def option(flag: str, help: str, paper: str | None = None, limit: Limit | None =
     return {"flag": flag, "aliases": aliases, "help": help, "paper": paper, "limit": limit, "choices": choices}
 
 
-def _hp(default, *args, **kw):
+def hp(default, *args, **kw):
+    """A ModelConfig field with its default and its `option` (flag, help, paper, range, choices)."""
     return field(default=default, metadata=option(*args, **kw))
 
 
@@ -77,92 +78,92 @@ class ModelConfig:
     model: str = "vae"
     data: str = "dsprites"
     shape: tuple = (1, 64, 64)  # C×H×W, or (2,) for points
-    latent_dim: int = _hp(10, "--latent-dim", "size of z (InfoGAN: the incompressible noise part)", limit=Limit(1, 512))
-    likelihood: str = _hp("auto", "--likelihood", "the decoder's p(x|z); auto = Bernoulli for images, points for 2-D data",
+    latent_dim: int = hp(10, "--latent-dim", "size of z (InfoGAN: the incompressible noise part)", limit=Limit(1, 512))
+    likelihood: str = hp("auto", "--likelihood", "the decoder's p(x|z); auto = Bernoulli for images, points for 2-D data",
                           choices=("auto", "bernoulli", "continuous-bernoulli", "gaussian", "points"))
     # VAE family
-    beta: float = _hp(1.0, "--beta", "weight of the KL term; 1 = the VAE, > 1 = β-VAE", "Higgins et al. 2017",
+    beta: float = hp(1.0, "--beta", "weight of the KL term; 1 = the VAE, > 1 = β-VAE", "Higgins et al. 2017",
                       Limit(0, 10_000))
-    gamma: float = _hp(1000.0, "--gamma", "γ of γ·|KL − C|: the paper's 1000 raises C over 100k steps; with C over 10k "
+    gamma: float = hp(1000.0, "--gamma", "γ of γ·|KL − C|: the paper's 1000 raises C over 100k steps; with C over 10k "
                        "steps, 100 worked here and 1000 left the images at the data's mean", "Burgess et al. 2018",
                        Limit(0, 1e6))
-    capacity: float = _hp(25.0, "--capacity", "C_max in nats, the KL the code may carry at the end", "Burgess et al. 2018",
+    capacity: float = hp(25.0, "--capacity", "C_max in nats, the KL the code may carry at the end", "Burgess et al. 2018",
                           Limit(0, 1000))
-    capacity_steps: int = _hp(100_000, "--capacity-steps", "steps over which C rises linearly from 0 to C_max",
+    capacity_steps: int = hp(100_000, "--capacity-steps", "steps over which C rises linearly from 0 to C_max",
                               "Burgess et al. 2018", Limit(1, 100_000_000))
-    mmd_weight: float = _hp(1000.0, "--mmd-weight", "InfoVAE's λ on MMD(q(z), p(z)), the aggregate posterior against "
+    mmd_weight: float = hp(1000.0, "--mmd-weight", "InfoVAE's λ on MMD(q(z), p(z)), the aggregate posterior against "
                             "the prior", "Zhao et al. 2019", Limit(0, 1e6))
-    alpha: float = _hp(1.0, "--alpha", "InfoVAE's α; 1 = MMD-VAE, no per-sample KL", "Zhao et al. 2019", Limit(-1000, 1))
+    alpha: float = hp(1.0, "--alpha", "InfoVAE's α; 1 = MMD-VAE, no per-sample KL", "Zhao et al. 2019", Limit(-1000, 1))
     # GAN family
-    gan_loss: str = _hp("non-saturating", "--gan-loss", "the generator's loss: minimax is the survey's eq. 2, "
+    gan_loss: str = hp("non-saturating", "--gan-loss", "the generator's loss: minimax is the survey's eq. 2, "
                         "non-saturating its fix", "Goodfellow et al. 2014", choices=("non-saturating", "minimax"))
-    d_steps: int = _hp(1, "--d-steps", "discriminator (critic) steps per generator step: the paper's k, WGAN's n_critic",
+    d_steps: int = hp(1, "--d-steps", "discriminator (critic) steps per generator step: the paper's k, WGAN's n_critic",
                        "Goodfellow et al. 2014; Arjovsky et al. 2017", Limit(1, 100), aliases=("--n-critic",))
-    clip: float = _hp(0.01, "--clip", "WGAN's weight-clipping bound c", "Arjovsky et al. 2017",
+    clip: float = hp(0.01, "--clip", "WGAN's weight-clipping bound c", "Arjovsky et al. 2017",
                       Limit(0, 10, lo_open=True))
-    gp_weight: float = _hp(10.0, "--gp-weight", "WGAN-GP's gradient-penalty weight λ", "Gulrajani et al. 2017",
+    gp_weight: float = hp(10.0, "--gp-weight", "WGAN-GP's gradient-penalty weight λ", "Gulrajani et al. 2017",
                            Limit(0, 10_000))
-    n_categorical: int = _hp(0, "--n-categorical", "InfoGAN: values of the categorical code; 0 = none",
+    n_categorical: int = hp(0, "--n-categorical", "InfoGAN: values of the categorical code; 0 = none",
                              "Chen et al. 2016", Limit(0, 1000))
-    n_continuous: int = _hp(0, "--n-continuous", "InfoGAN: continuous codes ~ U(−1, 1)", "Chen et al. 2016",
+    n_continuous: int = hp(0, "--n-continuous", "InfoGAN: continuous codes ~ U(−1, 1)", "Chen et al. 2016",
                             Limit(0, 100))
-    info_weight: float = _hp(1.0, "--info-weight", "InfoGAN's λ on the mutual-information bound", "Chen et al. 2016",
+    info_weight: float = hp(1.0, "--info-weight", "InfoGAN's λ on the mutual-information bound", "Chen et al. 2016",
                              Limit(0, 10_000))
-    margin: float = _hp(0.1, "--margin", "EBGAN's margin m on the fake energy, a mean squared error per pixel",
+    margin: float = hp(0.1, "--margin", "EBGAN's margin m on the fake energy, a mean squared error per pixel",
                         "Zhao, Mathieu & LeCun 2017", Limit(0, 1000))
-    pt_weight: float = _hp(0.1, "--pt-weight", "EBGAN's pull-away term weight; 0 = off", "Zhao, Mathieu & LeCun 2017",
+    pt_weight: float = hp(0.1, "--pt-weight", "EBGAN's pull-away term weight; 0 = off", "Zhao, Mathieu & LeCun 2017",
                            Limit(0, 1000))
-    vaegan_gamma: float = _hp(1.0, "--vaegan-gamma", "VAE-GAN: weight of the feature-space reconstruction in the "
+    vaegan_gamma: float = hp(1.0, "--vaegan-gamma", "VAE-GAN: weight of the feature-space reconstruction in the "
                               "decoder's loss", "Larsen et al. 2016", Limit(0, 10_000))
-    vaegan_pixel: float = _hp(0.0, "--vaegan-pixel", "VAE-GAN: weight of a pixel-space reconstruction for encoder and "
+    vaegan_pixel: float = hp(0.0, "--vaegan-pixel", "VAE-GAN: weight of a pixel-space reconstruction for encoder and "
                               "decoder; 0 = Larsen's Alg. 1", None, Limit(0, 10_000))
     # GAN stabilisation tricks (survey §3.1)
-    feature_matching: bool = _hp(False, "--feature-matching", "G matches D's mean features on real data instead of "
+    feature_matching: bool = hp(False, "--feature-matching", "G matches D's mean features on real data instead of "
                                  "fooling D", "Salimans et al. 2016")
-    minibatch_discrimination: bool = _hp(False, "--minibatch-discrimination", "D sees how alike the samples of a batch "
+    minibatch_discrimination: bool = hp(False, "--minibatch-discrimination", "D sees how alike the samples of a batch "
                                          "are, so it can see a batch collapsing", "Salimans et al. 2016")
-    label_smoothing: float = _hp(1.0, "--label-smoothing", "D's target for real data; 0.9 = one-sided label smoothing",
+    label_smoothing: float = hp(1.0, "--label-smoothing", "D's target for real data; 0.9 = one-sided label smoothing",
                                  "Salimans et al. 2016", Limit(0, 1, lo_open=True))
-    instance_noise: float = _hp(0.0, "--instance-noise", "σ0 of Gaussian noise on D's inputs, annealed to 0",
+    instance_noise: float = hp(0.0, "--instance-noise", "σ0 of Gaussian noise on D's inputs, annealed to 0",
                                 "Sønderby et al. 2017", Limit(0, 10))
-    instance_noise_steps: int = _hp(10_000, "--instance-noise-steps", "steps over which the instance noise falls to 0",
+    instance_noise_steps: int = hp(10_000, "--instance-noise-steps", "steps over which the instance noise falls to 0",
                                     "Sønderby et al. 2017", Limit(0))
-    consensus: float = _hp(0.0, "--consensus", "γ of consensus optimisation; 0 = off", "Mescheder et al. 2017",
+    consensus: float = hp(0.0, "--consensus", "γ of consensus optimisation; 0 = off", "Mescheder et al. 2017",
                            Limit(0, 1000))
-    pack: int = _hp(1, "--pack", "PacGAN: samples D judges together; 1 = off", "Lin et al. 2018", Limit(1))
-    historical_averaging: float = _hp(0.0, "--historical-averaging", "λ on ‖θ − θ̄‖², θ̄ each player's mean past "
+    pack: int = hp(1, "--pack", "PacGAN: samples D judges together; 1 = off", "Lin et al. 2018", Limit(1))
+    historical_averaging: float = hp(0.0, "--historical-averaging", "λ on ‖θ − θ̄‖², θ̄ each player's mean past "
                                       "parameters; 0 = off", "Salimans et al. 2016", Limit(0, 10_000))
     # generator averaging: samples come from an exponential moving average of the generator's
     # weights, which training never reads
-    ema_decay: float = _hp(0.0, "--ema-decay", "sample from a moving average of the generator's weights with this "
+    ema_decay: float = hp(0.0, "--ema-decay", "sample from a moving average of the generator's weights with this "
                            "decay β, e.g. 0.999 or 0.9999; 0 = off", "Yazıcı et al. 2019", Limit(0, 1, hi_open=True))
-    ema_start: int = _hp(0, "--ema-start", "the generator average is a plain copy of the generator until this step",
+    ema_start: int = hp(0, "--ema-start", "the generator average is a plain copy of the generator until this step",
                          "Yazıcı et al. 2019", Limit(0))
     # networks for 2-D points (images use the conv nets of genlab.nets; batch_norm applies to both)
-    mlp_width: int = _hp(128, "--mlp-width", "hidden units per layer of the networks for 2-D points", None, Limit(1))
-    mlp_layers: int = _hp(2, "--mlp-layers", "hidden layers of the networks for 2-D points: generator or decoder, "
+    mlp_width: int = hp(128, "--mlp-width", "hidden units per layer of the networks for 2-D points", None, Limit(1))
+    mlp_layers: int = hp(2, "--mlp-layers", "hidden layers of the networks for 2-D points: generator or decoder, "
                           "discriminator, encoder", None, Limit(1))
-    batch_norm: bool = _hp(False, "--batch-norm", "batch norm in the generator's hidden layers, DCGAN's generator for "
+    batch_norm: bool = hp(False, "--batch-norm", "batch norm in the generator's hidden layers, DCGAN's generator for "
                            "images", "Ioffe & Szegedy 2015")
-    virtual_batch_norm: bool = _hp(False, "--virtual-batch-norm", "instead of --batch-norm: the generator normalises with "
+    virtual_batch_norm: bool = hp(False, "--virtual-batch-norm", "instead of --batch-norm: the generator normalises with "
                                    "the statistics of a fixed reference batch", "Salimans et al. 2016")
-    d_mlp_width: int | None = _hp(None, "--d-mlp-width", "hidden units of the 2-D discriminator, if not --mlp-width",
+    d_mlp_width: int | None = hp(None, "--d-mlp-width", "hidden units of the 2-D discriminator, if not --mlp-width",
                                   None, Limit(1))
-    d_mlp_layers: int | None = _hp(None, "--d-mlp-layers", "hidden layers of the 2-D discriminator, if not --mlp-layers",
+    d_mlp_layers: int | None = hp(None, "--d-mlp-layers", "hidden layers of the 2-D discriminator, if not --mlp-layers",
                                    None, Limit(1))
-    maxout: int = _hp(1, "--maxout", "maxout pieces per unit in the 2-D discriminator; PacGAN uses 5, 1 = LeakyReLU "
+    maxout: int = hp(1, "--maxout", "maxout pieces per unit in the 2-D discriminator; PacGAN uses 5, 1 = LeakyReLU "
                       "units", "Goodfellow et al. 2013", Limit(1))
-    init_std: float = _hp(0.0, "--init-std", "draw every weight from N(0, STD) and zero the biases; DCGAN and PacGAN "
+    init_std: float = hp(0.0, "--init-std", "draw every weight from N(0, STD) and zero the biases; DCGAN and PacGAN "
                           "use 0.02, 0 keeps PyTorch's initialisation", "Radford et al. 2016", Limit(0))
     # optimisation
-    optimizer: str = _hp("adam", "--optimizer", "Adam, or RMSprop as in the WGAN paper", choices=("adam", "rmsprop"))
-    lr: float = _hp(1e-4, "--lr", "learning rate", None, Limit(0, 1, lo_open=True))
-    lr_d: float | None = _hp(None, "--lr-d", "the discriminator's rate for the two-time-scale update rule; unset = lr",
+    optimizer: str = hp("adam", "--optimizer", "Adam, or RMSprop as in the WGAN paper", choices=("adam", "rmsprop"))
+    lr: float = hp(1e-4, "--lr", "learning rate", None, Limit(0, 1, lo_open=True))
+    lr_d: float | None = hp(None, "--lr-d", "the discriminator's rate for the two-time-scale update rule; unset = lr",
                              "Heusel et al. 2017", Limit(0, 1, lo_open=True))
-    lr_g: float | None = _hp(None, "--lr-g", "the generator's (decoder's) rate for the two-time-scale update rule; "
+    lr_g: float | None = hp(None, "--lr-g", "the generator's (decoder's) rate for the two-time-scale update rule; "
                              "unset = lr", "Heusel et al. 2017", Limit(0, 1, lo_open=True))
-    adam_beta1: float = _hp(0.9, "--adam-beta1", "Adam's β1 (0.5 in DCGAN-style GANs)", None, Limit(0, 1, hi_open=True))
-    adam_beta2: float = _hp(0.999, "--adam-beta2", "Adam's β2", None, Limit(0, 1, hi_open=True))
+    adam_beta1: float = hp(0.9, "--adam-beta1", "Adam's β1 (0.5 in DCGAN-style GANs)", None, Limit(0, 1, hi_open=True))
+    adam_beta2: float = hp(0.999, "--adam-beta2", "Adam's β2", None, Limit(0, 1, hi_open=True))
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
