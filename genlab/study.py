@@ -27,6 +27,7 @@ Ray (`genlab.study_ray`), which runs trials as tasks on this machine or a cluste
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -34,6 +35,7 @@ import math
 import os
 import socket
 import time
+import threading
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -429,7 +431,9 @@ def run_trial(study: Study, trial: Trial, root, threads: int | None = None, step
         if study.metrics:
             from genlab.evaluate import evaluate_checkpoint
 
-            metrics = evaluate_checkpoint(folder / "model", metrics=study.metrics, device=device or "auto")["metrics"]
+            _log_event(folder, "evaluating", step=res.step, metrics=list(study.metrics))
+            with _heartbeat(folder, phase="evaluating"):  # the suite can take as long as a third of the training
+                metrics = evaluate_checkpoint(folder / "model", metrics=study.metrics, device=device or "auto")["metrics"]
         _log_event(folder, "done", step=res.step)
         return _write_trial(folder, status="done", step=res.step, metrics=metrics, wall_time_s=round(res.wall_time_s, 1))
     except BaseException as e:
@@ -437,6 +441,27 @@ def run_trial(study: Study, trial: Trial, root, threads: int | None = None, step
         _write_trial(folder, status="failed" if not isinstance(e, KeyboardInterrupt) else "stopped", error=msg)
         _log_event(folder, "failed", error=msg)
         raise
+
+
+@contextlib.contextmanager
+def _heartbeat(folder: Path, phase: str, every_s: float = 60.0):
+    """Keep trial.json's heartbeat fresh (and say what the trial is doing) while a long step without
+    training callbacks runs, so that `genlab study status` does not count the trial as stopped."""
+    done = threading.Event()
+
+    def beat():
+        while not done.wait(every_s):
+            _write_trial(folder, phase=phase)
+
+    _write_trial(folder, phase=phase)
+    t = threading.Thread(target=beat, daemon=True, name=f"heartbeat-{folder.name}")
+    t.start()
+    try:
+        yield
+    finally:
+        done.set()
+        t.join()
+        _write_trial(folder, phase=None)
 
 
 def warm_start(folder: Path, cfg, tc) -> int:
@@ -523,9 +548,10 @@ def status_rows(out, steps: int | None = None) -> list[dict]:
         folder = out / t.name
         info = read_trial(folder)
         total = int(steps or info.get("steps") or study.steps)
-        rows.append({"trial": t.name, **t.values, "status": trial_status(folder, total),
+        status = trial_status(folder, total)
+        rows.append({"trial": t.name, **t.values, "status": status,
                      "step": int(info.get("step", 0)), "steps": total, "attempts": int(info.get("attempts", 0)),
-                     "error": info.get("error")})
+                     "error": info.get("error"), "phase": info.get("phase") if status == "running" else None})
     return rows
 
 

@@ -267,3 +267,22 @@ def test_a_ray_run_stops_and_resumes_from_its_checkpoint(tmp_path, local_ray):
     assert snap["status"] == "finished" and snap["step"] == 1500, snap["error"]
     steps = [row["step"] for row in snap["history"]]
     assert steps == sorted(steps) and steps[-1] == 1500  # one history, cut back to the resumed checkpoint
+
+
+def test_a_trial_being_evaluated_keeps_its_heartbeat_and_says_so(tmp_path):
+    # the end-of-trial suite runs without training callbacks; without a heartbeat a trial evaluating for
+    # longer than STALE_S would be listed as stopped (it was, for the β sweep's 15-minute suites)
+    folder = tmp_path / "beta-1_seed-0"
+    folder.mkdir()
+    (folder / "resume.safetensors").write_bytes(b"")
+    (folder / S.TRIAL_FILE).write_text(json.dumps({"status": "running", "step": 30, "steps": 30,
+                                                   "updated": time.time() - 2 * S.STALE_S}))
+    assert S.trial_status(folder, 30) == "stopped"
+    with S._heartbeat(folder, phase="evaluating", every_s=0.05):
+        old = time.time() - 2 * S.STALE_S
+        info = S.read_trial(folder)
+        (folder / S.TRIAL_FILE).write_text(json.dumps({**info, "updated": old}))
+        time.sleep(0.3)
+        assert S.read_trial(folder)["phase"] == "evaluating"
+        assert S.trial_status(folder, 30) == "running"
+    assert S.read_trial(folder)["phase"] is None
