@@ -531,6 +531,7 @@ def cmd_study(a) -> int:
         for r in rows:
             counts[r["status"]] = counts.get(r["status"], 0) + 1
             why = f"  ({r['error']})" if r["status"] == "failed" and r.get("error") else ""
+            why = why or (f"  ({r['phase']})" if r.get("phase") else "")
             print(f"{r['trial']:<32} {r['status']:<8} step {r['step']:>7,} / {r['steps']:,}{why}")
         print(", ".join(f"{n} {k}" for k, n in counts.items()))
         return 0
