@@ -65,7 +65,8 @@ def main() -> None:
 
         model, _ = load_checkpoint(args.checkpoint)
         data, represent = load_dataset("dsprites"), represent_fn(model, torch.device("cpu"))
-        what = f"checkpoint {args.checkpoint} ({model.cfg.model}, z={model.cfg.latent_dim}) on rendered dSprites, {torch.get_num_threads()} torch threads"
+        what = (f"checkpoint {args.checkpoint} ({model.cfg.model}, z={model.cfg.latent_dim}) on rendered dSprites, "
+                f"{torch.get_num_threads()} torch threads")
     else:
         data, represent = SyntheticFactors(), make_represent(args.seed)
         what = f"synthetic dSprites-sized codes: 10 codes, factor sizes {DSPRITES_SIZES}"

@@ -61,7 +61,6 @@ def row(name: str, ms: float, extra: str = "") -> None:
 def find_beta_vae(folder: Path) -> str | None:
     """The dSprites β-VAE (or VAE) checkpoint under `folder` trained longest, or None."""
     from genlab.checkpoint import list_checkpoints
-
     from genlab.models import MODELS
 
     rows = [r for r in list_checkpoints(folder) if r.ok and r.kind == "model" and r.data == "dsprites"

@@ -97,7 +97,8 @@ def main():
     device = pick_device(a.device)
     ds = load_dataset("dsprites")
     cfg = make_config("beta-vae", "dsprites", ds.shape, beta=4.0)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    cpu = f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu
     print(f"dSprites β-VAE, batch {a.batch_size}, {a.steps} steps, {a.precision}"
           f"{', channels_last' if a.channels_last else ''}, device {device} = {name}, torch {torch.__version__}")
     alternate(("genlab trainer", lambda: genlab_loop(ds, cfg, a.steps, a.batch_size, device, a.precision, a.channels_last)),

@@ -97,7 +97,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--ckpt-every", type=int, help="steps between checkpoints [1000]")
     t.add_argument("--log-every", type=int, help="steps between log lines [10]")
     t.add_argument("--precision", choices=["fp32", "bf16"], help="bf16 autocast is ~3× faster on CPUs with AMX [fp32]")
-    t.add_argument("--lr-schedule", choices=["constant", "linear"], help="linear: every learning rate falls to 0 at the last step [constant]")
+    t.add_argument("--lr-schedule", choices=["constant", "linear"],
+                   help="linear: every learning rate falls to 0 at the last step [constant]")
     t.add_argument("--channels-last", action="store_true", help="channels_last memory format (faster with bf16 on CPU)")
     t.add_argument("--half", action="store_true", help="store the final weights as float16")
     t.add_argument("--name", help="a name for the run [the out folder's name]")
@@ -123,7 +124,8 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", required=True, help="output .npz file")
     ex.add_argument("--limit", type=int, help="export only the first N images (default: all 737,280)")
 
-    ev = sub.add_parser("eval", help="measure a checkpoint", description="Compute the measures that apply to a checkpoint, print them and store them in its metadata.")
+    ev = sub.add_parser("eval", help="measure a checkpoint",
+                        description="Compute the measures that apply to a checkpoint, print them and store them in its metadata.")
     ev.add_argument("checkpoint", nargs="?", help="checkpoint path (stem, .json or .safetensors)")
     ev.add_argument("--list", action="store_true", help="list every measure (markdown table) and exit")
     ev.add_argument("--metrics", help="comma-separated groups: disentanglement, latent, sharpness, quality, labels, modes, "
@@ -211,7 +213,8 @@ def _parser() -> argparse.ArgumentParser:
     fmt.add_argument("--csv", action="store_true", help="print the trial records as CSV")
 
     sc = sub.add_parser("score", help="disentanglement scores for any codes",
-                        description="MIG, SAP, DCI and modularity of codes from any tool: an .npz with codes (N×D float) and factors (N×K int).")
+                        description="MIG, SAP, DCI and modularity of codes from any tool: "
+                                    "an .npz with codes (N×D float) and factors (N×K int).")
     sc.add_argument("--codes", required=True, help=".npz file with arrays 'codes' and 'factors'")
     sc.add_argument("--seed", type=int, default=0, help="random seed for the train/test split [0]")
     sc.add_argument("--dci-backend", default="hist", choices=("hist", "hist-first", "exact"),
@@ -308,9 +311,9 @@ def cmd_info(a) -> int:
 
 
 def cmd_data(a) -> int:
-    from genlab import dsprites
-
     import numpy as np
+
+    from genlab import dsprites
 
     idx = None if a.limit is None else np.arange(min(a.limit, dsprites.N_IMAGES))
     path = dsprites.export_npz(a.out, indices=idx)

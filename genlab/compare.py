@@ -152,7 +152,8 @@ def traversal_groups(rows: list[CheckpointRow]) -> list[dict]:
     groups.sort(key=lambda g: (g["study"] is None, -len(g["members"]), g["id"]))
     for r in sorted(singles, key=lambda r: (FAMILY_ORDER.get(family_of(r), 3), r.model, r.path)):
         groups.append({"id": r.path, "label": label_of(r), "data": r.data, "latent_dim": r.latent_dim,
-                       "sweep": False, "study": None, "members": [{"beta": None, "row": r, "seeds": [{"seed": seed_of(r), "row": r, "mig": None}]}]})
+                       "sweep": False, "study": None, "members": [{"beta": None, "row": r,
+                                                  "seeds": [{"seed": seed_of(r), "row": r, "mig": None}]}]})
     return groups
 
 

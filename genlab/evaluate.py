@@ -23,9 +23,9 @@ import torch
 
 from genlab.checkpoint import list_checkpoints, load_checkpoint, load_classifier, save_classifier, update_metadata
 from genlab.data import load_dataset
-from genlab.userdata import source_problem
 from genlab.device import pick_device
 from genlab.metrics.modes import PROTOCOL_SAMPLES
+from genlab.userdata import source_problem
 
 GROUPS = ("disentanglement", "latent", "sharpness", "quality", "modes", "labels", "nearest_real")
 FEATURE_CACHE = Path(os.environ.get("GENLAB_CACHE_DIR", ".cache/genlab")) / "features"
@@ -173,11 +173,13 @@ def _disentanglement(model, data, fast: bool, seed: int, dci_backend: str = "his
         res = dis.disentanglement_suite(data, rep, rng, dci_backend=dci_backend)
     flat = {"beta_vae": res["beta_vae"]["score"], "factor_vae": res["factor_vae"]["score"], "mig": res["mig"]["score"],
             "sap": res["sap"]["score"], "dci_disentanglement": res["dci"]["disentanglement"],
-            "dci_completeness": res["dci"]["completeness"], "dci_informativeness": res["dci"].get("informativeness_test", res["dci"].get("informativeness")),
+            "dci_completeness": res["dci"]["completeness"],
+            "dci_informativeness": res["dci"].get("informativeness_test", res["dci"].get("informativeness")),
             "modularity": res["modularity"]["score"]}
     info = {"representation": "encoder mean" if model.has_encoder else "InfoGAN Q-head outputs",
             "sklearn_version": res.get("sklearn_version"), "fast": fast, "dci_backend": dci_backend,
-            "mig_per_factor": res["mig"].get("per_factor"), "seconds": {k: round(v.get("seconds", 0.0), 2) for k, v in res.items() if isinstance(v, dict)}}
+            "mig_per_factor": res["mig"].get("per_factor"),
+            "seconds": {k: round(v.get("seconds", 0.0), 2) for k, v in res.items() if isinstance(v, dict)}}
     return flat, info
 
 

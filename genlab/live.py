@@ -26,10 +26,10 @@ import numpy as np
 import torch
 
 from genlab.data import MixtureData, load_dataset
-from genlab.userdata import PointsData
 from genlab.metrics.modes import PROTOCOL_SAMPLES, label_coverage, mode_coverage
 from genlab.models import MODELS, GenerativeModel, ModelConfig, build_optimizers, make_config
 from genlab.train import TrainConfig, train_steps
+from genlab.userdata import PointsData
 
 # --------------------------------------------------------------------------- switches
 

@@ -269,7 +269,8 @@ class AutoEncoderDiscriminator(nn.Module):
 
     def __init__(self, shape: tuple, code_dim: int = 32):
         super().__init__()
-        self.enc_body = ConvBody(shape, act=nn.LeakyReLU) if len(shape) == 3 else MLP(shape[0], HIDDEN_MLP, HIDDEN_MLP, depth=2, final_act=True)
+        self.enc_body = (ConvBody(shape, act=nn.LeakyReLU) if len(shape) == 3
+                         else MLP(shape[0], HIDDEN_MLP, HIDDEN_MLP, depth=2, final_act=True))
         self.to_code = nn.Linear(HIDDEN if len(shape) == 3 else HIDDEN_MLP, code_dim)
         self.dec = Decoder(shape, code_dim)
         self.is_image = len(shape) == 3

@@ -77,7 +77,7 @@ def rebuild(recipe_path, ckpt_root="checkpoints", runs_root="runs/recipes", devi
             log=print, fast_eval: bool = False) -> Path:
     """Train one recipe (resuming its run folder), ship it to ckpt_root/NAME/model and measure it.
     A shipped checkpoint already made from the same recipe is kept unless force=True."""
-    from genlab.checkpoint import read_metadata, CheckpointError
+    from genlab.checkpoint import CheckpointError, read_metadata
 
     recipe = load_recipe(recipe_path)
     if steps is not None:

@@ -34,8 +34,8 @@ import json
 import math
 import os
 import socket
-import time
 import threading
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,7 +131,8 @@ def parse_study(raw: dict, where: str = "the study") -> Study:
             raise StudyError(f"{where}: [{section}] '{key}' is not a setting of {model}; use a model option "
                              f"(e.g. beta, lr, latent_dim) or seed")
         default = getattr(ModelConfig(), key)
-        numeric = isinstance(default, (int, float)) and not isinstance(default, bool) or key in ("lr_d", "lr_g", "d_mlp_width", "d_mlp_layers")
+        numeric = (isinstance(default, (int, float)) and not isinstance(default, bool)
+                   or key in ("lr_d", "lr_g", "d_mlp_width", "d_mlp_layers"))
         if isinstance(default, bool):
             if not isinstance(value, bool):
                 raise StudyError(f"{where}: [{section}] '{key}' takes true or false, not {value!r}")

@@ -50,6 +50,7 @@ from genlab.device import pick_device, seed_everything
 from genlab.models import MODELS, GenerativeModel, ModelConfig, Step, build_optimizers, models_with
 from genlab.train import RunClock, TrainConfig, _read_history, _write_history, run_loop, run_meta, train_steps
 
+
 def can_batch(model: str, setting: str) -> bool:
     """Whether a sweep of `model` over `setting` can train as one stacked run: a model that is
     stackable (its ModelSpec says so), swept over its knob."""

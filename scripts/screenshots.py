@@ -186,10 +186,9 @@ def wait_done(driver, timeout: float) -> None:
 
 def press_step(driver, steps: int, timeout: float) -> None:
     """Mode collapse: press "⏭ Step" until the Step metric reaches `steps`."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
-
-    from selenium.common.exceptions import StaleElementReferenceException
 
     def shown() -> int:
         try:  # the page may redraw between finding an element and reading it

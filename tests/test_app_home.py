@@ -1,11 +1,11 @@
 """The home page under Streamlit's AppTest: device, datasets, checkpoints, no exception."""
 
-import pytest
-from streamlit.testing.v1 import AppTest
-
 from pathlib import Path
 
+import pytest
 from conftest import tiny_cfg
+from streamlit.testing.v1 import AppTest
+
 from genlab.data import DATASETS, load_dataset
 from genlab.train import TrainConfig, fit
 

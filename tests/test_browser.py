@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from genlab import ui
 from test_page_study import make_tiny_study
 from test_pages import make_tiny_lab
+
+from genlab import ui
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,6 @@ import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-
 from test_browser import browser, shots  # noqa: F401
 
 TITLE = "draw: click a point, or drag a box"

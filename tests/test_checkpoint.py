@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import tiny_cfg
-from genlab.checkpoint import (CheckpointError, list_checkpoints, load_checkpoint, read_metadata, save_checkpoint,
-                               update_metadata)
+
+from genlab.checkpoint import CheckpointError, list_checkpoints, load_checkpoint, read_metadata, save_checkpoint, update_metadata
 from genlab.data import load_dataset
 from genlab.models import MODELS, GenerativeModel
 from genlab.train import TrainConfig, fit

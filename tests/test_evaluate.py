@@ -3,8 +3,8 @@ import json
 
 import pytest
 import torch
-
 from conftest import tiny_cfg
+
 from genlab import evaluate
 from genlab.checkpoint import read_metadata
 from genlab.cli import main

@@ -191,7 +191,6 @@ def test_live_run_refuses_image_data():
 def test_classifier_round_trip_and_label_histogram(tmp_path):
     from genlab.checkpoint import load_classifier
     from genlab.compare import find_classifier
-
     from genlab.evaluate import train_label_classifier
 
     # the Mode-collapse page's classifier: 80 % of the digits train it, the rest measure it

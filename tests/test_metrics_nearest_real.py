@@ -201,6 +201,7 @@ def test_applies_to_dsprites_only():
 
 def test_genlab_eval_stores_the_figures_and_the_results_table_shows_them(tmp_path, capsys, index):
     from conftest import tiny_cfg
+
     from genlab.checkpoint import read_metadata
     from genlab.cli import main
     from genlab.data import load_dataset

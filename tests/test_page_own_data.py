@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import streamlit as st
 from PIL import Image
-
-from genlab import runner, userdata
 from test_page_params import ignored
 from test_pages import charts, fresh_caches, lab, metric, open_page, rerun, texts, values  # noqa: F401
+
+from genlab import runner, userdata
 
 CENTRES = np.array([[0.0, 0.0], [3.0, 1.0], [-2.0, 2.5]])
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from test_pages import TIMEOUT, charts, fresh_caches, lab, open_page, rerun, seeds_lab, texts  # noqa: F401
 
 from genlab import runner, ui
-from test_pages import TIMEOUT, charts, fresh_caches, lab, open_page, rerun, seeds_lab, texts  # noqa: F401
 
 # values that are wrong for every parameter they are tried on below (an empty list is the default)
 BAD = ["-1", "1e99", "abc", "../x", "", "9" * 400, "%00<b>*$x$*</b>", "z" * 3000]

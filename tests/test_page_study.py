@@ -19,9 +19,9 @@ import streamlit as st
 import torch
 from streamlit.proto.WidgetStates_pb2 import WidgetStates
 from streamlit.testing.v1 import AppTest
+from test_pages import ROOT, TIMEOUT, values
 
 from genlab import study as S
-from test_pages import TIMEOUT, ROOT, values
 
 PAGE = ROOT / "pages" / "6_Study.py"
 TINY_STUDY = {

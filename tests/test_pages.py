@@ -514,7 +514,8 @@ def test_mode_collapse_trained_view_says_which_checkpoint_samples_from_a_generat
                        ("averaged, 3 steps, generator itself", live.LiveRun.from_checkpoint(stem, average=False))):
         xs[title] = values(next(t for t in drawn[title] if t.get("name") == "generated")["x"])
         np.testing.assert_allclose(xs[title], run.generated(len(xs[title]))[:, 0], rtol=1e-5)
-    assert np.abs(xs["averaged, 3 steps, generator average"] - xs["averaged, 3 steps, generator itself"]).max() > 1e-3  # after 3 steps at β = 0.9 the average lags the generator
+    # after 3 steps at β = 0.9 the average lags the generator
+    assert np.abs(xs["averaged, 3 steps, generator average"] - xs["averaged, 3 steps, generator itself"]).max() > 1e-3
     table = at.dataframe[-1].value
     assert list(table["checkpoint"]) == [average, itself] and table["with DRS: modes / high quality / reverse KL"].iloc[1] == "–"
 

@@ -24,8 +24,8 @@ latent_dim = 4
 
 
 def test_every_shipped_recipe_is_readable_and_names_a_known_model():
-    from genlab.models import MODELS
     from genlab.data import DATASETS
+    from genlab.models import MODELS
 
     files = find_recipes(ROOT / "recipes")
     assert len(files) >= 10

@@ -5,8 +5,8 @@ import dataclasses
 
 import pytest
 import torch
-
 from conftest import tiny_cfg
+
 from genlab import compare, nets, runner
 from genlab.checkpoint import CheckpointRow
 from genlab.cli import main

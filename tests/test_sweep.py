@@ -1,19 +1,25 @@
 """The batched β sweep (genlab.sweep): stacked parameters must train each member as its own run would."""
 
 import json
+import os
+import subprocess
+import tarfile
 import time
+import types
 from pathlib import Path
 
 import pytest
 import torch
 
+import genlab.sweep as sweep_mod
 from genlab import cli
-from genlab.checkpoint import list_checkpoints, load_checkpoint
+from genlab import objectives as obj
+from genlab import study as S
+from genlab.checkpoint import list_checkpoints, load_checkpoint, read_metadata
 from genlab.data import load_dataset
 from genlab.device import seed_everything
 from genlab.models import GenerativeModel, make_config
-from genlab import objectives as obj
-from genlab.sweep import Member, StackedVAE, _Forward, fit_stacked
+from genlab.sweep import Member, ResidentImages, StackedVAE, _Forward, fit_stacked, run_study_stacked
 from genlab.train import TrainConfig, fit
 
 
@@ -145,17 +151,6 @@ def test_cli_sweep_batched_writes_the_same_folders_as_separate_runs(tmp_path, ca
 
 
 # --------------------------------------------------------------------------- a study's trials as one stacked run
-
-import os
-import subprocess
-import sys
-import tarfile
-import types
-
-import genlab.sweep as sweep_mod
-from genlab import study as S
-from genlab.checkpoint import read_metadata
-from genlab.sweep import ResidentImages, run_study_stacked
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_STUDY = """name = "tiny"

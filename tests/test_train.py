@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-
 from conftest import tiny_cfg
+
 from genlab import objectives
 from genlab.checkpoint import load_checkpoint
 from genlab.data import load_dataset

@@ -20,7 +20,7 @@ from PIL import Image
 from genlab import userdata
 from genlab.checkpoint import load_checkpoint
 from genlab.cli import main
-from genlab.data import DatasetMissing, load_dataset
+from genlab.data import load_dataset
 from genlab.metrics.modes import mode_coverage
 
 CENTRES = np.array([[0.0, 0.0], [3.0, 1.0], [-2.0, 2.5]])

@@ -19,7 +19,8 @@ __all__ = ["SmallConvClassifier", "train_classifier", "classifier_features", "pr
 
 
 class SmallConvClassifier(nn.Module):
-    """Conv 3×3 (width) → conv 3×3/2 (2·width) → conv 3×3/2 (2·width) → adaptive avg-pool (pool×pool) → FC feature_dim → FC n_classes; any C×H×W input ≥ 3×3."""
+    """Conv 3×3 (width) → conv 3×3/2 (2·width) → conv 3×3/2 (2·width) → adaptive avg-pool (pool×pool) → FC
+    feature_dim → FC n_classes; any C×H×W input ≥ 3×3."""
 
     def __init__(
         self, in_channels: int = 1, n_classes: int = 10, width: int = 32, feature_dim: int = 128, pool: int = 4
@@ -105,7 +106,8 @@ def train_classifier(
     feature_dim: int = 128,
     weight_decay: float = 0.0,
 ) -> SmallConvClassifier:
-    """Train SmallConvClassifier with Adam on cross-entropy (500 steps of 64, lr 1e-3); same seed ⇒ same weights (bitwise on CPU). Returns the model in eval mode."""
+    """Train SmallConvClassifier with Adam on cross-entropy (500 steps of 64, lr 1e-3); same seed ⇒ same weights
+    (bitwise on CPU). Returns the model in eval mode."""
     device = torch.device(device)
     x = _as_images(images)
     y = torch.as_tensor(np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels), dtype=torch.long)

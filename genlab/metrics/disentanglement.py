@@ -191,7 +191,8 @@ def beta_vae_score(
     num_eval: int = 5_000,
     encode_batch: int = 4096,
 ) -> dict:
-    """BetaVAE score (Higgins et al. 2017): logistic regression predicts the fixed factor from mean|z1−z2| over 64 pairs; 10,000 train / 5,000 eval points; score = eval accuracy."""
+    """BetaVAE score (Higgins et al. 2017): logistic regression predicts the fixed factor from mean|z1−z2| over 64
+    pairs; 10,000 train / 5,000 eval points; score = eval accuracy."""
     from sklearn.linear_model import LogisticRegression
 
     rng = _as_rng(rng)
@@ -255,7 +256,8 @@ def factor_vae_score(
     prune_std: float = 0.05,
     encode_batch: int = 4096,
 ) -> dict:
-    """FactorVAE score (Kim & Mnih 2018): majority vote over argmin of within-batch/global variance (batch 64, 10,000 train / 5,000 eval, 10,000 points for the variance, dims with std < 0.05 pruned)."""
+    """FactorVAE score (Kim & Mnih 2018): majority vote over argmin of within-batch/global variance (batch 64,
+    10,000 train / 5,000 eval, 10,000 points for the variance, dims with std < 0.05 pruned)."""
     rng = _as_rng(rng)
     k = len(data.factor_sizes)
     codes, _ = sample_codes(data, represent, num_variance_estimate, rng, batch_size=encode_batch)
@@ -292,7 +294,8 @@ def factor_vae_score(
 
 
 def mig(codes: np.ndarray, factors: np.ndarray, num_bins: int = 20) -> dict:
-    """MIG (Chen et al. 2018): mean over factors of (top − second MI)/H(factor), codes binned into 20 equal-width bins, MI in nats (sklearn)."""
+    """MIG (Chen et al. 2018): mean over factors of (top − second MI)/H(factor), codes binned into 20 equal-width
+    bins, MI in nats (sklearn)."""
     codes, factors = _check_codes_factors(codes, factors)
     m = mutual_info_matrix(codes, factors, num_bins)
     entropy = _factor_entropies(factors)
@@ -322,7 +325,8 @@ def sap(
     test_factors: np.ndarray,
     C: float = 0.01,
 ) -> dict:
-    """SAP (Kumar et al. 2018): per (code, factor) a LinearSVC(C=0.01, balanced) on that single code; score = mean over factors of best − second-best test accuracy."""
+    """SAP (Kumar et al. 2018): per (code, factor) a LinearSVC(C=0.01, balanced) on that single code; score = mean
+    over factors of best − second-best test accuracy."""
     from sklearn.svm import LinearSVC
 
     train_codes, train_factors = _check_codes_factors(train_codes, train_factors)
@@ -591,7 +595,8 @@ def score_codes(
     num_test: int = 5_000,
     dci_backend: str = "hist",
 ) -> dict:
-    """Score saved codes: shuffle, split into 10,000 train / 5,000 test (2:1 if fewer), MIG and modularity on train, SAP and DCI train→test."""
+    """Score saved codes: shuffle, split into 10,000 train / 5,000 test (2:1 if fewer), MIG and modularity on
+    train, SAP and DCI train→test."""
     codes, factors = _check_codes_factors(codes, factors)
     rng = _as_rng(rng)
     tr, te = _split(len(codes), num_train, num_test, rng)
@@ -611,7 +616,8 @@ def disentanglement_suite(
     encode_batch: int = 4096,
     dci_backend: str = "hist",
 ) -> dict:
-    """All six disentanglement metrics with disentanglement_lib's default sizes (BetaVAE, FactorVAE, MIG, SAP, DCI, modularity); per-metric seconds recorded."""
+    """All six disentanglement metrics with disentanglement_lib's default sizes (BetaVAE, FactorVAE, MIG, SAP,
+    DCI, modularity); per-metric seconds recorded."""
     unknown = set(metrics) - set(ALL_METRICS)
     if unknown:
         raise ValueError(f"unknown metrics {sorted(unknown)}; choose from {ALL_METRICS}")

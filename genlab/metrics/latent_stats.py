@@ -36,7 +36,8 @@ def kl_per_dim(mu: Any, logvar: Any) -> Any:
 
 
 def active_units(mu: Any, threshold: float = 0.01, logvar: Any = None, kl_threshold: float = 0.01) -> dict:
-    """Active units (Burda et al. 2016): dims whose encoder-mean variance over data Cov_x(E_q[z]) exceeds 0.01; with logvar also counts dims whose mean KL exceeds 0.01 nats."""
+    """Active units (Burda et al. 2016): dims whose encoder-mean variance over data Cov_x(E_q[z]) exceeds 0.01;
+    with logvar also counts dims whose mean KL exceeds 0.01 nats."""
     m = _t(mu).reshape(-1, _t(mu).shape[-1])
     activity = m.var(0, unbiased=True) if len(m) > 1 else torch.zeros(m.shape[1], dtype=m.dtype)
     active = activity > threshold
@@ -54,7 +55,8 @@ def active_units(mu: Any, threshold: float = 0.01, logvar: Any = None, kl_thresh
 
 
 def aggregate_posterior_stats(mu: Any, logvar: Any = None) -> dict:
-    """Moments of the aggregate posterior q(z) = mean_x N(μ(x), diag σ²(x)) against the N(0, I) prior (Makhzani et al. 2016; Rosca et al. 2018): mean, covariance, and the Gaussian KL to the prior."""
+    """Moments of the aggregate posterior q(z) = mean_x N(μ(x), diag σ²(x)) against the N(0, I) prior (Makhzani et
+    al. 2016; Rosca et al. 2018): mean, covariance, and the Gaussian KL to the prior."""
     m = _t(mu).reshape(-1, _t(mu).shape[-1]).double()
     d = m.shape[1]
     mean = m.mean(0)
@@ -108,7 +110,8 @@ def _kernel_mean(a: torch.Tensor, b: torch.Tensor, kernel: str, scales: Sequence
 
 
 def mmd(x: Any, y: Any, kernel: str = "imq", scale: float | Sequence[float] | None = None, chunk: int = 4096) -> Any:
-    """Unbiased MMD² (Gretton et al. 2012) with IMQ k = C/(C+‖x−y‖²) (WAE, Tolstikhin et al. 2018) or RBF k = exp(−‖x−y‖²/C); default C = 2·dim (2·d·σ² for a N(0, I) prior); a list of C sums kernels.
+    """Unbiased MMD² (Gretton et al. 2012) with IMQ k = C/(C+‖x−y‖²) (WAE, Tolstikhin et al. 2018) or RBF k =
+    exp(−‖x−y‖²/C); default C = 2·dim (2·d·σ² for a N(0, I) prior); a list of C sums kernels.
 
     Torch in, torch out (differentiable, on the inputs' device: usable as the InfoVAE/WAE loss);
     numpy in, float out. Memory is O(chunk × N).
@@ -153,7 +156,8 @@ def aggregate_posterior_sample(mu: Any, logvar: Any, seed: int = 0) -> torch.Ten
 
 
 def prior_holes(codes: Any, prior_samples: Any = None, threshold: float | None = None, n_prior: int = 10_000, seed: int = 0) -> dict:
-    """Share of prior samples whose nearest encoded point is farther than a threshold (holes in q(z), cf. Rosca et al. 2018); default threshold = 99th percentile of the codes' own nearest-neighbour distances.
+    """Share of prior samples whose nearest encoded point is farther than a threshold (holes in q(z), cf. Rosca et
+    al. 2018); default threshold = 99th percentile of the codes' own nearest-neighbour distances.
 
     `codes` should be samples of the aggregate posterior (aggregate_posterior_sample), not the
     encoder means.

@@ -78,7 +78,8 @@ def mode_coverage(
     weights: Any = None,
     chunk: int = 65536,
 ) -> dict:
-    """Mixture mode coverage (VEEGAN/PacGAN): share of samples within 3 std of the nearest mode, modes captured, reverse KL(HQ mode histogram ‖ uniform) in nats.
+    """Mixture mode coverage (VEEGAN/PacGAN): share of samples within 3 std of the nearest mode, modes captured,
+    reverse KL(HQ mode histogram ‖ uniform) in nats.
 
     `std` is one number for every mode (the protocol's mixtures), or one per mode (modes found by
     clustering your own points): a sample is then high quality within n_std of its nearest mode's std.
@@ -118,7 +119,8 @@ def label_coverage(
     real_label_dist: Any = None,
     eps: float = 1e-6,
 ) -> dict:
-    """Label histogram of generated images (classifier predictions): classes covered and KL(generated ‖ real) in nats (Metz et al. 2017 / VEEGAN stacked-MNIST style).
+    """Label histogram of generated images (classifier predictions): classes covered and KL(generated ‖ real) in
+    nats (Metz et al. 2017 / VEEGAN stacked-MNIST style).
 
     Direction: KL(p_gen ‖ p_real), the same "reverse" direction as ``mode_coverage``: classes
     that the generator never produces contribute 0 (no smoothing needed for them); the

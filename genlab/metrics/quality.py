@@ -76,7 +76,8 @@ def kid(
     rng: np.random.Generator | int | None = 0,
     device: Any = None,
 ) -> dict:
-    """KID (Bińkowski et al. 2018): unbiased MMD² with kernel (xᵀy/d + 1)³, mean and std over 100 random subsets of 1,000 (capped at the smaller set)."""
+    """KID (Bińkowski et al. 2018): unbiased MMD² with kernel (xᵀy/d + 1)³, mean and std over 100 random subsets
+    of 1,000 (capped at the smaller set)."""
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     x, y = _torch(f1, device, torch.float64), _torch(f2, device, torch.float64)
     d = x.shape[1]
@@ -138,7 +139,8 @@ def _nearest_dist(queries: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
 
 
 def precision_recall(real: Any, fake: Any, k: int = 3, device: Any = None) -> dict:
-    """Improved precision/recall (Kynkäänniemi et al. 2019, k = 3): share of fake in the union of real k-NN balls, and of real in the fake balls."""
+    """Improved precision/recall (Kynkäänniemi et al. 2019, k = 3): share of fake in the union of real k-NN balls,
+    and of real in the fake balls."""
     r, f = _torch(real, device), _torch(fake, device)
     f = f.to(r.device)
     rr, rf = knn_radii(r, k), knn_radii(f, k)
@@ -148,7 +150,8 @@ def precision_recall(real: Any, fake: Any, k: int = 3, device: Any = None) -> di
 
 
 def density_coverage(real: Any, fake: Any, k: int = 5, device: Any = None) -> dict:
-    """Density and coverage (Naeem et al. 2020, k = 5): mean number of real k-NN balls holding a fake sample / k, and share of real balls holding a fake sample."""
+    """Density and coverage (Naeem et al. 2020, k = 5): mean number of real k-NN balls holding a fake sample / k,
+    and share of real balls holding a fake sample."""
     r, f = _torch(real, device), _torch(fake, device)
     f = f.to(r.device)
     rr = knn_radii(r, k)

@@ -52,7 +52,8 @@ def _conv(gray: torch.Tensor, kernel: list) -> torch.Tensor:
 
 
 def laplacian_variance(images: Any) -> np.ndarray:
-    """Per-image variance (population, ddof 0) of the 3×3 Laplacian [[0,1,0],[1,−4,1],[0,1,0]] response, no padding (WAE paper, Tolstikhin et al. 2018)."""
+    """Per-image variance (population, ddof 0) of the 3×3 Laplacian [[0,1,0],[1,−4,1],[0,1,0]] response, no
+    padding (WAE paper, Tolstikhin et al. 2018)."""
     lap = _conv(to_gray(images), _LAPLACIAN)
     return lap.flatten(1).var(dim=1, unbiased=False).cpu().numpy()
 
@@ -77,7 +78,8 @@ def _power_and_radius(images: Any) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def high_frequency_energy(images: Any, cutoff: float = 0.25) -> np.ndarray:
-    """Per-image share of spectral power (DC excluded) above a normalised radial frequency of 0.25 (1 = Nyquist, i.e. 0.5 cycles/pixel); 0 for flat images."""
+    """Per-image share of spectral power (DC excluded) above a normalised radial frequency of 0.25 (1 = Nyquist,
+    i.e. 0.5 cycles/pixel); 0 for flat images."""
     power, radius = _power_and_radius(images)
     ac = power * (radius > 0)
     total = ac.flatten(1).sum(1)
@@ -87,7 +89,8 @@ def high_frequency_energy(images: Any, cutoff: float = 0.25) -> np.ndarray:
 
 
 def radial_power_spectrum(images: Any, n_bins: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Radially averaged power spectrum averaged over images: (bin-centre frequencies in cycles/pixel up to Nyquist 0.5, mean power per bin); DC excluded; default n_bins = min(H, W)//2."""
+    """Radially averaged power spectrum averaged over images: (bin-centre frequencies in cycles/pixel up to
+    Nyquist 0.5, mean power per bin); DC excluded; default n_bins = min(H, W)//2."""
     power, radius = _power_and_radius(images)
     h, w = power.shape[-2:]
     n_bins = n_bins or max(1, min(h, w) // 2)
