@@ -157,6 +157,34 @@ def traversal_groups(rows: list[CheckpointRow]) -> list[dict]:
     return groups
 
 
+def _steps_text(steps: int | None) -> str:
+    if not steps:
+        return "? steps"
+    return f"{steps / 1000:g}k steps" if steps >= 1000 and steps % 100 == 0 else f"{steps:,} steps"
+
+
+def steps_labels(members: list[dict]) -> list[str]:
+    """Each β's training length as a point label ('10k steps', '600 steps'), in the members' order."""
+    return [_steps_text(m["row"].steps) for m in members]
+
+
+def steps_differ(members: list[dict]) -> str | None:
+    """When the βs of a sweep (each β's shown run) trained for different numbers of steps, one sentence that
+    says which, since a longer run reconstructs better at any β; None when they all trained as long."""
+    steps = [m["row"].steps or 0 for m in members]
+    if len(set(steps)) < 2:
+        return None
+    common = max(set(steps), key=lambda s: (steps.count(s), -s))
+    odd = [(m["beta"], s) for m, s in zip(members, steps) if s != common]
+    if steps.count(common) > 1:
+        which = "; ".join(f"β = {b:g} trained for {s:,} steps" for b, s in odd)
+        head = f"Not every β trained as long: {which}, the others for {common:,}."
+    else:
+        head = "Every β trained for a different number of steps (on the points)."
+    return (head + " A longer run reconstructs better and uses its latents differently at any β, so part of "
+            "the difference between these points is training length, not β.")
+
+
 def find_in_groups(groups: list[dict], path: str) -> tuple[dict, dict, dict] | None:
     """(group, member, seed entry) holding the checkpoint at `path`, or None (a deep link's ?ckpt=)."""
     for g in groups:
@@ -198,6 +226,25 @@ def seed_spread(members: list[dict], factor_names: list[str]) -> list[dict]:
                     "median_mig": float(np.median(migs)) if migs else None,
                     "separated": sum(1 for v in sep if v), "known": sum(1 for v in sep if v is not None)})
     return out
+
+
+PUBLISHED_STEPS = 300_000  # Locatello et al. (2019) train every dSprites model for 300,000 steps
+
+
+def sweep_length_note(spread: list[dict], table: list[dict]) -> str | None:
+    """One sentence on how long a sweep's seeds trained against the published length, and the median MIG
+    of its smallest and largest β with the ratio between them, so the page says what the runs show at the
+    length reached. None when fewer than two βs have a MIG."""
+    scored = [s for s in spread if s["median_mig"] is not None]
+    steps = [t["steps"] for t in table if t.get("steps")]
+    if len(scored) < 2 or not steps:
+        return None
+    lo, hi = scored[0], scored[-1]
+    span = f"{min(steps):,}" if min(steps) == max(steps) else f"{min(steps):,}–{max(steps):,}"
+    ratio = (f", {hi['median_mig'] / lo['median_mig']:.1f}× β = {lo['beta']:g}'s" if lo["median_mig"] > 0 else "")
+    return (f"These runs trained for {span} steps, against the {PUBLISHED_STEPS:,} of the published figures: "
+            f"at that length the median MIG is {lo['median_mig']:.2f} at β = {lo['beta']:g} ({lo['scored']} seeds) and "
+            f"{hi['median_mig']:.2f} at β = {hi['beta']:g} ({hi['scored']} seeds){ratio}.")
 
 
 def scalar_scores(metrics: dict | None) -> dict[str, float]:

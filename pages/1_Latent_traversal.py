@@ -347,6 +347,9 @@ if group["sweep"] and len(members) > 1 and data is not None:
             if parts:
                 st.markdown("**Seeds that put x and y each in a latent of its own** (both positions' MIG ≥ "
                             f"{compare.SEPARATED_MIG:g}): " + "; ".join(parts) + ".")
+            note = compare.sweep_length_note(spread, table)
+            if note:
+                st.caption(note)
         shown = st.multiselect("Scores", names, default=[k for k in ("mig", "factor_vae") if k in names] or names[:2],
                                format_func=lambda k: compare.SCORE_LABELS[k], key="scores")
         fig = go.Figure()

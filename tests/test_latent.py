@@ -322,3 +322,16 @@ def test_positions_separated_and_the_spread_over_seeds():
     table = compare.sweep_scores(compare.traversal_groups(rows)[0]["members"])
     assert sorted((t["beta"], t["seed"]) for t in table) == [(1.0, 0), (1.0, 1), (16.0, 0), (16.0, 1)]
     assert compare.score_medians(table, "mig") == [(1.0, pytest.approx(0.03)), (16.0, pytest.approx(0.2))]
+
+
+def test_the_sweep_says_how_long_its_seeds_trained_and_what_that_gives():
+    names = ["shape", "scale", "orientation", "posX", "posY"]
+    rows = [_trial("a", 16.0, 0, 0.12), _trial("b", 16.0, 1, 0.16, steps=60000), _trial("e", 16.0, 2, 0.02),
+            _trial("c", 1.0, 0, 0.02), _trial("d", 1.0, 1, 0.04)]
+    members = compare.traversal_groups(rows)[0]["members"]
+    note = compare.sweep_length_note(compare.seed_spread(members, names), compare.sweep_scores(members))
+    assert "30,000–60,000 steps, against the 300,000" in note
+    assert "0.03 at β = 1 (2 seeds)" in note and "0.12 at β = 16 (3 seeds), 4.0× β = 1's" in note
+    one = [_trial("c", 1.0, 0, 0.02)]
+    members = compare.traversal_groups(one)[0]["members"]
+    assert compare.sweep_length_note(compare.seed_spread(members, names), compare.sweep_scores(members)) is None
