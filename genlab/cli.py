@@ -212,6 +212,23 @@ def _parser() -> argparse.ArgumentParser:
     fmt.add_argument("--json", action="store_true", help="print JSON: {study, trials, summary}")
     fmt.add_argument("--csv", action="store_true", help="print the trial records as CSV")
 
+    le = sub.add_parser("lessons", help="guided lessons: list them, print their links, export a handout, run their checks",
+                        description="The lessons in lessons/ (or --dir): guided, step-by-step tours of the survey's claims "
+                                    "through the app's pages (docs/lessons.md). Without an option: one line per lesson.")
+    le.add_argument("--dir", help="the folder of lesson files [lessons, or $GENLAB_LESSONS]")
+    lact = le.add_mutually_exclusive_group()
+    lact.add_argument("--urls", action="store_true",
+                      help="print every step's link (URL path and query, one per line, starting with /)")
+    lact.add_argument("--export", metavar="NAME", help="write the lesson's printable handout (Markdown) to --out")
+    lact.add_argument("--check", nargs="?", const="", metavar="NAME",
+                      help="measure every step's check (of one lesson, or all) on the checkpoints and say whether it "
+                           "lies in its range; exit 1 when one does not")
+    le.add_argument("--out", help="with --export: the handout's file (.md)")
+    le.add_argument("--base-url", default="http://localhost:8501", help="with --export: where the app is served "
+                    "[http://localhost:8501]")
+    le.add_argument("--hide", action="store_true", help="with --export or --urls: instructor links that hide the "
+                    "controls each step does not need")
+
     sc = sub.add_parser("score", help="disentanglement scores for any codes",
                         description="MIG, SAP, DCI and modularity of codes from any tool: "
                                     "an .npz with codes (N×D float) and factors (N×K int).")
@@ -339,6 +356,56 @@ def cmd_eval(a) -> int:
         print(f"genlab eval: note: {res['info']['data_note']}", file=sys.stderr)
     print(json.dumps(res, indent=2) if a.json else _format_scores(res))
     return 0
+
+
+def cmd_lessons(a) -> int:
+    from genlab import lessons as L
+
+    lessons, errors = L.load_lessons(a.dir)
+    for e in errors:
+        print(f"genlab lessons: {e}", file=sys.stderr)
+    if a.export is not None:
+        if not a.out:
+            raise UserError("--export needs --out FILE.md, the handout's file")
+        by_name = {lesson.name: lesson for lesson in lessons}
+        if a.export not in by_name:
+            raise UserError(f"no lesson named {a.export} in {a.dir or L.lessons_dir()}; the lessons: "
+                            f"{', '.join(by_name) or 'none'}")
+        out = Path(a.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(L.handout(by_name[a.export], a.base_url, a.hide), encoding="utf-8")
+        print(f"{out}: the handout of {by_name[a.export].title}, {len(by_name[a.export].steps)} steps")
+        return 2 if errors else 0
+    if a.urls:
+        for lesson in lessons:
+            for i in range(1, len(lesson.steps) + 1):
+                print(L.step_url(lesson, i, hide=a.hide))
+        return 2 if errors else 0
+    if a.check is not None:
+        chosen = [lesson for lesson in lessons if a.check in ("", lesson.name)]
+        if not chosen:
+            raise UserError(f"no lesson named {a.check}")
+        ctx, failed = L.Context(), 0
+        for lesson in chosen:
+            for i, step in enumerate(lesson.steps, 1):
+                if step.check is None:
+                    continue
+                try:
+                    m = L.measure(step.check, step.page, step.settings, ctx)
+                except L.CheckError as e:
+                    failed += 1
+                    print(f"{lesson.name} step {i}: cannot measure: {e}")
+                    continue
+                ok = step.check.holds(m.value)
+                failed += not ok
+                print(f"{lesson.name} step {i}: {m.what} = {m.value:.4g}, expected {step.check.range_text}: "
+                      f"{'ok' if ok else 'OUTSIDE'}")
+        return 1 if failed else (2 if errors else 0)
+    for lesson in lessons:
+        print(f"{lesson.name:<24} {len(lesson.steps):>2} steps  {lesson.minutes:>4g} min  {lesson.title} ({lesson.section})")
+    if not lessons and not errors:
+        print(f"no lesson files in {a.dir or L.lessons_dir()}")
+    return 2 if errors else 0
 
 
 def cmd_score(a) -> int:
@@ -554,7 +621,8 @@ def cmd_study(a) -> int:
 
 
 COMMANDS = {"study": cmd_study, "train": cmd_train, "list": cmd_list, "info": cmd_info, "data": cmd_data, "eval": cmd_eval,
-            "score": cmd_score, "rebuild": cmd_rebuild, "results": cmd_results, "models": cmd_models, "sweep": cmd_sweep}
+            "score": cmd_score, "rebuild": cmd_rebuild, "results": cmd_results, "models": cmd_models, "sweep": cmd_sweep,
+            "lessons": cmd_lessons}
 
 
 def main(argv: list[str] | None = None) -> int:

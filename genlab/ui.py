@@ -44,6 +44,7 @@ PAGES = [  # the order of the sidebar; URLs are kept stable because page state l
     Page("pages/5_Train.py", "Train", "Train", "train any model on any dataset, watch the curves, stop and resume"),
     Page("pages/6_Study.py", "Study", "Study",
          "a grid of runs (β × seed) on Ray: one dot per seed, the median per β, a link to each run"),
+    Page("pages/8_Lessons.py", "Lessons", "Lessons", "guided tours of the survey's claims, step by step, with handouts"),
 ]
 
 
@@ -73,6 +74,7 @@ def setup_page(title: str, intro: str, icon: str = "🧪") -> None:
     st.title(title)
     st.markdown(intro)
     url_notice()  # where the page names the link's parameters it ignored
+    lesson_panel()  # a lesson's step, when the link names one (?lesson=NAME&lesson_step=N)
 
 
 def _dirs_signature() -> tuple:
@@ -387,3 +389,154 @@ def url_write(name: str, value, default) -> None:
         st.query_params.pop(name, None)
     else:
         st.query_params[name] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+# --------------------------------------------------------------------------- lessons
+# A link such as /Latent_traversal?group=…&beta=16&lesson=beta-disentanglement&lesson_step=2 opens the page
+# with its own settings (the step's preset) and, through setup_page, the lesson's panel in the sidebar:
+# the instruction and question, Back / Next, a reveal for the expected observation, and the step's check
+# measured for the page's state against its range. With &hide=true (instructor mode) the controls the step
+# lists are hidden by their widget keys (genlab.lessons.hide_css). The lesson, its files and checks live
+# in genlab.lessons; nothing here changes what a page does.
+
+_LESSON_KEYS = ("lesson", "lesson_step", "hide")
+
+
+def _lessons_signature() -> tuple:
+    from genlab.lessons import lessons_dir
+
+    folder = lessons_dir()
+    return tuple((str(f), f.stat().st_mtime_ns) for f in sorted(folder.glob("*.toml"))) if folder.is_dir() else ()
+
+
+@st.cache_data(show_spinner=False)
+def _lesson_index(signature: tuple) -> tuple[list, list]:
+    from genlab.lessons import load_lessons
+
+    return load_lessons()
+
+
+def lesson_index() -> tuple[list, list]:
+    """(the lessons, the sentences of the lesson files that could not be used), read again when a file changes."""
+    return _lesson_index(_lessons_signature())
+
+
+def current_page() -> str:
+    """The url_path of the page running now ('' for the home page), in the router or run on its own."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    script = ""
+    if ctx is not None:
+        info = ctx.pages_manager.get_pages().get(ctx.page_script_hash) or {}
+        script = str(info.get("script_path") or ctx.main_script_path)
+    name = Path(script).name
+    return next((p.url_path for p in PAGES if Path(p.file).name == name), "")
+
+
+def go_to_step(lesson, i: int, hide: bool = False) -> None:
+    """Open step i of the lesson as its link would: the page's state starts afresh from the step's settings
+    (the widgets of the page left keep none of their values), then the page runs."""
+    from genlab.lessons import page_file, step_query
+
+    for k in list(st.session_state.keys()):
+        del st.session_state[k]
+    st.switch_page(page_file(lesson.steps[i - 1].page), query_params=step_query(lesson, i, hide))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _measure(path: str, version: int, i: int, page: str, state: tuple, rows_sig: tuple):
+    from genlab import lessons as L
+
+    step = L.load_lesson(path).steps[i - 1]
+    ctx = L.Context(rows=checkpoint_rows(), load_model=lambda p: model_for(p)[0], load_data=dataset)
+    try:
+        return L.measure(step.check, page, dict(state), ctx)
+    except L.CheckError as e:
+        return str(e)
+
+
+def _lesson_check(lesson, i: int, here: str) -> None:
+    """The step's check: its figure for the page's current state (on arrival, unless it trains a run; again
+    on "Measure"), against the range the lesson gives."""
+    from genlab import lessons as L
+
+    step = lesson.steps[i - 1]
+    check, fig = step.check, L.FIGURES[step.check.figure]
+    st.markdown(f"**Check: {fig.label}**, expected {check.range_text}")
+    slow = L.is_slow(check)
+    label = f"Measure (trains {check.args['steps']:,} steps)" if slow and "steps" in check.args else "Measure this view"
+    pressed = st.button(label, key="_lesson_measure", disabled=here != step.page,
+                        help="Measures the figure for what the page shows now (its settings in the link).")
+    slot = f"_lesson_measured|{lesson.name}|{i}"
+    if here == step.page and (pressed or (slot not in st.session_state and not slow)):
+        state = tuple(sorted((k, str(v)) for k, v in st.query_params.to_dict().items() if k not in _LESSON_KEYS))
+        with st.spinner("Measuring…" if not slow else "Training a run with these settings…"):
+            st.session_state[slot] = _measure(lesson.path, file_version(lesson.path), i, here, state,
+                                              _dirs_signature())
+    got = st.session_state.get(slot)
+    if isinstance(got, str):
+        st.warning(got)
+    elif got is not None:
+        value = f"{got.value:.0f}" if float(got.value).is_integer() and abs(got.value) >= 1 else f"{got.value:.3g}"
+        st.metric(fig.label, value, help=got.source)
+        st.caption(f"{got.what[:1].upper()}{got.what[1:]}; {got.source}.")
+        if check.holds(got.value):
+            st.success(f"Within the expected {check.range_text}.")
+        else:
+            st.warning(f"Outside the expected {check.range_text}: is the page still on this step's settings?")
+    elif slow:
+        st.caption("Press Measure to train a run with the page's settings and read the figure.")
+
+
+def lesson_panel() -> None:
+    """The lesson's panel in the sidebar, when the link names a lesson (setup_page calls it on every page).
+    The lesson, step and hide flag are read like any link parameter: an unknown lesson or a step out of
+    range is named in the page's "Ignored in the link" caption and falls back (no lesson, step 1)."""
+    if "lesson" not in st.query_params or current_page() == "Lessons":
+        return
+    from genlab import lessons as L
+
+    found, errors = lesson_index()
+    by_name = {lesson.name: lesson for lesson in found}
+    asked = str(L.lessons_dir() / f"{st.query_params.get('lesson')}.toml")
+    broken = next((e for e in errors if e.startswith((asked + ",", asked + ":"))), None)
+    if broken:
+        st.sidebar.error(broken)
+        return
+    name = url_value("lesson", None, choices=list(by_name), what=f"a lesson in {L.lessons_dir()}/")
+    if name is None:
+        return
+    lesson = by_name[name]
+    n = len(lesson.steps)
+    i = url_value("lesson_step", 1, int, lo=1, hi=n)
+    hide = url_value("hide", False, bool)
+    step, here = lesson.steps[i - 1], current_page()
+    with st.sidebar.container(border=True, key="lesson_panel"):
+        st.caption(f"Lesson · {lesson.section}")
+        st.markdown(f"**{lesson.title}** · step {i} of {n}")
+        if here != step.page:
+            st.info(f"This step is on the {L.page_title(step.page)} page.")
+            if st.button(f"Open step {i}", key="_lesson_open", type="primary"):
+                go_to_step(lesson, i, hide)
+        st.markdown(step.instruction)
+        st.markdown(f"**Question.** {step.question}")
+        if step.choices:
+            st.radio("Your answer", list(range(len(step.choices))), index=None, key=f"_lesson_choice|{name}|{i}",
+                     format_func=lambda j: f"({chr(97 + j)}) {step.choices[j]}")
+        back, nxt = st.columns(2)
+        if back.button("◀ Back", key="_lesson_back", disabled=i == 1, width="stretch"):
+            go_to_step(lesson, i - 1, hide)
+        if nxt.button("Next ▶", key="_lesson_next", disabled=i == n, width="stretch", type="primary"):
+            go_to_step(lesson, i + 1, hide)
+        if st.toggle("Reveal the expected observation", key=f"_lesson_reveal|{name}|{i}"):
+            answer = f" **Answer:** ({chr(96 + step.answer)}) {step.choices[step.answer - 1]}." if step.answer else ""
+            st.success(step.expected + answer)
+        if step.check:
+            _lesson_check(lesson, i, here)
+        try:
+            st.page_link(next(p.file for p in PAGES if p.url_path == "Lessons"), label="All lessons", icon="📚")
+        except st.errors.StreamlitAPIException:  # a page run on its own (tests), outside app.py's router
+            st.markdown("[📚 All lessons](/Lessons)")
+    if hide and step.hide and here == step.page:
+        st.markdown(L.hide_css(step.hide), unsafe_allow_html=True)
