@@ -19,7 +19,8 @@ ui.setup_page(
     "Mode collapse",
     "The survey warns that a GAN's generator can **collapse onto a few modes** of the data, and that the "
     "stabilisation tricks (the non-saturating loss, Wasserstein critics, feature matching, minibatch "
-    "discrimination, label smoothing, instance noise, TTUR, consensus optimisation, historical averaging, PacGAN's packing, generator averaging) "
+    "discrimination, label smoothing, instance noise, TTUR, consensus optimisation, historical averaging, "
+    "PacGAN's packing, generator averaging) "
     "are meant to help. "
     "Here a small GAN learns a ring of 8 or a grid of 25 Gaussians, or points of yours, in front of you: **green** "
     "points are real data, **purple** points are samples, and the background is what the discriminator believes. "
