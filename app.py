@@ -7,8 +7,10 @@ file in pages/ that also runs on its own, which is how the tests open them.
 
 import streamlit as st
 
-from genlab import ui
+from genlab import runlog, ui
 
 home = st.Page(ui.HOME, title="Home", default=True)
 pages = [st.Page(p.file, title=p.title, url_path=p.url_path) for p in ui.PAGES]
-st.navigation([home, *pages]).run()
+page = st.navigation([home, *pages])
+with runlog.timed("script", page.url_path or "Home"):  # a no-op unless $GENLAB_TIMING_LOG is set
+    page.run()

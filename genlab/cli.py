@@ -212,6 +212,17 @@ def _parser() -> argparse.ArgumentParser:
     fmt.add_argument("--json", action="store_true", help="print JSON: {study, trials, summary}")
     fmt.add_argument("--csv", action="store_true", help="print the trial records as CSV")
 
+    mp = sub.add_parser("maps", help="store the pages' slow maps of a checkpoint beside it",
+                        description="Compute what the pages take seconds to draw from a checkpoint and store it beside it "
+                                    "as STEM.maps.npz, which the pages then read at once: the UMAP map of its codes for "
+                                    "every number of points the Code space page offers, with the prior samples placed in "
+                                    "it (float16, about 70 KB), and the Latent traversal page's latent × factor matrix.")
+    mp.add_argument("checkpoints", nargs="+", help="image checkpoints (stem, .json or .safetensors)")
+    mp.add_argument("--what", default="umap,factors",
+                    help="umap: the Code space page's maps (models with an encoder); factors: the Latent traversal "
+                         "page's latent × factor matrix (data with ground-truth factors) [umap,factors]")
+    mp.add_argument("--device", default="cpu", help="where to encode: cpu, cuda, auto [cpu]")
+
     le = sub.add_parser("lessons", help="guided lessons: list them, print their links, export a handout, run their checks",
                         description="The lessons in lessons/ (or --dir): guided, step-by-step tours of the survey's claims "
                                     "through the app's pages (docs/lessons.md). Without an option: one line per lesson.")
@@ -355,6 +366,38 @@ def cmd_eval(a) -> int:
     if res["info"].get("data_note"):
         print(f"genlab eval: note: {res['info']['data_note']}", file=sys.stderr)
     print(json.dumps(res, indent=2) if a.json else _format_scores(res))
+    return 0
+
+
+def cmd_maps(a) -> int:
+    import time
+
+    from genlab.checkpoint import load_checkpoint, stem_of
+    from genlab.data import load_dataset
+    from genlab.device import pick_device
+    from genlab.latent import gives_codes, write_factor_matrix, write_maps
+
+    what = {w.strip() for w in a.what.split(",") if w.strip()}
+    if not what or what - {"umap", "factors"}:
+        raise UserError(f"--what takes umap and factors, comma-separated; not {a.what!r}")
+    for ckpt in a.checkpoints:
+        t0 = time.perf_counter()
+        model, meta = load_checkpoint(ckpt, device=pick_device(a.device))
+        data = load_dataset(model.cfg.data)
+        umap = "umap" in what and model.has_encoder and len(model.cfg.shape) == 3
+        factors = "factors" in what and bool(getattr(data, "factor_sizes", None)) and gives_codes(model)
+        if not (umap or factors):
+            raise UserError(f"{ckpt} is a {model.cfg.model} on {model.cfg.data}: nothing of --what {a.what} applies "
+                            "(UMAP maps need an image model with an encoder, the factor matrix data with "
+                            "ground-truth factors such as dsprites)")
+        done = []
+        if umap:
+            path = write_maps(model, data, stem_of(ckpt), meta["weights_sha256"])
+            done.append("UMAP maps")
+        if factors:
+            path = write_factor_matrix(model, data, stem_of(ckpt), meta["weights_sha256"])
+            done.append("factor matrix")
+        print(f"{path}: {' and '.join(done)}, {path.stat().st_size / 1000:.0f} KB in {time.perf_counter() - t0:.0f} s")
     return 0
 
 
@@ -621,7 +664,7 @@ def cmd_study(a) -> int:
 
 
 COMMANDS = {"study": cmd_study, "train": cmd_train, "list": cmd_list, "info": cmd_info, "data": cmd_data, "eval": cmd_eval,
-            "score": cmd_score, "rebuild": cmd_rebuild, "results": cmd_results, "models": cmd_models, "sweep": cmd_sweep,
+            "score": cmd_score, "maps": cmd_maps, "rebuild": cmd_rebuild, "results": cmd_results, "models": cmd_models, "sweep": cmd_sweep,
             "lessons": cmd_lessons}
 
 

@@ -332,6 +332,15 @@ def _png(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def png_data_uri(picture: np.ndarray) -> str:
+    """A uint8 picture (H, W, 3) as a PNG data URI, for plotly's go.Image(source=...): a few tens of KB
+    where go.Image(z=...) sends every pixel as JSON numbers (2 MB for a 10 × 9 grid of 64 × 64
+    sprites, which the browser then takes seconds to parse and draw)."""
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(_png(np.ascontiguousarray(picture))).decode("ascii")
+
+
 def grid_png_bytes(images, pad: int = 2, upscale: int | None = None, ncols: int | None = None) -> bytes:
     """`image_grid(...)` encoded as PNG bytes (for a download button)."""
     return _png(image_grid(images, pad=pad, upscale=upscale, ncols=ncols))
@@ -472,3 +481,137 @@ def is_embedding_cached(codes, method: str, seed: int = 0, cache_dir=None, key: 
     extra = None if extra is None else np.asarray(extra, dtype=np.float32).reshape(-1, codes.shape[1])
     digest = _digest(codes, extra, method=method.lower(), seed=int(seed), params=params)
     return embedding_cache_path(cache_dir, key, method.lower(), digest).exists()
+
+
+# --------------------------------------------------------------------------- maps shipped beside a checkpoint
+# UMAP's first fit in a server process compiles for seconds (numba) and every fit of 1,000 codes
+# takes seconds more, so the Code space page's UMAP of a shipped checkpoint is computed ahead
+# (`genlab maps CHECKPOINT`) and stored next to it as STEM.maps.npz: for each number of points the
+# page offers, the map of the codes followed by the prior samples placed in it, float16 (about 70 KB
+# a checkpoint). The same file holds the Latent traversal page's latent × factor matrix (2,000
+# images encoded: a second and more of a first visit to each β). A page uses what is stored only when
+# it belongs to these weights and these points; anything else it computes as before.
+
+MAP_SIZES = (500, 1000, 2000, 5000)  # the page's choices of points
+MAP_CODES_SEED, MAP_PRIOR_SEED = 0, 1  # the page's code_table(seed=0) and prior_overlay(seed=1)
+_MAP_CHECK_ROWS = 4  # the first codes and prior samples, kept to recognise the same points later
+
+
+def maps_path(stem) -> Path:
+    """STEM.maps.npz beside STEM.safetensors."""
+    stem = Path(stem)
+    return stem.with_name(stem.name + ".maps.npz")
+
+
+def write_maps(model, data, stem, weights_sha256: str, sizes: Sequence[int] = MAP_SIZES, method: str = "umap") -> Path:
+    """Compute and store the `method` map of the codes of `data` (as the Code space page draws them:
+    `code_table` and `prior_overlay` with the page's seeds) for each of `sizes`. Returns the file."""
+    arrays: dict[str, np.ndarray] = {}
+    for n in sizes:
+        table = code_table(model, data, int(n), seed=MAP_CODES_SEED)
+        m = len(table["mu"])
+        if f"{method}_{m}" in arrays:  # a set smaller than n: the same points as a smaller size
+            continue
+        prior = prior_overlay(model, m, seed=MAP_PRIOR_SEED)
+        xy = _fit_embedding(table["mu"], prior, method, 0, {})
+        arrays[f"{method}_{m}"] = xy.astype(np.float16)
+        arrays[f"check_{m}"] = np.concatenate([table["mu"][:_MAP_CHECK_ROWS], prior[:_MAP_CHECK_ROWS]]).astype(np.float32)
+    try:
+        from importlib.metadata import version
+
+        tool = f"umap-learn {version('umap-learn')}" if method == "umap" else f"scikit-learn {version('scikit-learn')}"
+    except Exception:  # noqa: BLE001 - the version is a note only
+        tool = method
+    meta = {"weights_sha256": weights_sha256, "method": method, "codes_seed": MAP_CODES_SEED,
+            "prior_seed": MAP_PRIOR_SEED, "params": {}, "made_with": tool}
+    return _save_maps(stem, weights_sha256, arrays, meta=meta)
+
+
+def _save_maps(stem, weights_sha256: str, arrays: dict, **metas) -> Path:
+    """Write `arrays` and the JSON `metas` into STEM.maps.npz (atomically), keeping what the file holds for
+    the same weights; what it held for other weights is dropped."""
+    path = maps_path(stem)
+    old_arrays, old_metas = {}, {}
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            old_metas = {k: json.loads(str(f[k])) for k in f.files if k.endswith("meta")}
+            if all(m.get("weights_sha256") == weights_sha256 for m in old_metas.values()):
+                old_arrays = {k: f[k] for k in f.files if not k.endswith("meta")}
+            else:
+                old_metas = {}
+    except (OSError, ValueError, KeyError, json.JSONDecodeError):
+        pass  # no file yet, or a damaged one: written afresh
+    merged = {**old_arrays, **arrays, **{k: np.array(json.dumps(v)) for k, v in {**old_metas, **metas}.items()}}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, **merged)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+FACTOR_MATRIX_N, FACTOR_MATRIX_SEED = 2000, 0  # the Latent traversal page's factor_information(n, seed)
+
+
+def write_factor_matrix(model, data, stem, weights_sha256: str, n: int = FACTOR_MATRIX_N,
+                        seed: int = FACTOR_MATRIX_SEED) -> Path:
+    """Compute `factor_information` as the Latent traversal page draws it and store it in STEM.maps.npz."""
+    info = factor_information(model, data, n=n, seed=seed)
+    arrays = {"factors_share": info["share"].astype(np.float32), "factors_best": np.asarray(info["best"]),
+              "factors_second": np.asarray(info["second"]),
+              "factors_mig_per_factor": np.asarray(info["mig_per_factor"], dtype=np.float32)}
+    meta = {"weights_sha256": weights_sha256, "n": int(n), "seed": int(seed), "mig": float(info["mig"]),
+            "factor_names": info["factor_names"], "labels": info["labels"]}
+    return _save_maps(stem, weights_sha256, arrays, factors_meta=meta)
+
+
+def stored_factor_matrix(stem, weights_sha256: str | None, n: int = FACTOR_MATRIX_N,
+                         seed: int = FACTOR_MATRIX_SEED) -> dict | None:
+    """The `factor_information` result `write_factor_matrix` stored for these weights, n and seed, else None."""
+    path = maps_path(stem)
+    if not weights_sha256 or not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if "factors_meta" not in f.files:
+                return None
+            meta = json.loads(str(f["factors_meta"]))
+            if (meta.get("weights_sha256"), meta.get("n"), meta.get("seed")) != (weights_sha256, int(n), int(seed)):
+                return None
+            return {"share": f["factors_share"].astype(np.float64), "best": f["factors_best"],
+                    "second": f["factors_second"], "mig_per_factor": f["factors_mig_per_factor"].astype(np.float64),
+                    "mig": meta["mig"], "factor_names": meta["factor_names"], "labels": meta["labels"], "n": meta["n"]}
+    except (OSError, ValueError, KeyError, json.JSONDecodeError):
+        return None
+
+
+def stored_map(stem, weights_sha256: str | None, method: str, codes, extra=None) -> np.ndarray | None:
+    """The map `write_maps` stored for these codes (and these prior samples `extra`, placed after them),
+    as float32 (N + M, 2); None when there is none, or it was made for other weights, another method,
+    another number of points, or points that differ from these (another seed, data or device)."""
+    path = maps_path(stem)
+    if not weights_sha256 or not path.exists():
+        return None
+    codes = np.asarray(codes, dtype=np.float32)
+    m = len(codes)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            meta = json.loads(str(f["meta"]))
+            key = f"{method}_{m}"
+            if meta.get("weights_sha256") != weights_sha256 or meta.get("method") != method or key not in f.files:
+                return None
+            xy, check = f[key].astype(np.float32), f[f"check_{m}"]
+    except (OSError, ValueError, KeyError, json.JSONDecodeError):
+        return None  # a damaged file: the page computes the map instead
+    k = _MAP_CHECK_ROWS
+    if xy.shape != (2 * m, 2) or not np.allclose(check[:k], codes[:k], atol=1e-3):
+        return None
+    if extra is None:
+        return xy[:m]
+    extra = np.asarray(extra, dtype=np.float32)
+    if len(extra) != m or not np.allclose(check[k:], extra[:k], atol=1e-4):
+        return None
+    return xy

@@ -7,7 +7,8 @@ of yours, genlab.userdata), in the spirit of GAN Lab (Kahng et al. 2019). No Str
 
 A LiveRun steps itself with genlab.train's own loop (`train_steps`), so what the page shows is
 exactly what `genlab train` does; the same seed gives the same trajectory. Every trick of the
-survey's §3.1 is a switch that `trick_overrides` turns into ModelConfig fields.
+survey's §3.1 is a switch that `trick_overrides` turns into ModelConfig fields. While the page
+plays, a `Player` trains its runs in a background thread and the page only draws snapshots.
 
 The second half serves the labelled-image view: a label classifier checkpoint (the shipped
 checkpoints/digits-classifier, or one genlab.evaluate.train_label_classifier trains into
@@ -143,7 +144,8 @@ _BUILD_LOCK = threading.Lock()  # model init draws from torch's global RNG: one 
 
 
 class LiveRun:
-    """One GAN on a 2-D mixture, advanced on demand by the page (no thread of its own).
+    """One GAN on a 2-D mixture, advanced on demand: by the page's Step, or by a `Player`'s thread while
+    the page plays (its lock lets the page take snapshots meanwhile).
 
     Holds the model, its optimisers and its two generators (data, noise) exactly as
     genlab.train.fit builds them, and the `train_steps` loop as a live iterator. Metrics of
@@ -320,21 +322,22 @@ class LiveRun:
             out.append(disc.head(torch.cat([h, o], 1)).squeeze(1))
         return torch.cat(out)
 
-    def snapshot(self, n_points: int = 500, grid: int = 60) -> dict:
-        """Everything the page draws, as NumPy arrays and plain lists (nothing that trains)."""
+    def snapshot(self, n_points: int = 500, grid: int = 60, with_losses: bool = True) -> dict:
+        """Everything the page draws, as NumPy arrays and plain lists (nothing that trains). n_points=0
+        leaves out the points and the discriminator's map, with_losses=False the loss of every step."""
         with self._lock:
-            fake = self.generated(n_points)
+            fake = self.generated(n_points) if n_points else np.zeros((0, 2), np.float32)
             return {
                 "step": self.step_count,
                 "real": self._real_view[:n_points].copy(),
                 "fake": fake,
-                "heatmap": self.discriminator_map(grid),
+                "heatmap": self.discriminator_map(grid) if n_points else None,
                 "bounds": self.bounds,
                 "centres": self.data.centres.copy(),
                 "mode_weights": None if self.mode_weights is None else np.asarray(self.mode_weights).copy(),
                 "modes_note": self.modes_note,
                 "history": [dict(h) for h in self.history],
-                "losses": [dict(r) for r in self.losses],
+                "losses": [dict(r) for r in self.losses] if with_losses else [],
                 "config": self.cfg.to_dict(),
                 "error": self.error,
                 "metric_every": self.metric_every,
@@ -392,18 +395,56 @@ def label_histogram(model: GenerativeModel, clf, n_classes: int, real_dist, n: i
     return cov
 
 
-def advance_together(runs: list[LiveRun], budget_s: float, chunk: int = 5, max_steps: int | None = None) -> int:
-    """Step several runs in lock-step, `chunk` steps each at a time, until `budget_s` seconds
-    are spent (at least one chunk), so an A/B comparison stays at the same step even when one
-    setting is slower. Returns the steps taken by each run."""
-    t0, taken = time.perf_counter(), 0
-    while True:
-        n = chunk if max_steps is None else min(chunk, max_steps - max(r.step_count for r in runs))
-        if n <= 0 or any(r.diverged for r in runs):
-            break
-        for r in runs:
-            r.step(n)
-        taken += n
-        if time.perf_counter() - t0 >= budget_s:
-            break
-    return taken
+class Player:
+    """Plays live runs in a background thread: trains them in lock-step, `chunk` steps each at a time, until
+    `stop()`, `max_steps`, a diverged run, or `idle_s` seconds without a `seen()` (a closed tab: the page
+    calls `seen()` on every frame it draws). The page only draws snapshots, so training does not wait for
+    drawing and drawing does not wait for training. The thread calls no Streamlit function.
+
+    `reason` says why it stopped: "stopped", "max_steps", "diverged", "idle" or "error: …"."""
+
+    def __init__(self, runs: list[LiveRun], max_steps: int, chunk: int = 5, idle_s: float = 10.0):
+        self.runs = list(runs)
+        self.max_steps, self.chunk, self.idle_s = int(max_steps), int(chunk), float(idle_s)
+        self.reason: str | None = None
+        self._stop = threading.Event()
+        self._seen = time.monotonic()
+        self._thread = threading.Thread(target=self._play, name="genlab-live-player", daemon=True)
+
+    def start(self) -> "Player":
+        self._seen = time.monotonic()
+        self._thread.start()
+        return self
+
+    def seen(self) -> None:
+        """The page drew a frame: keep playing."""
+        self._seen = time.monotonic()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def _play(self) -> None:
+        reason = "stopped"
+        try:
+            while not self._stop.is_set():
+                if time.monotonic() - self._seen > self.idle_s:
+                    reason = "idle"
+                    break
+                if any(r.diverged for r in self.runs):
+                    reason = "diverged"
+                    break
+                n = min(self.chunk, self.max_steps - max(r.step_count for r in self.runs))
+                if n <= 0:
+                    reason = "max_steps"
+                    break
+                for r in self.runs:
+                    r.step(n)
+        except Exception as e:  # noqa: BLE001 - shown by the page, never raised in a thread nobody joins
+            reason = f"error: {type(e).__name__}: {e}"
+        self.reason = reason

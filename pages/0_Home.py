@@ -47,11 +47,9 @@ with dev_col:
 with data_col:
     st.subheader("Datasets")
     rows = ui.dataset_status()
-    st.dataframe(
-        [{"dataset": r["name"], "shape": r["shape"], "available": "yes" if r["available"] else "no",
-          "description": r["description"]} for r in rows],
-        hide_index=True, width="stretch",
-    )
+    # st.table, not st.dataframe: every row and every word shown, wrapped, with no scrolling box inside the page
+    st.table([{"dataset": r["name"], "shape": r["shape"], "available": "yes" if r["available"] else "no",
+               "description": r["description"]} for r in rows], hide_index=True)
     for r in rows:
         if not r["available"]:
             st.caption(f"**{r['name']}**: {r['note']}")
@@ -60,11 +58,9 @@ st.subheader("Checkpoints")
 ckpts = ui.checkpoint_rows()
 good = [r for r in ckpts if r.ok]
 if good:
-    st.dataframe(
-        [{"name": r.name, "model": r.model, "data": r.data, "z": r.latent_dim, "steps": r.steps,
-          "device": r.device, "path": r.path} for r in good],
-        hide_index=True, width="stretch",
-    )
+    st.table([{"name": r.name, "model": r.model, "data": r.data, "z": r.latent_dim,
+               "steps": f"{r.steps:,}" if r.steps is not None else "–", "device": r.device or "–",
+               "path": f"`{r.path}`"} for r in good], hide_index=True)
 else:
     st.info("No checkpoints found in checkpoints/ or runs/. Train one on the Train page, or run "
             "`genlab train --model vae --data digits --steps 2000`.")

@@ -3,6 +3,7 @@ disentanglement scores against β. Widgets and layout only; the work is in genla
 genlab.compare."""
 
 import dataclasses
+import math
 from pathlib import Path
 
 import numpy as np
@@ -42,9 +43,22 @@ def start_code(path: str, version: int, data_name: str, index: int) -> tuple:
 
 
 @st.cache_data(show_spinner="Encoding 2,000 images with random factors…", max_entries=32)
-def factor_info(path: str, version: int, data_name: str) -> dict:
+def factor_info(path: str, version: int, data_name: str, weights_sha256: str | None) -> dict:
+    stored = latent.stored_factor_matrix(path, weights_sha256)  # the shipped checkpoints carry it (`genlab maps`)
+    if stored is not None:
+        return stored
     model, _ = ui.model_for(path)
-    return latent.factor_information(model, dataset(data_name), n=2000, seed=0)
+    return latent.factor_information(model, dataset(data_name), n=latent.FACTOR_MATRIX_N, seed=latent.FACTOR_MATRIX_SEED)
+
+
+def mark_beta(fig: go.Figure, beta: float, log_x: bool, largest: float) -> None:
+    """A dotted line at the β shown above, its label right beside it. Not add_vline's own label: on a
+    log axis plotly places a shape at x but an annotation at log10(x) (plotly.py#2580), which put the
+    label far from its line."""
+    fig.add_vline(x=beta, line_dash="dot", line_color="grey")
+    fig.add_annotation(x=math.log10(beta) if log_x else beta, xref="x", y=1, yref="paper", showarrow=False,
+                       text=f"β = {beta:g} (shown above)", font=dict(size=11, color="grey"), yanchor="top",
+                       xanchor="right" if beta == largest else "left", xshift=-4 if beta == largest else 4)
 
 
 # --------------------------------------------------------------------------- which checkpoint
@@ -219,6 +233,14 @@ def slider_panel():
 
 
 z = slider_panel()
+if row.data == "dsprites":
+    st.caption(
+        "**Why a small square can come back as a round blob.** The smallest dSprites shapes are about 9 × 9 "
+        "pixels of the 64 × 64 image, so a small square, ellipse and heart differ in a few dozen pixels only. "
+        "Telling them apart buys the decoder little reconstruction, while a latent that holds shape costs KL "
+        "(weighted by β), so these models learn shape last, or not at all; without it the decoder draws what "
+        "suits every shape at that place and size: a rounded blob. Large sprites (up to 19 × 19) keep their "
+        "corners better, and the factor matrix below shows how little of *shape* any latent holds.")
 
 # --------------------------------------------------------------------------- traversal grid
 st.subheader("Traversal grid")
@@ -229,7 +251,11 @@ span = g1.slider("Span (standard deviations)", 1.0, 4.0, 3.0, 0.5, key="span")
 n_values = g2.slider("Values per row", 5, 13, 9, 2, key="n_values")
 all_dims = [f"z{d}" for d in order]
 want_dims = ui.url_list("dims", all_dims[:10], all_dims, what="a dimension of this model")
-chosen = g3.multiselect("Dimensions", all_dims, default=want_dims, key="dims")
+# The chips in the grid's order (KL, largest first): after a β change re-sorts the grid, the chips
+# follow, keeping the same dimensions picked.
+kept = st.session_state.get("dims", want_dims)
+st.session_state["dims"] = [d for d in all_dims if d in kept]
+chosen = g3.multiselect("Dimensions", all_dims, key="dims")
 QP["dims"] = ",".join(chosen)
 dims = [d for d in order if f"z{d}" in chosen]  # rows by KL, largest first
 values = np.linspace(-span, span, n_values)
@@ -242,12 +268,15 @@ if dims:
         step_y, step_x = h * cell + 2, w * cell + 2
         ticks = [f"z{d} · {kl[d]:.2f} nats" + ("" if stats["active"][d] else " (ignored)") if kl is not None else f"z{d}"
                  for d in dims]
-        fig = go.Figure(go.Image(z=picture, hoverinfo="skip"))
-        fig.update_layout(title="Traversal grid", height=max(260, picture.shape[0] + 80), margin=dict(l=10, r=10, t=40, b=30),
+        # the picture as a PNG (tens of KB), not as a z array of every pixel (MBs the browser must parse)
+        fig = go.Figure(go.Image(source=latent.png_data_uri(picture), hoverinfo="skip"))
+        ph, pw = picture.shape[:2]
+        fig.update_layout(title="Traversal grid", height=max(260, ph + 80), margin=dict(l=10, r=10, t=40, b=30),
                           yaxis=dict(tickmode="array", tickvals=[2 + step_y * i + step_y / 2 for i in range(len(dims))],
-                                     ticktext=ticks, showgrid=False),
+                                     ticktext=ticks, showgrid=False, range=[ph - 0.5, -0.5], scaleanchor="x"),
                           xaxis=dict(tickmode="array", tickvals=[2 + step_x * i + step_x / 2 for i in range(len(values))],
-                                     ticktext=[f"{v:+.1f}" for v in values], showgrid=False, side="bottom"))
+                                     ticktext=[f"{v:+.1f}" for v in values], showgrid=False, side="bottom",
+                                     range=[-0.5, pw - 0.5], constrain="domain"))
         st.plotly_chart(fig, key="grid")
         dl1, dl2 = st.columns(2)
         stem = Path(path).parent.name or "model"
@@ -282,7 +311,7 @@ else:
 if data is not None and getattr(data, "factor_sizes", None) and latent.gives_codes(model):
     st.subheader("Which latent holds which factor")
     try:
-        info = factor_info(path, version, row.data)
+        info = factor_info(path, version, row.data, row.meta.get("weights_sha256"))
     except Exception as e:
         ui.show_error(e, "Could not measure the factor matrix")
         info = None
@@ -321,17 +350,24 @@ if group["sweep"] and len(members) > 1 and data is not None:
             rec.append(None)
             actives.append(None)
     betas = [m["beta"] for m in members]
+    log_beta = all(b > 0 for b in betas)
     # the swept β values themselves as ticks (a log axis's minor ticks crowd out the few that matter)
-    beta_axis = (dict(type="log", tickvals=betas, ticktext=[f"{b:g}" for b in betas]) if all(b > 0 for b in betas)
-                 else dict(type="linear"))
+    beta_axis = dict(type="log", tickvals=betas, ticktext=[f"{b:g}" for b in betas]) if log_beta else dict(type="linear")
+    steps_note = compare.steps_differ(members)  # None when every β trained as long
     c1, c2 = st.columns(2)
-    fig = go.Figure(go.Scatter(x=betas, y=rec, mode="lines+markers", name="reconstruction"))
-    fig.add_vline(x=member["beta"], line_dash="dot")
+    fig = go.Figure(go.Scatter(x=betas, y=rec, name="reconstruction",
+                               **(dict(mode="lines+markers+text", text=compare.steps_labels(members),
+                                       textposition="top center", textfont=dict(size=10))
+                                  if steps_note else dict(mode="lines+markers"))))
+    mark_beta(fig, member["beta"], log_beta, max(betas))
     fig.update_layout(title=ui.chart_title("Reconstruction error vs β"), xaxis_title="β",
                       yaxis_title="nats per image (Bernoulli NLL)", xaxis=beta_axis, height=340,
                       margin=dict(l=10, r=10, t=60, b=10))
     c1.plotly_chart(fig, key="rec_vs_beta")
-    fig = go.Figure(go.Bar(x=[f"{b:g}" for b in betas], y=actives))
+    if steps_note:
+        c1.caption(steps_note)
+    fig = go.Figure(go.Bar(x=[f"{b:g}" for b in betas], y=actives,
+                           **(dict(text=compare.steps_labels(members), textposition="outside") if steps_note else {})))
     fig.update_layout(title=ui.chart_title(f"Active dimensions (KL > {latent.ACTIVE_KL_NATS:g} nats) vs β"),
                       xaxis_title="β", xaxis_type="category",  # one bar per β, evenly spaced like the doubling sweep
                       height=340, margin=dict(l=10, r=10, t=60, b=10))
@@ -369,7 +405,7 @@ if group["sweep"] and len(members) > 1 and data is not None:
             med = compare.score_medians(table, k)
             fig.add_trace(go.Scatter(x=[b for b, _ in med], y=[v for _, v in med], mode="lines",
                                      line=dict(color=colour), name=f"{compare.SCORE_LABELS[k]}: median over seeds"))
-        fig.add_vline(x=member["beta"], line_dash="dot")
+        mark_beta(fig, member["beta"], log_beta, max(betas))
         fig.update_layout(title=ui.chart_title("Disentanglement scores vs β: every seed, and the median"),
                           xaxis_title="β", yaxis_title="score", xaxis=beta_axis, height=420,
                           legend=dict(orientation="h", yanchor="top", y=-0.2), margin=dict(l=10, r=10, t=60, b=10))

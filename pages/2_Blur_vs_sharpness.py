@@ -150,10 +150,8 @@ for name, imgs in rep["images"].items():
     blocks.append((f"{name}: samples", imgs["samples"]))
     if imgs["recons"] is not None:
         blocks.append((f"{name}: reconstructions of the real images", imgs["recons"]))
-for start in range(0, len(blocks), 4):
-    cols = st.columns(4)
-    for col, (caption, imgs) in zip(cols, blocks[start:start + 4]):
-        col.image(latent.image_grid(imgs, ncols=4), caption=caption)
+# one element for all the grids (they flow four to a row), not a column each: less for the browser to lay out
+st.image([latent.image_grid(imgs, ncols=4) for _, imgs in blocks], caption=[c for c, _ in blocks], width=290)
 
 st.subheader("Zoomed crop")
 h, w = data.shape[-2:]
@@ -163,10 +161,8 @@ size = z2.slider("Crop size (pixels)", 2, min(h, w), max(2, min(h, w) // 2), key
 top = z3.slider("Top", 0, h - size, min((h - size) // 2, h - size), key="crop_top")
 left = z4.slider("Left", 0, w - size, min((w - size) // 2, w - size), key="crop_left")
 crops = [b for b in blocks if len(b[1]) > idx]
-for start in range(0, len(crops), 6):
-    cols = st.columns(6)
-    for col, (caption, imgs) in zip(cols, crops[start:start + 6]):
-        col.image(latent.zoom_crop(imgs[idx], top, left, size, 160), caption=caption)
+st.image([latent.zoom_crop(imgs[idx], top, left, size, 160) for _, imgs in crops], caption=[c for c, _ in crops],
+         width=180)
 
 # --------------------------------------------------------------------------- sharpness
 st.subheader("Sharpness")
@@ -229,9 +225,9 @@ if nearest_real.applies_to(data):
         near = nearest_pairs({name: imgs["samples"][:8] for name, imgs in rep["images"].items()}, seed)
         for name, found in near.items():
             st.markdown(f"**{name}**")
-            cols = st.columns(8)
-            for col, pair, iou, grey in zip(cols, found["pairs"], found["iou"], found["soft_iou"]):
-                col.image(latent.image_grid(pair, ncols=2), caption=f"IoU {iou:.2f} · grey {grey:.2f}")
+            # one element per checkpoint, not eight columns of one image each: a lighter page for the browser
+            st.image([latent.image_grid(pair, ncols=2) for pair in found["pairs"]], width=150,
+                     caption=[f"IoU {iou:.2f} · grey {grey:.2f}" for iou, grey in zip(found["iou"], found["soft_iou"])])
         figs = {names[p]: nearest_figures(p, mtime(p)) for p in chosen}
     except Exception as e:
         ui.show_error(e, "Could not search the nearest real sprites")

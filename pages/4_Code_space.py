@@ -21,8 +21,9 @@ ui.setup_page(
 )
 QP = st.query_params
 METHODS = {"PCA": "pca", "UMAP": "umap", "t-SNE": "tsne"}
-SIZES = [500, 1000, 2000, 5000]
+SIZES = list(latent.MAP_SIZES)  # the sizes `genlab maps` stores ahead for shipped checkpoints
 KL_COLOUR = "KL per point"
+MARK_COLOURS = {"A": "black", "B": "#d6008f"}  # the picked points on the map, in the legend and in the captions
 
 
 qp, mtime, dataset = ui.url_value, ui.checkpoint_version, ui.dataset
@@ -77,10 +78,12 @@ def code_figure(xy: np.ndarray, table: dict, colour: str, title: str, prior_xy=N
         fig.add_trace(go.Scatter(x=prior_xy[:, 0], y=prior_xy[:, 1], mode="markers", name="prior samples",
                                  customdata=np.full(len(prior_xy), -1),
                                  marker=dict(symbol="x", size=5, color="rgba(90,90,90,0.45)"), hoverinfo="skip"))
-    for label, i in marks:
-        fig.add_trace(go.Scatter(x=[xy[i, 0]], y=[xy[i, 1]], mode="markers+text", name=f"point {label}",
+    for label, i in marks:  # A and B told apart in the legend too: their own colour, and their numbers
+        fig.add_trace(go.Scatter(x=[xy[i, 0]], y=[xy[i, 1]], mode="markers+text", name=f"{label}: point {i}",
                                  text=[label], textposition="top center", customdata=[i],
-                                 marker=dict(symbol="star", size=18, color="black", line=dict(color="white", width=1))))
+                                 textfont=dict(color=MARK_COLOURS[label], size=14),
+                                 marker=dict(symbol="star", size=18, color=MARK_COLOURS[label],
+                                             line=dict(color="white", width=1))))
     # with a continuous colour the legend goes in a row under the map: the colour bar takes the right edge
     legend = dict(itemsizing="constant") if categorical else dict(itemsizing="constant", orientation="h", y=-0.06,
                                                                    yanchor="top")
@@ -107,7 +110,8 @@ row, version = by_path[path], mtime(path)
 want_m = qp("method", "PCA", choices=list(METHODS))
 method = c2.radio("Map", list(METHODS), index=list(METHODS).index(want_m) if want_m in METHODS else 0, horizontal=True,
                   key="method", help="PCA is instant; UMAP and t-SNE follow curved structure but take seconds "
-                  "(UMAP's first fit in a server process compiles for about half a minute). Maps are cached on disk.")
+                  "(UMAP's first fit in a server process compiles for about half a minute). The shipped checkpoints "
+                  "carry their UMAP maps (`genlab maps`); other maps are cached on disk once computed.")
 QP["method"] = method
 n = c3.select_slider("Points", SIZES, value=qp("n", 1000, int, choices=SIZES), key="n")
 QP["n"] = str(n)
@@ -152,7 +156,12 @@ marks = (("A", a), ("B", b))
 chart = st.empty()
 try:
     xy = latent.embed_codes(table["mu"], "pca", 0, cache_dir, path, extra=extra)
-    if METHODS[method] != "pca":
+    # a map stored beside the checkpoint (`genlab maps`): the shipped ones open at once
+    stored = (latent.stored_map(path, row.meta.get("weights_sha256"), METHODS[method], table["mu"], extra)
+              if METHODS[method] != "pca" else None)
+    if stored is not None:
+        xy = stored
+    elif METHODS[method] != "pca":
         if not latent.is_embedding_cached(table["mu"], METHODS[method], 0, cache_dir, path, extra=extra):
             chart.plotly_chart(code_figure(xy, table, colour, f"PCA (shown while {method} computes)",
                                            xy[n:] if extra is not None else None, marks), key="preview")
@@ -193,8 +202,10 @@ except Exception as e:
     ui.show_error(e, "Could not decode the picked points")
     st.stop()
 cols = st.columns(4)
-for col, img, cap in zip(cols, (x_ab[0], rec_ab[0], x_ab[1], rec_ab[1]),
-                         (f"A: image {table['idx'][a]}", "A decoded", f"B: image {table['idx'][b]}", "B decoded")):
+# named as the map and the inputs name them (point numbers), the data set's own index beside
+caps = [f"A: point {a} (image {table['idx'][a]} of {row.data})", f"A: point {a} decoded",
+        f"B: point {b} (image {table['idx'][b]} of {row.data})", f"B: point {b} decoded"]
+for col, img, cap in zip(cols, (x_ab[0], rec_ab[0], x_ab[1], rec_ab[1]), caps):
     col.image(latent.to_display(img, 160), caption=cap)
 st.image(latent.image_grid(path_imgs, ncols=len(path_imgs)),
          caption="decode((1 − t)·μ_A + t·μ_B) for t from 0 to 1: a path through holes decodes to images unlike the data")

@@ -32,7 +32,7 @@ def _run():
 def test_home_page_lists_device_and_datasets(ckpt_dirs):
     at = _run()
     assert at.metric[0].value == "CPU"
-    datasets = at.dataframe[0].value
+    datasets = at.table[0].value
     assert list(datasets["dataset"]) == list(DATASETS)
     assert any("No checkpoints found" in i.value for i in at.info)
 
@@ -44,7 +44,7 @@ def test_home_page_shows_a_new_checkpoint_without_restart(ckpt_dirs):
                                                      name="mine"), progress=False)
     at = AppTest.from_file(str(APP), default_timeout=120)
     at.run()
-    table = at.dataframe[-1].value
+    table = at.table[-1].value
     assert list(table["name"]) == ["mine"] and list(table["model"]) == ["vae"]
 
 

@@ -8,6 +8,7 @@ to the same weights as an uninterrupted run, and reports a divergence in one sen
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 import pytest
@@ -171,13 +172,41 @@ def test_a_nan_loss_stops_the_live_run_with_a_message(monkeypatch):
     assert run.step(5) == 1  # stays stopped
 
 
-def test_advance_together_keeps_ab_runs_in_step():
+def test_a_player_trains_ab_runs_in_lock_step_in_the_background_up_to_its_cap():
     a = live.LiveRun("gan", "ring", live.trick_overrides({}), **SMALL)
     b = live.LiveRun("gan", "ring", live.trick_overrides({"loss": "wgan-gp"}), **SMALL)
-    taken = live.advance_together([a, b], budget_s=0.0, chunk=3)
-    assert taken == 3 and a.step_count == b.step_count == 3
-    live.advance_together([a, b], budget_s=10.0, chunk=4, max_steps=9)
+    player = live.Player([a, b], max_steps=9, chunk=4).start()
+    player._thread.join(60)
+    assert not player.running and player.reason == "max_steps"
     assert a.step_count == b.step_count == 9
+
+
+def test_a_player_stops_when_told_or_when_no_page_draws_it():
+    run = live.LiveRun("gan", "ring", live.trick_overrides({}), **SMALL)
+    player = live.Player([run], max_steps=10**6).start()
+    time.sleep(0.3)
+    assert player.running
+    player.stop()
+    assert not player.running and player.reason == "stopped"
+    stopped_at = run.step_count
+    assert stopped_at > 0
+    time.sleep(0.2)
+    assert run.step_count == stopped_at  # nothing trains after stop()
+
+    idle = live.Player([run], max_steps=10**6, idle_s=0.3).start()  # a closed tab: no seen() comes
+    idle._thread.join(30)
+    assert not idle.running and idle.reason == "idle"
+
+
+def test_a_player_stops_on_a_diverged_run(monkeypatch):
+    def nan_loss(real_logit, fake_logit, real_target=1.0):
+        return {"loss": (real_logit.mean() + fake_logit.mean()) * float("nan")}
+
+    run = live.LiveRun("gan", "ring", live.trick_overrides({}), **SMALL)
+    monkeypatch.setattr(obj, "gan_d_loss", nan_loss)
+    player = live.Player([run], max_steps=10**6).start()
+    player._thread.join(30)
+    assert player.reason == "diverged" and run.diverged
 
 
 def test_live_run_refuses_image_data():

@@ -150,7 +150,7 @@ def test_every_page_file_is_in_the_router():
 
 def test_home_lists_the_lab(lab):
     at = open_page("app.py")
-    names = set(at.dataframe[-1].value["name"])
+    names = set(at.table[-1].value["name"])
     assert set(TINY_LAB) <= names
     assert len(at.get("page_link")) == len(ui.PAGES)
 
@@ -310,16 +310,24 @@ def test_mode_collapse_steps_and_tricks(lab):
 def test_mode_collapse_play_advances_and_pause_stops(lab):
     at = open_page("3_Mode_collapse.py")
     at.button(key="play").click()
-    rerun(at)  # the press reruns the page once; each rerun while playing trains for a frame's budget
+    rerun(at)  # the press starts a background player; each rerun while playing draws its progress
     assert at.button(key="play").label == "⏸ Pause"
+    player = at.session_state["player"]
+    assert player.running and player.runs == [at.session_state["run_a"][1]]
+    deadline = time.monotonic() + 60
+    while int(metric(at, "Step")) < 50 and time.monotonic() < deadline:  # it trains between the page's runs
+        time.sleep(0.2)
+        rerun(at)
     played = int(metric(at, "Step"))
-    assert played > 0
+    assert played >= 50
     at.button(key="play").click()
     rerun(at)
     assert at.button(key="play").label == "▶ Play"
+    assert not player.running and "player" not in at.session_state
     paused = int(metric(at, "Step"))
+    time.sleep(0.5)
     rerun(at)
-    assert int(metric(at, "Step")) == paused, "a paused run must not train on a rerun"
+    assert int(metric(at, "Step")) == paused, "a paused run must not train"
 
 
 def test_mode_collapse_ab_view_steps_both_runs_in_lock_step(lab):
@@ -379,14 +387,15 @@ def test_code_space_map_points_and_colours(lab):
     assert title.startswith("PCA of the encoder means (μ) of 500 dsprites images")
     assert "prior samples" in [t["name"] for t in data]
     caps = by_caption(at)
-    assert {"A decoded", "B decoded"} <= set(caps)
+    assert {"A: point 0 decoded", "B: point 1 decoded"} <= set(caps)
 
     at.number_input(key="point_a").set_value(7)
     rerun(at)
     new = by_caption(at)
-    assert new["A decoded"] != caps["A decoded"] and new["B decoded"] == caps["B decoded"]
+    assert new["A: point 7 decoded"] != caps["A: point 0 decoded"]
+    assert new["B: point 1 decoded"] == caps["B: point 1 decoded"]
     marks = {t["name"]: t for t in charts(at)[title]}
-    assert values(marks["point A"]["customdata"]).tolist() == [7]
+    assert values(marks["A: point 7"]["customdata"]).tolist() == [7]
 
     at.selectbox(key="colour").set_value("KL per point")
     rerun(at)
@@ -476,7 +485,7 @@ def test_train_page_runs_in_the_background_and_lists_the_checkpoint(lab, monkeyp
     assert "samples at step 30" in charts(at)
 
     home = open_page("app.py")
-    table = home.dataframe[-1].value
+    table = home.table[-1].value
     assert "tiny-ring" in set(table["name"])
 
 
