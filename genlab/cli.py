@@ -161,6 +161,8 @@ def _parser() -> argparse.ArgumentParser:
     rs.add_argument("dirs", nargs="*", help="folders to read [checkpoints]")
     rs.add_argument("--nearest-real", action="store_true",
                     help="the nearest-real figures of dSprites checkpoints instead (docs/results/blur-vs-sharpness.md)")
+    rs.add_argument("--failure-modes", action="store_true",
+                    help="the pixelcnn-vae checkpoints' use of the code instead (docs/results/failure-modes.md)")
 
     sw = sub.add_parser("sweep", help="train one model at several values of a setting (and seeds)",
                         description="Train one model at several values of one setting, e.g. --values beta=1,2,4,8,16, "
@@ -529,6 +531,12 @@ def cmd_results(a) -> int:
         rows = results_rows(a.dirs or ["checkpoints"])
         print(nearest_table([(Path(r.path).parent.name if Path(r.path).name == "model" else Path(r.path).name,
                               r.model, r.meta) for r in rows]))
+        return 0
+    if a.failure_modes:
+        from genlab.checkpoint import list_checkpoints
+        from genlab.failure_modes import results_table as code_use_table
+
+        print(code_use_table([r for d in a.dirs or ["checkpoints"] for r in list_checkpoints(d)]))
         return 0
     print(results_table(a.dirs or ["checkpoints"]))
     return 0

@@ -238,6 +238,40 @@ def _load_digits() -> ImageData:
                      [str(i) for i in range(10)], max_value=16.0)
 
 
+class BinarisedImages(ImageData):
+    """Grey images in [0, 1] read as the probabilities of binary pixels: every training batch draws its
+    pixels afresh, x_ij ~ Bernoulli(g_ij) ("dynamic binarisation", as for the binarised MNIST of
+    Burda et al. 2016 and Chen et al. 2017), so no model can learn one fixed pattern per image. `get`
+    (the images that pages and measures show and score) returns one fixed draw, made once with seed 0."""
+
+    def __init__(self, name: str, grey: ImageData):
+        p = grey.get(torch.arange(len(grey)))["x"].float()
+        fixed = (torch.rand(p.shape, generator=torch.Generator().manual_seed(0)) < p).to(torch.uint8)
+        super().__init__(name, fixed, grey.labels, grey.label_names, max_value=1.0)
+        self.probabilities = p
+
+    def to(self, device) -> "BinarisedImages":
+        super().to(device)
+        self.probabilities = self.probabilities.to(device)
+        return self
+
+    def sample(self, batch_size: int, generator: torch.Generator | None = None) -> dict:
+        idx = torch.randint(len(self), (batch_size,), generator=generator)
+        p = self.probabilities[idx.to(self.probabilities.device)]
+        u = torch.rand(p.shape, generator=generator).to(p.device)
+        out = {"x": (u < p).to(p.dtype)}
+        if self.labels is not None:
+            out["y"] = self.labels[idx.to(self.labels.device)]
+        return out
+
+
+def _load_digits_binary() -> ImageData:
+    """The digits with binary pixels (BinarisedImages): a pixel is on with probability its grey level.
+    Binary pixels make the Bernoulli likelihood a proper one, and a PixelCNN decoder reads back exactly
+    the values it draws (genlab's pixelcnn-vae; survey §2.1.2)."""
+    return BinarisedImages("digits-binary", _load_digits())
+
+
 def _read_idx(path: Path) -> np.ndarray:
     """Read an IDX file (the MNIST format), gzipped or not. Plain bytes: nothing is unpickled."""
     opener = gzip.open if path.suffix == ".gz" else open
@@ -368,6 +402,9 @@ DATASETS: dict[str, DatasetSpec] = {
                         lambda download=False, path=None: MixtureData("grid", grid_centres(), 0.05), has_labels=True),
     "digits": DatasetSpec("digits", "scikit-learn handwritten digits: 1,797 8×8 images, 10 labels", "images",
                           (1, 8, 8), lambda download=False, path=None: _load_digits(), has_labels=True),
+    "digits-binary": DatasetSpec("digits-binary", "the digits with binary pixels, each on with probability its grey "
+                                 "level, drawn afresh for every batch: 1,797 8×8 images, 10 labels", "images", (1, 8, 8),
+                                 lambda download=False, path=None: _load_digits_binary(), has_labels=True),
     "mnist": DatasetSpec("mnist", "MNIST: 60,000 28×28 digits (torchvision files from a local folder)", "images",
                          (1, 28, 28), lambda download=False, path=None: _load_mnist_like("MNIST", "MNIST", download, path and Path(path)),
                          builtin=False, has_labels=True),

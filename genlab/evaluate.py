@@ -184,21 +184,26 @@ def _disentanglement(model, data, fast: bool, seed: int, dci_backend: str = "his
 
 
 def _latent(model, data, n: int, seed: int) -> tuple[dict, dict]:
+    from genlab.failure_modes import reconstruction_terms
     from genlab.metrics import latent_stats as ls
 
     x = _real(data, n, seed)
-    dev = model.device
-    mu = _batched(lambda v: model.encode(v)[0], x, dev)
-    logvar = _batched(lambda v: model.encode(v)[1], x, dev)
+    # the bound's reconstruction term (one z per image), with the encoder's mu and logvar
+    rec, mu, logvar = reconstruction_terms(model, x, seed + 3)
     kl = np.asarray(ls.kl_per_dim(mu.numpy(), logvar.numpy()))
     au = ls.active_units(mu.numpy(), logvar=logvar.numpy())
     agg = ls.aggregate_posterior_stats(mu.numpy(), logvar.numpy())
     z = ls.aggregate_posterior_sample(mu, logvar, seed)
     prior = torch.randn(z.shape, generator=torch.Generator().manual_seed(seed + 1))
     holes = ls.prior_holes(z.numpy(), prior.numpy())  # samples of the aggregate posterior q(z), not just its means
+    # I(x; z) under q: ≈ 0 for an ignored code (survey §2.1.2), at most log n
+    mi = ls.mutual_information(mu, logvar, seed=seed + 4)
+    bound = ls.bound_split(rec, mu, logvar)
     flat = {"kl_total": float(kl.sum()), "active_units": au["n_active"], "mmd_to_prior": float(ls.mmd(z, prior)),
-            "aggregate_kl_to_prior": agg["gaussian_kl_to_prior"], "prior_holes": holes["share"]}
-    return flat, {"kl_per_dim": kl.tolist(), "n": n}
+            "aggregate_kl_to_prior": agg["gaussian_kl_to_prior"], "prior_holes": holes["share"],
+            "mutual_information": mi["mi"], "rec_nll": bound["rec"], "elbo": bound["elbo"]}
+    return flat, {"kl_per_dim": kl.tolist(), "n": n, "mi_ceiling": mi["log_n"],
+                  "bound": f"one z ~ q(z|x) per image, the decoder's {model.cfg.resolved_likelihood} likelihood"}
 
 
 def _real(data, n: int, seed: int) -> torch.Tensor:

@@ -94,6 +94,14 @@ class ModelConfig:
     mmd_weight: float = hp(1000.0, "--mmd-weight", "InfoVAE's λ on MMD(q(z), p(z)), the aggregate posterior against "
                             "the prior", "Zhao et al. 2019", Limit(0, 1e6))
     alpha: float = hp(1.0, "--alpha", "InfoVAE's α; 1 = MMD-VAE, no per-sample KL", "Zhao et al. 2019", Limit(-1000, 1))
+    # an autoregressive decoder and the remedies for an ignored code (survey §2.1.2)
+    pixel_reach: int = hp(0, "--pixel-reach", "rows above and columns to either side of each pixel that the PixelCNN "
+                           "decoder sees of the earlier pixels; 0 = the factorised decoder, the image's height − 1 = "
+                           "every earlier pixel", "van den Oord et al. 2016; Chen et al. 2017 (VLAE)", Limit(0, 63))
+    free_bits: float = hp(0.0, "--free-bits", "free bits: each latent dimension's KL term is max(λ, KL), so its first "
+                           "λ nats cost nothing; 0 = off", "Kingma et al. 2016", Limit(0, 100))
+    kl_anneal_steps: int = hp(0, "--kl-anneal-steps", "KL annealing: the KL term's weight rises linearly from 0 to 1 "
+                               "over this many steps; 0 = off", "Bowman et al. 2016", Limit(0, 100_000_000))
     # GAN family
     gan_loss: str = hp("non-saturating", "--gan-loss", "the generator's loss: minimax is the survey's eq. 2, "
                         "non-saturating its fix", "Goodfellow et al. 2014", choices=("non-saturating", "minimax"))
@@ -289,6 +297,9 @@ class ModelSpec:
     capacity_schedule: bool = False  # the KL capacity C rises with the step (Burgess et al.): timelines show C
     knob: str | None = None  # the β-like setting its sweeps vary ("beta": the β sweeps of the traversal page)
     stackable: bool = False  # trains as a member of a stacked β-VAE run (genlab.sweep), only `knob` differing
+    autoregressive: bool = False  # the decoder is nets.PixelCNNDecoder: p(x|z) over earlier pixels up to
+    # pixel_reach, samples drawn pixel by pixel; decode(z) draws with one noise field shared by every z
+    code_remedies: bool = False  # free bits and KL annealing apply (its step reads them)
 
 
 class StepContext:
@@ -458,10 +469,23 @@ class GenerativeModel(nn.Module):
         """Decoder output before the output non-linearity (logits for images)."""
         return self._decoder()(z)
 
-    def decode(self, z):
-        """z → image in [0, 1] (mean of p(x|z), or the generator's output), or a 2-D point."""
+    def decode(self, z, noise: torch.Tensor | None = None):
+        """z → image in [0, 1] (mean of p(x|z), or the generator's output), or a 2-D point.
+
+        An autoregressive decoder has no tractable mean: it draws x ~ p(x|z) pixel by pixel with the
+        uniform `noise` (B or 1, 1, H, W), by default one fixed field shared by every z, so decode stays
+        a function of z and a traversal's images differ only through z."""
+        if self.spec.autoregressive:
+            if noise is None:
+                noise = torch.rand((1, *self.cfg.shape), generator=torch.Generator().manual_seed(0)).to(z.device)
+            return self.nets["dec"].sample(z, noise)
         out = self.decode_raw(z)
         return torch.sigmoid(out) if self.is_image else out
+
+    def likelihood_logits(self, z, x):
+        """The decoder's logits of p(x|z) at the image x: the whole image in one pass (an autoregressive
+        decoder reads the earlier pixels of x itself). What the bound's reconstruction term scores."""
+        return self.nets["dec"](z, x) if self.spec.autoregressive else self.decode_raw(z)
 
     def encode(self, x):
         """x → (mu, logvar) of q(z|x). Only for models with an encoder."""
@@ -471,7 +495,10 @@ class GenerativeModel(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None):
-        return self.decode(self.prior(n, generator))
+        z = self.prior(n, generator)
+        if self.spec.autoregressive:  # a noise field of its own for each sample
+            return self.decode(z, torch.rand((n, *self.cfg.shape), generator=generator, device=self.device))
+        return self.decode(z)
 
     @torch.no_grad()
     def reconstruct(self, x):
@@ -533,6 +560,18 @@ def info_vae_step(m, x, ctx):
     mu, logvar, z, logits = _vae_forward(m, x, ctx)
     prior_z = torch.randn(z.shape, generator=ctx.gen, device=z.device)
     return obj.info_vae(x, logits, mu, logvar, z, prior_z, c.alpha, c.mmd_weight, c.resolved_likelihood)
+
+
+def pixelcnn_vae_step(m, x, ctx):
+    """A VAE whose decoder may read the earlier pixels (nets.PixelCNNDecoder), trained on the ELBO
+    or on it with the remedies for an ignored code: free bits, KL annealing, InfoVAE's weights."""
+    c = m.cfg
+    mu, logvar = m.nets["enc"](x)
+    z = obj.reparameterise(mu, logvar, ctx.gen)
+    logits = m.nets["dec"](z, x)
+    prior_z = torch.randn(z.shape, generator=ctx.gen, device=z.device) if c.alpha + c.mmd_weight != 1 else None
+    return obj.vae_kept_code(x, logits, mu, logvar, z, prior_z, ctx.step, c.free_bits, c.kl_anneal_steps, c.alpha,
+                             c.mmd_weight, c.resolved_likelihood)
 
 
 # --------------------------------------------------------------------------- GAN family steps
@@ -771,6 +810,15 @@ def _vae_nets(c):
             "dec": nets.Decoder(c.shape, c.latent_dim, batch_norm=_g_norm(c), **_mlp(c))}
 
 
+MAX_PIXELCNN_SIDE = 32  # 1,024 sequential steps per sample; dSprites' 64×64 would take 4,096 (13 s for 5 images)
+PIXELCNN_HIDDEN = 64  # pixelcnn-vae's FC width (256 elsewhere): its float16 checkpoints stay near 0.5 MB
+
+
+def _pixelcnn_vae_nets(c):
+    return {"enc": nets.Encoder(c.shape, c.latent_dim, hidden=PIXELCNN_HIDDEN),
+            "dec": nets.PixelCNNDecoder(c.shape, c.latent_dim, c.pixel_reach, hidden=PIXELCNN_HIDDEN)}
+
+
 def _gan_nets(c):
     z = c.latent_dim + c.n_categorical + c.n_continuous
     extra = c.n_categorical + c.n_continuous
@@ -812,6 +860,14 @@ MODELS: dict[str, ModelSpec] = {
                           _vae_nets, _VAE_GROUPS, _vae_steps(info_vae_step), {"alpha": 1.0, "mmd_weight": 1000.0},
                           fields=("latent_dim", "alpha", "mmd_weight", "likelihood"),
                           example="--data dsprites --mmd-weight 1000", encoder=True),
+    "pixelcnn-vae": ModelSpec("pixelcnn-vae", "vae", "van den Oord et al. 2016, PixelCNN; Chen et al. 2017, VLAE",
+                              "a PixelCNN decoder strong enough to ignore the code; its reach and the remedies "
+                              "(free bits, KL annealing, InfoVAE) are options",
+                              _pixelcnn_vae_nets, _VAE_GROUPS, _vae_steps(pixelcnn_vae_step),
+                              {"pixel_reach": 7, "alpha": 0.0, "mmd_weight": 1.0, "lr": 1e-3},
+                              fields=("latent_dim", "pixel_reach", "free_bits", "kl_anneal_steps", "alpha", "mmd_weight"),
+                              example="--data digits-binary --pixel-reach 7", inputs=("images",), encoder=True,
+                              autoregressive=True, code_remedies=True),
     "gan": ModelSpec("gan", "gan", "Goodfellow et al. 2014, Generative Adversarial Nets",
                      "the minimax game; the non-saturating generator loss by default (--gan-loss minimax for eq. 2)",
                      _gan_nets, _GAN_GROUPS, gan_steps, dict(_DCGAN_ADAM),
@@ -925,6 +981,22 @@ def validate_config(c: ModelConfig) -> None:
     if c.ema_decay > 0 and spec.family != "gan":
         raise ValueError(f"generator averaging applies to the GAN family ({', '.join(k for k, v in MODELS.items() if v.family == 'gan')}), "
                          f"not {c.model}")
+    if c.pixel_reach > 0 and not spec.autoregressive:
+        raise ValueError(f"a decoder's reach over earlier pixels applies to {_applies_to('autoregressive')}, not {c.model}")
+    if spec.autoregressive:
+        if c.shape[0] != 1:
+            raise ValueError(f"{c.model} draws grey images pixel by pixel: one channel, not {c.shape[0]}")
+        if c.shape[1] > MAX_PIXELCNN_SIDE:
+            raise ValueError(f"{c.model} draws an image in {c.shape[1] * c.shape[2]:,} sequential steps at "
+                             f"{c.shape[1]}×{c.shape[2]}: it takes images of at most {MAX_PIXELCNN_SIDE}×"
+                             f"{MAX_PIXELCNN_SIDE}, such as digits-binary")
+        if c.pixel_reach > c.shape[1] - 1:
+            raise ValueError(f"a reach of {c.pixel_reach} is more than a {c.shape[1]}×{c.shape[2]} image holds: "
+                             f"{c.shape[1] - 1} already sees every earlier pixel")
+        if c.resolved_likelihood != "bernoulli":
+            raise ValueError(f"{c.model} draws each pixel from a Bernoulli: use --likelihood bernoulli (or auto)")
+    if (c.free_bits > 0 or c.kl_anneal_steps > 0) and not spec.code_remedies:
+        raise ValueError(f"free bits and KL annealing apply to {_applies_to('code_remedies')}, not {c.model}")
     if c.maxout > 1 and (kind != "points" or not spec.plain_discriminator):
         raise ValueError(f"maxout units apply to the discriminator of {_applies_to('plain_discriminator')} on 2-D points "
                          f"(ring, grid)")

@@ -13,6 +13,7 @@ and FC 256 → FC 1024 → deconvs 64 → 32 → 32 → C (4×4, s2).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 # (out_channels, kernel, stride, padding) per conv layer, and the spatial size after them.
@@ -42,7 +43,7 @@ def check_image_shape(shape: tuple) -> None:
 class ConvBody(nn.Module):
     """Image → feature vector of size HIDDEN (conv stack + FC)."""
 
-    def __init__(self, shape: tuple, act: type[nn.Module] = nn.ReLU):
+    def __init__(self, shape: tuple, act: type[nn.Module] = nn.ReLU, hidden: int = HIDDEN):
         super().__init__()
         check_image_shape(shape)
         c, size = shape[0], shape[1]
@@ -52,9 +53,9 @@ class ConvBody(nn.Module):
             layers += [nn.Conv2d(ch, out, k, s, p), _act(act)]
             ch = out
         self.convs = nn.Sequential(*layers)
-        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(ch * out_size * out_size, HIDDEN), _act(act))
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(ch * out_size * out_size, hidden), _act(act))
 
-    def forward(self, x):  # (B, C, H, W) -> (B, HIDDEN)
+    def forward(self, x):  # (B, C, H, W) -> (B, hidden)
         return self.fc(self.convs(x))
 
 
@@ -63,13 +64,13 @@ def _act(act):
 
 
 class Encoder(nn.Module):
-    """x → (mu, logvar) of a diagonal Gaussian q(z|x)."""
+    """x → (mu, logvar) of a diagonal Gaussian q(z|x). `hidden`: the width of the image body's FC layer."""
 
-    def __init__(self, shape: tuple, latent_dim: int, mlp_width: int = 128, mlp_layers: int = 2):
+    def __init__(self, shape: tuple, latent_dim: int, mlp_width: int = 128, mlp_layers: int = 2, hidden: int = HIDDEN):
         super().__init__()
-        self.body = (ConvBody(shape) if len(shape) == 3
+        self.body = (ConvBody(shape, hidden=hidden) if len(shape) == 3
                      else MLP(shape[0], mlp_width, mlp_width, depth=mlp_layers, final_act=True))
-        width = HIDDEN if len(shape) == 3 else mlp_width
+        width = hidden if len(shape) == 3 else mlp_width
         self.head = nn.Linear(width, 2 * latent_dim)
 
     def forward(self, x):
@@ -130,7 +131,7 @@ class Decoder(nn.Module):
     norm; the reference z, drawn once from N(0, I) with a fixed seed, is stored with the weights)."""
 
     def __init__(self, shape: tuple, latent_dim: int, mlp_width: int = 128, mlp_layers: int = 2,
-                 batch_norm: bool | str = False):
+                 batch_norm: bool | str = False, hidden: int = HIDDEN):
         super().__init__()
         self.shape = tuple(shape)
         self.virtual = batch_norm == "virtual"
@@ -148,8 +149,8 @@ class Decoder(nn.Module):
         # batch_norm: DCGAN's generator (Radford et al. 2016), batch norm after every hidden layer
         bn1 = lambda n: _norm_layers(batch_norm, n)  # noqa: E731
         bn2 = lambda n: _norm_layers(batch_norm, n, image=True)  # noqa: E731
-        layers = [nn.Linear(latent_dim, HIDDEN), *bn1(HIDDEN), nn.ReLU(),
-                  nn.Linear(HIDDEN, ch * start * start), *bn1(ch * start * start), nn.ReLU(),
+        layers = [nn.Linear(latent_dim, hidden), *bn1(hidden), nn.ReLU(),
+                  nn.Linear(hidden, ch * start * start), *bn1(ch * start * start), nn.ReLU(),
                   nn.Unflatten(1, self.start)]
         for out, k, s, p in plan:
             layers += [nn.ConvTranspose2d(ch, out, k, s, p), *bn2(out), nn.ReLU()]
@@ -167,6 +168,136 @@ class Decoder(nn.Module):
         r = self.z_ref.shape[0]
         return self.net(torch.cat([self.z_ref.to(z.dtype), z]))[r:]
 
+
+
+# --------------------------------------------------------------------------- autoregressive decoder
+
+
+class MaskedConv2d(nn.Conv2d):
+    """A convolution that sees only the pixels before its centre in raster order (row by row, left
+    to right): the rows above, and the same row to the left (van den Oord et al. 2016, "Pixel
+    Recurrent Neural Networks", §3.4). Type "A" also hides the centre, the pixel being predicted
+    (the first layer, on the image); type "B" lets it through (later layers, whose centre holds
+    features of earlier pixels only). Grey images: one channel, so no masks between colours."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, mask_type: str):
+        if mask_type not in ("A", "B") or kernel % 2 == 0:
+            raise ValueError(f"a masked convolution is of type A or B with an odd kernel (got {mask_type!r}, {kernel})")
+        super().__init__(c_in, c_out, kernel, padding=kernel // 2)
+        c = kernel // 2
+        mask = torch.ones(1, 1, kernel, kernel)
+        mask[:, :, c, c + (mask_type == "B"):] = 0  # the centre (type A) and the pixels right of it
+        mask[:, :, c + 1:] = 0  # the rows below
+        self.register_buffer("mask", mask, persistent=False)
+        self.mask_type = mask_type
+        with torch.no_grad():
+            self.weight.mul_(mask)  # the hidden weights start (and, having no gradient, stay) at 0
+
+    def masked_weight(self) -> torch.Tensor:
+        return self.weight * self.mask
+
+    def forward(self, x):
+        return F.conv2d(x, self.masked_weight(), self.bias, padding=self.padding)
+
+
+class _Conditioning(nn.Module):
+    """How z enters a gated layer (conditional PixelCNN, van den Oord et al. 2016, "Conditional
+    Image Generation with PixelCNN Decoders", eq. 4): V·z, the same at every position, plus a 1×1
+    convolution of the factorised decoder's logits b(z), which differ from position to position."""
+
+    def __init__(self, latent_dim: int, out: int):
+        super().__init__()
+        self.from_z = nn.Linear(latent_dim, out)
+        self.from_map = nn.Conv2d(1, out, 1)
+
+    def forward(self, z_part: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return z_part[:, :, None, None] + self.from_map(b)
+
+
+def _gate(a: torch.Tensor) -> torch.Tensor:
+    """The gated activation tanh(f) ⊙ σ(g) of the gated PixelCNN (van den Oord et al. 2016, eq. 2)."""
+    f, g = a.chunk(2, dim=1)
+    return torch.tanh(f) * torch.sigmoid(g)
+
+
+class PixelCNNDecoder(nn.Module):
+    """p(x|z) = ∏_i p(x_i | x_<i, z) for binary grey images: a PixelCNN conditioned on z.
+
+    logits = b(z) + a(x_<i, z), where b is the factorised decoder (`Decoder`) and a the
+    autoregressive part: a type-A masked convolution of kernel 2·reach + 1 over the image (each
+    pixel sees the earlier pixels up to `reach` rows above and `reach` columns to either side, and
+    none after it) plus a learnt bias for each position, then gated blocks of type-B 1×1 masked convolutions with residual connections;
+    z enters the first layer and every block (`_Conditioning`). The blocks are 1×1 so that the reach
+    is exactly the first layer's window: stacked 3×3 masked layers would widen it one pixel per layer
+    and leave PixelCNN's blind spot (van den Oord et al. 2016, conditional PixelCNN, §2.1).
+
+    reach 0 has no autoregressive part: the decoder is the factorised one, b(z). A reach of H − 1
+    sees every earlier pixel of an H×H image. Sampling goes pixel by pixel (`sample`); each step
+    evaluates the network at one position only, from the window around it, so an H×W image takes
+    H·W small steps rather than H·W passes over the whole image."""
+
+    def __init__(self, shape: tuple, latent_dim: int, reach: int, channels: int = 128, blocks: int = 4,
+                 hidden: int = HIDDEN):
+        super().__init__()
+        check_image_shape(shape)
+        if shape[0] != 1:
+            raise ValueError(f"the PixelCNN decoder models grey images of one channel; got {shape[0]} channels")
+        if not 0 <= reach < shape[1]:
+            raise ValueError(f"a PixelCNN decoder's reach must be 0–{shape[1] - 1} for {shape[1]}×{shape[2]} "
+                             f"images (got {reach})")
+        self.shape, self.reach, self.channels = tuple(shape), int(reach), int(channels)
+        self.base = Decoder(shape, latent_dim, hidden=hidden)
+        if self.reach == 0:
+            return
+        ch = self.channels
+        self.first = MaskedConv2d(1, 2 * ch, 2 * self.reach + 1, "A")
+        # a bias of the first layer for each position: a window of zeros looks the same at every place
+        # of a blank image, and the pixel's place is what tells a stroke's start from its end
+        self.position = nn.Parameter(torch.zeros(1, 2 * ch, shape[1], shape[2]))
+        self.blocks = nn.ModuleList(MaskedConv2d(ch, 2 * ch, 1, "B") for _ in range(blocks))
+        self.mix = nn.ModuleList(nn.Conv2d(ch, ch, 1) for _ in range(blocks))  # the residual branch's 1×1
+        self.cond = nn.ModuleList(_Conditioning(latent_dim, 2 * ch) for _ in range(blocks + 1))
+        self.out = nn.Conv2d(ch, 1, 1)
+
+    def _trunk(self, a: torch.Tensor, z_parts: list, b: torch.Tensor) -> torch.Tensor:
+        """The autoregressive logits from the first layer's pre-activation `a`, at every position of
+        `a` (the whole image, or one pixel while sampling); `b` holds b(z) at the same positions."""
+        h = _gate(a + self.cond[0](z_parts[0], b))
+        for conv, mix, cond, zp in zip(self.blocks, self.mix, self.cond[1:], z_parts[1:]):
+            h = h + mix(_gate(conv(h) + cond(zp, b)))
+        return self.out(h)
+
+    def _z_parts(self, z: torch.Tensor) -> list:
+        return [c.from_z(z) for c in self.cond]
+
+    def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Logits of p(x_i = 1 | x_<i, z) at every pixel, given the whole image x (teacher forcing:
+        one pass, as in training and in measuring the bound). (B, 1, H, W)."""
+        b = self.base(z)
+        if self.reach == 0:
+            return b
+        return b + self._trunk(self.first(x) + self.position, self._z_parts(z), b)
+
+    @torch.no_grad()
+    def sample(self, z: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Draw x ~ p(x|z) pixel by pixel in raster order: pixel i is 1 when noise_i < p(x_i = 1 |
+        x_<i, z). `noise` holds uniform numbers in [0, 1), (B or 1, 1, H, W); one field shared by
+        every z makes the images differ only through z. Returns binary images (B, 1, H, W)."""
+        b = self.base(z)
+        noise = noise.to(b.dtype).expand_as(b)
+        if self.reach == 0:
+            return (noise < torch.sigmoid(b)).to(b.dtype)
+        r, (_, height, width) = self.reach, self.shape
+        canvas = b.new_zeros(b.shape[0], 1, height + 2 * r, width + 2 * r)  # the zero padding of `first`
+        w, bias, z_parts = self.first.masked_weight(), self.first.bias, self._z_parts(z)
+        for i in range(height):
+            for j in range(width):
+                window = canvas[:, :, i:i + 2 * r + 1, j:j + 2 * r + 1]
+                here = b[:, :, i:i + 1, j:j + 1]
+                a = F.conv2d(window, w, bias) + self.position[:, :, i:i + 1, j:j + 1]
+                logit = here + self._trunk(a, z_parts, here)
+                canvas[:, :, r + i, r + j] = (noise[:, :, i, j] < torch.sigmoid(logit[:, :, 0, 0])).to(b.dtype)
+        return canvas[:, :, r:r + height, r:r + width].contiguous()
 
 def init_normal_(module: nn.Module, std: float) -> None:
     """DCGAN's initialisation (Radford et al. 2016), also PacGAN's for its 2-D runs: every linear and

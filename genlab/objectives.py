@@ -118,6 +118,61 @@ def info_vae(x, logits, mu, logvar, z, prior_z, alpha: float = 1.0, lam: float =
     return {"loss": loss, "rec": rec, "kl": kl, "mmd": m, "kl_per_dim": kl_dim.detach()}
 
 
+
+# --------------------------------------------------------------------------- keeping the code in use (survey §2.1.2)
+
+
+def free_bits(kl_dim, floor: float):
+    """Free bits (Kingma et al. 2016, "Improved Variational Inference with Inverse Autoregressive
+    Flow"): each latent dimension's KL term, already averaged over the minibatch, is charged
+    max(λ, KL_j). Below λ nats a dimension's information costs nothing (the term is the constant λ,
+    its gradient 0), so the optimiser gains nothing by squeezing it to 0; above λ it is the KL. The
+    paper groups dimensions; here every dimension is its own group. (D,) → (D,)."""
+    return torch.clamp(kl_dim, min=float(floor)) if floor > 0 else kl_dim
+
+
+def kl_anneal_weight(step: int, anneal_steps: int) -> float:
+    """KL cost annealing (Bowman et al. 2016, "Generating Sentences from a Continuous Space", §3.1):
+    the KL term's weight rises from 0 at the first step to 1 at step `anneal_steps` (linearly here;
+    the paper used a sigmoid), so the encoder learns to carry information before it pays for it."""
+    if anneal_steps <= 0:
+        return 1.0
+    return min(1.0, step / anneal_steps)
+
+
+def vae_kept_code(x, logits, mu, logvar, z=None, prior_z=None, step: int = 0, floor: float = 0.0,
+                  anneal_steps: int = 0, alpha: float = 0.0, lam: float = 1.0, likelihood: str = "bernoulli"):
+    """The negative ELBO with the survey's remedies for an ignored code (§2.1.2), each off at its
+    default:
+
+        E[−log p(x|z)] + w(step)·(1 − α)·Σ_j max(λ_fb, KL_j) + (α + λ − 1)·MMD(q(z), p(z))
+
+    w: KL annealing (Bowman et al. 2016); λ_fb = `floor`: free bits (Kingma et al. 2016); α, λ:
+    InfoVAE's weights (Zhao et al. 2019): α > 0 weights the mutual information I(x; z) up, which
+    takes (1 − α) of the per-sample KL away, and λ keeps the aggregate posterior q(z) on the prior
+    (`z`, `prior_z`: samples of both; only needed when α + λ ≠ 1). α = 0, λ = 1 with no floor and no
+    annealing is the ELBO itself.
+
+    Returns the loss with the bound's own parts (rec, kl, kl_per_dim: the true KL, whatever was
+    charged), what the KL cost after the remedies (kl_charged) and the weight w (kl_weight)."""
+    rec = reconstruction_nll(logits, x, likelihood).mean()
+    kl_dim = gaussian_kl(mu, logvar).mean(0)
+    kl = kl_dim.sum()
+    w = kl_anneal_weight(step, anneal_steps)
+    charged = free_bits(kl_dim, floor).sum()
+    loss = rec + w * (1.0 - alpha) * charged
+    out = {"rec": rec, "kl": kl, "kl_per_dim": kl_dim.detach(), "kl_charged": charged.detach(),
+           "kl_weight": torch.tensor(w), "elbo": -(rec + kl).detach()}
+    mmd_w = alpha + lam - 1.0
+    if mmd_w != 0:
+        if z is None or prior_z is None:
+            raise ValueError("InfoVAE's MMD term needs samples of q(z) and of the prior (z, prior_z)")
+        m = mmd(z, prior_z)
+        loss = loss + mmd_w * m
+        out["mmd"] = m.detach()
+    out["loss"] = loss
+    return out
+
 # --------------------------------------------------------------------------- GAN family
 
 

@@ -186,6 +186,8 @@ def results_rows(folders=("checkpoints",)) -> list:
                 continue
             if (r.meta.get("recipe") or {}).get("study"):
                 continue  # a study's trials are summarised over seeds by `genlab study results`
+            if (r.meta.get("recipe") or {}).get("table"):
+                continue  # a recipe of a table of its own (table = "failure-modes": `genlab results --failure-modes`)
             rows.append(r)
     return rows
 

@@ -44,6 +44,8 @@ PAGES = [  # the order of the sidebar; URLs are kept stable because page state l
     Page("pages/5_Train.py", "Train", "Train", "train any model on any dataset, watch the curves, stop and resume"),
     Page("pages/6_Study.py", "Study", "Study",
          "a grid of runs (β × seed) on Ray: one dot per seed, the median per β, a link to each run"),
+    Page("pages/7_VAE_failure_modes.py", "VAE failure modes", "VAE_failure_modes",
+         "a PixelCNN decoder that ignores the code, and posteriors that drift apart on a finite training set"),
     Page("pages/8_Lessons.py", "Lessons", "Lessons", "guided tours of the survey's claims, step by step, with handouts"),
 ]
 

@@ -1,7 +1,8 @@
 """Regenerate the generated tables from genlab itself, in every file that holds one: the models
 (`genlab models`) and results (`genlab results`, from the shipped checkpoints' metrics) tables in
 README.md, the measures table (`genlab eval --list`) in docs/metrics.md, and the nearest-real table
-(`genlab results --nearest-real`) in docs/results/blur-vs-sharpness.md.
+(`genlab results --nearest-real`) in docs/results/blur-vs-sharpness.md, and the code-use table
+(`genlab results --failure-modes`) in docs/results/failure-modes.md.
 
     uv run python scripts/update_readme.py
 
@@ -21,6 +22,7 @@ FILES = {
     "README.md": {"models": ["models"], "results": ["results"], "study": ["study", "results", "checkpoints/beta-sweep"]},
     "docs/metrics.md": {"metrics": ["eval", "--list"]},
     "docs/results/blur-vs-sharpness.md": {"nearest_real": ["results", "--nearest-real"]},
+    "docs/results/failure-modes.md": {"failure_modes": ["results", "--failure-modes"]},
 }
 
 

@@ -20,8 +20,8 @@ from genlab.models import MODELS, GenerativeModel
 from genlab.train import TrainConfig, fit
 
 POINT_MODELS = ("gan", "wgan", "wgan-gp", "infogan", "ebgan", "aae")
-CASES = [(m, d) for d in ("dsprites", "digits") for m in MODELS] + [(m, "ring") for m in POINT_MODELS] + \
-        [(m, "grid") for m in ("gan", "aae")]
+CASES = [(m, d) for d in ("dsprites", "digits") for m in MODELS if d == "digits" or not MODELS[m].autoregressive] + \
+        [(m, "ring") for m in POINT_MODELS] + [(m, "grid") for m in ("gan", "aae")]  # pixel by pixel: 8×8 only
 
 
 @pytest.mark.parametrize("model_name,data_name", CASES)

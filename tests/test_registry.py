@@ -93,6 +93,8 @@ def test_each_model_s_traits_describe_its_networks(name):
     data = load_dataset("ring" if "points" in spec.inputs else "digits")
     model = GenerativeModel(tiny_cfg(name, data) if name != "infogan" else make_config(name, "digits", (1, 8, 8)))
     assert spec.encoder == ("enc" in model.nets) == model.has_encoder
+    assert spec.autoregressive == isinstance(model.nets["dec"] if "dec" in model.nets else None, nets.PixelCNNDecoder)
+    assert spec.code_remedies <= (spec.family == "vae")  # free bits and annealing act on a KL term
     disc = model.nets["disc"] if "disc" in model.nets else None
     if spec.plain_discriminator:  # one output per input, no InfoGAN head
         assert isinstance(disc, nets.Discriminator) and disc.q_head is None

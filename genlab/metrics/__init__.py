@@ -22,7 +22,15 @@ from .disentanglement import (
     sap,
     score_codes,
 )
-from .latent_stats import active_units, aggregate_posterior_stats, kl_per_dim, mmd, prior_holes
+from .latent_stats import (
+    active_units,
+    aggregate_posterior_stats,
+    bound_split,
+    kl_per_dim,
+    mmd,
+    mutual_information,
+    prior_holes,
+)
 from .modes import label_coverage, mode_coverage
 from .nearest_real import nearest_real_report
 from .quality import density_coverage, frechet_distance, kid, precision_recall
@@ -173,6 +181,16 @@ _ENTRIES = [
                "Rosca et al. 2018, Distribution Matching in Variational Inference (arXiv)",
                {"threshold": "99th percentile of codes' NN distances", "n_prior": 10_000}, prior_holes,
                "codes (N, D) [, prior samples]", False, "share"),
+    MetricInfo("mutual_information", "latent",
+               "I(x; z) under q: mean log q(z|x) − mean log q(z), q(z) the mixture of the N encoded posteriors; "
+               "≈ 0 for an ignored code, at most log N.",
+               "Hoffman & Johnson 2016, ELBO surgery (NIPS AABI); He et al. 2019, Lagging Inference Networks (ICLR)",
+               {"samples": "one z per encoded image"}, mutual_information, "mu (N, D), logvar (N, D)", None, "mi"),
+    MetricInfo("bound_split", "latent",
+               "The ELBO −(rec + KL) and its two terms: E_q[−log p(x|z)] (one z per image, the decoder's own "
+               "likelihood) and the KL to the prior, in nats per image.",
+               "Kingma & Welling 2014; Chen et al. 2017, Variational Lossy Autoencoder (ICLR)",
+               {"samples": "one z per image"}, bound_split, "rec_nll (N,), mu (N, D), logvar (N, D)", True, "elbo"),
 ]
 
 METRICS: dict[str, MetricInfo] = {m.name: m for m in _ENTRIES}
@@ -235,4 +253,6 @@ __all__ = [
     "aggregate_posterior_stats",
     "mmd",
     "prior_holes",
+    "mutual_information",
+    "bound_split",
 ]

@@ -1,4 +1,5 @@
-"""Statistics of a VAE's latent space: per-dimension KL, active units, aggregate posterior, MMD, prior holes.
+"""Statistics of a VAE's latent space: per-dimension KL, active units, aggregate posterior, MMD, prior holes,
+the mutual information I(x; z) under q and the bound's split into reconstruction and KL.
 
 Functions accept numpy arrays or torch tensors. ``kl_per_dim`` and ``mmd`` return torch tensors
 (differentiable) for torch input and numpy/float for numpy input; the others return dicts of
@@ -7,12 +8,14 @@ numpy arrays and floats.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-__all__ = ["kl_per_dim", "active_units", "aggregate_posterior_stats", "aggregate_posterior_sample", "mmd", "prior_holes"]
+__all__ = ["kl_per_dim", "active_units", "aggregate_posterior_stats", "aggregate_posterior_sample", "mmd", "prior_holes",
+           "mutual_information", "bound_split"]
 
 
 def _t(x: Any, dtype: torch.dtype | None = None) -> torch.Tensor:
@@ -184,3 +187,44 @@ def prior_holes(codes: Any, prior_samples: Any = None, threshold: float | None =
         "n_codes": int(len(c)),
         "n_prior": int(len(p)),
     }
+
+
+def mutual_information(mu: Any, logvar: Any, seed: int = 0, chunk: int = 512) -> dict:
+    """I(x; z) under q(x, z) = p_data(x)·q(z|x), estimated on N encoded points as in Hoffman & Johnson 2016
+    ("ELBO surgery") and He et al. 2019 ("Lagging Inference Networks", their calc_mi):
+
+        I ≈ mean_i log q(z_i|x_i) − mean_i log q(z_i),   z_i ~ q(z|x_i),   q(z) ≈ (1/N) Σ_j q(z|x_j)
+
+    with the first term taken exactly (the Gaussian's negative entropy). A code that ignores x (every
+    q(z|x) the same) gives ≈ 0; the aggregate over the N points cannot tell more than N codes apart, so
+    the estimate never exceeds log N (reached by N posteriors that do not overlap at all). Nats.
+    Returns {"mi", "log_n" (that ceiling), "n"}."""
+    m, lv = _t(mu, torch.float64), _t(logvar, torch.float64)
+    m, lv = m.reshape(-1, m.shape[-1]), lv.reshape(-1, m.shape[-1])
+    n, d = m.shape
+    if n < 2:
+        raise ValueError("the mutual information estimate needs at least 2 encoded points")
+    neg_entropy = (-0.5 * d * math.log(2 * math.pi) - 0.5 * (1 + lv).sum(1)).mean()
+    eps = torch.randn(m.shape, generator=torch.Generator().manual_seed(int(seed)), dtype=torch.float64).to(m.device)
+    z = m + (0.5 * lv).exp() * eps
+    inv_var, log_norm = (-lv).exp(), -0.5 * (lv.sum(1) + d * math.log(2 * math.pi))  # (N, D), (N,)
+    log_qz = []
+    for s in range(0, n, chunk):
+        diff = z[s:s + chunk, None, :] - m[None]  # (c, N, D)
+        log_dens = log_norm[None] - 0.5 * (diff.pow(2) * inv_var[None]).sum(2)  # log q(z_i | x_j)
+        log_qz.append(torch.logsumexp(log_dens, 1) - math.log(n))
+    mi = float(neg_entropy - torch.cat(log_qz).mean())
+    return {"mi": mi, "log_n": math.log(n), "n": int(n)}
+
+
+def bound_split(rec_nll: Any, mu: Any, logvar: Any) -> dict:
+    """The ELBO split into its two terms, per image and averaged over the images: reconstruction
+    E_q[−log p(x|z)] (`rec_nll`, one value per image) and KL(q(z|x) ‖ N(0, I)), so that
+    ELBO = −(rec + kl) ≤ log p(x) (Kingma & Welling 2014, eq. 3). A decoder that models the images
+    alone can reach a good bound with kl ≈ 0: the code ignored (Chen et al. 2017). Nats."""
+    r = _t(rec_nll, torch.float64).reshape(-1)
+    kl = kl_per_dim(_t(mu, torch.float64), _t(logvar, torch.float64)).sum()
+    if len(r) != _t(mu).reshape(-1, _t(mu).shape[-1]).shape[0]:
+        raise ValueError(f"one reconstruction term per encoded point: got {len(r)} for {_t(mu).shape[0]} points")
+    rec = float(r.mean())
+    return {"rec": rec, "kl": float(kl), "elbo": -(rec + float(kl))}
