@@ -155,6 +155,7 @@ def _parser() -> argparse.ArgumentParser:
     mo = sub.add_parser("models", help="the model zoo as a table",
                         description="Print every model: name, paper, what it is for and an example CLI line (markdown).")
     mo.add_argument("--json", action="store_true", help="print JSON")
+    mo.add_argument("--brief", action="store_true", help="leave out the example command (the README's table)")
 
     rs = sub.add_parser("results", help="the results table of measured checkpoints",
                         description="Print the README's results table (markdown) from the metrics stored in checkpoints.")
@@ -514,11 +515,12 @@ def cmd_models(a) -> int:
     if a.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print("| model | family | paper | what it is for | CLI |")
-    print("|---|---|---|---|---|")
+    print("| model | family | paper | what it is for |" + ("" if a.brief else " CLI |"))
+    print("|---|---|---|---|" + ("" if a.brief else "---|"))
     for r in rows:
         esc = {k: str(v).replace("|", "\\|") for k, v in r.items()}
-        print(f"| `{esc['model']}` | {esc['family']} | {esc['paper']} | {esc['for']} | `{esc['cli']}` |")
+        cli = "" if a.brief else f" `{esc['cli']}` |"
+        print(f"| `{esc['model']}` | {esc['family']} | {esc['paper']} | {esc['for']} |{cli}")
     return 0
 
 

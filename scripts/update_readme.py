@@ -1,5 +1,5 @@
 """Regenerate the generated tables from genlab itself, in every file that holds one: the models
-(`genlab models`) and results (`genlab results`, from the shipped checkpoints' metrics) tables in
+(`genlab models --brief`; with example commands in docs/models.md) and results (`genlab results`, from the shipped checkpoints' metrics) tables in
 README.md, the measures table (`genlab eval --list`) in docs/metrics.md, and the nearest-real table
 (`genlab results --nearest-real`) in docs/results/blur-vs-sharpness.md, and the code-use table
 (`genlab results --failure-modes`) in docs/results/failure-modes.md.
@@ -19,7 +19,8 @@ from genlab.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 # file (relative to the repository root) -> {table name: genlab command that prints it}
 FILES = {
-    "README.md": {"models": ["models"], "results": ["results"], "study": ["study", "results", "checkpoints/beta-sweep"]},
+    "README.md": {"models": ["models", "--brief"], "results": ["results"], "study": ["study", "results", "checkpoints/beta-sweep"]},
+    "docs/models.md": {"models": ["models"]},
     "docs/metrics.md": {"metrics": ["eval", "--list"]},
     "docs/results/blur-vs-sharpness.md": {"nearest_real": ["results", "--nearest-real"]},
     "docs/results/failure-modes.md": {"failure_modes": ["results", "--failure-modes"]},

@@ -145,6 +145,10 @@ def test_models_table_lists_every_model_with_a_cli_line_that_parses(capsys):
     assert main(["models"]) == 0
     table = capsys.readouterr().out.splitlines()
     assert len(table) == len(MODELS) + 2 and all(line.count(" | ") == 4 for line in table[2:])
+    assert main(["models", "--brief"]) == 0  # the README's table: the same rows without the command
+    brief = capsys.readouterr().out.splitlines()
+    assert len(brief) == len(table) and all(line.count(" | ") == 3 and "genlab train" not in line for line in brief[2:])
+    assert [line.split(" | ")[0] for line in brief[2:]] == [line.split(" | ")[0] for line in table[2:]]
 
 
 def test_eval_list_prints_every_measure(capsys):
