@@ -64,6 +64,7 @@ PAGE_PARAMS = {
     "Code_space": ("ckpt", "method", "n", "colour", "prior", "a", "b"),
     "Train": ("model", "data", "run"),
     "Study": ("study", "metric"),
+    "VAE_failure_modes": ("data", "reach", "fix", "index", "step"),
 }
 _TRICK_KEYS = ("fm", "mbd", "ls", "noise", "ttur", "consensus", "pack", "hist", "ema")
 PAGE_CONTROLS = {
@@ -77,6 +78,7 @@ PAGE_CONTROLS = {
     "Code_space": ("ckpt", "method", "n", "colour", "prior", "point_a", "point_b", "path_steps"),
     "Train": ("model", "data"),
     "Study": ("study", "metric"),
+    "VAE_failure_modes": ("data", "reach", "fix*", "index", "step"),
 }
 
 
@@ -631,6 +633,31 @@ def _metric(state, args, ctx, page) -> Measured:
     return Measured(float(row.metrics[key]), f"{METRIC_LABELS.get(key, key)} of {row.name}", "stored by genlab eval")
 
 
+POSTERIOR_STATS = ("mean_std", "spread", "overlap_nearest", "overlap_mean", "aggregate_kl_to_prior", "gap")
+
+
+def _posterior_stat(state, args, ctx, page) -> Measured:
+    """A statistic of the exploding-latent demo's posteriors (genlab.failure_modes.posterior_paths) at the
+    page's training step, read from the precomputed run the VAE failure modes page draws."""
+    from genlab import failure_modes as fm
+
+    folder = Path(os.environ.get("GENLAB_CHECKPOINTS", "checkpoints")) / fm.PATHS_FOLDER
+    paths = fm.load_paths(folder)
+    if paths is None:
+        raise CheckError(f"no precomputed posterior paths in {folder}: the page can train them live")
+    run = paths["runs"].get(args["run"])
+    if run is None:
+        raise CheckError(f"the posterior paths hold no run '{args['run']}' (they hold {', '.join(paths['runs'])})")
+    steps = [int(s) for s in run["steps"]]
+    raw = str(state.get("step", steps[-1]))
+    want = int(raw) if raw.isdigit() else steps[-1]
+    t = min(range(len(steps)), key=lambda i: abs(steps[i] - want))
+    stat = args["stat"]
+    value = run["elbo_train"][t] - run["elbo_test"][t] if stat == "gap" else run["stats"][stat][t]
+    return Measured(float(value), f"{stat.replace('_', ' ')} of {run['label']} at step {steps[t]:,}",
+                    "the precomputed run the page draws")
+
+
 # the Mode-collapse page's settings, as it reads them from its link (genlab.live's switches)
 _PAGE_TRICKS = {"feature_matching": "fm", "minibatch_discrimination": "mbd", "label_smoothing": "ls",
                 "instance_noise": "noise", "ttur": "ttur", "consensus": "consensus", "packing": "pack",
@@ -780,6 +807,10 @@ FIGURES = {f.name: f for f in (
            {**_CKPT, **_LIVE, "average": _bool_arg}, slow=True),
     Figure("reverse_kl", "reverse KL (nats)", _modes_figure("reverse_kl", "reverse KL"),
            {**_CKPT, **_LIVE, "average": _bool_arg}, slow=True),
+    Figure("posterior_stat", "posterior statistic", _posterior_stat,
+           {"run": _choice("elbo", "info", "mmd"), "stat": _choice(*POSTERIOR_STATS)}, ("run", "stat"),
+           help="the exploding-latent demo at the page's step: mean posterior std, spread of the means, overlaps, "
+                "the aggregate's KL to the prior or the train − held-out bound gap"),
     Figure("classes_produced", "classes produced", _classes_produced, dict(_CKPT), ("checkpoint",)),
     Figure("critic_estimate", "critic's estimate E f(real) − E f(fake)", _critic_figure("estimate", "critic's estimate"),
            dict(_LIVE), ("steps",), slow=True),

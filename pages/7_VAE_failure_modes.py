@@ -80,9 +80,9 @@ else:
     reaches = sorted({d["reach"] for d in here})
     height = here[0]["height"]
     c1, c2 = st.columns([3, 2])
-    want = qp("reach", reaches[-1], int, lo=0)
+    want = qp("reach", reaches[-1], int, choices=reaches)  # a reach some checkpoint has; any other is named
     reach = c1.select_slider("The decoder's reach (rows above and columns to either side it sees of earlier pixels)",
-                             reaches, value=min(reaches, key=lambda r: abs(r - want)), key="reach",
+                             reaches, value=want, key="reach",
                              format_func=lambda r: fm.reach_text(r, height))
     QP["reach"] = str(reach)
     at_reach = [d for d in here if d["reach"] == reach]
@@ -192,7 +192,7 @@ if paths is not None:
     runs = paths["runs"]
     kinds = list(runs)
     steps = [int(s) for s in runs[kinds[0]]["steps"]]
-    want = qp("step", steps[-1], int, lo=0)
+    want = qp("step", steps[-1], int, lo=0, hi=steps[-1])  # between snapshots: the nearest one
     step = st.select_slider("Training step", steps, value=min(steps, key=lambda s: abs(s - want)), key="step",
                             format_func=lambda s: f"{s:,}")
     ui.url_write("step", step, steps[-1])

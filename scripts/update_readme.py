@@ -1,8 +1,9 @@
 """Regenerate the generated tables from genlab itself, in every file that holds one: the models
-(`genlab models --brief`; with example commands in docs/models.md) and results (`genlab results`, from the shipped checkpoints' metrics) tables in
-README.md, the measures table (`genlab eval --list`) in docs/metrics.md, and the nearest-real table
-(`genlab results --nearest-real`) in docs/results/blur-vs-sharpness.md, and the code-use table
-(`genlab results --failure-modes`) in docs/results/failure-modes.md.
+(`genlab models --brief`; with example commands in docs/models.md) and results (`genlab results`,
+from the shipped checkpoints' metrics) tables in README.md, the measures table (`genlab eval
+--list`) in docs/metrics.md, the nearest-real table (`genlab results --nearest-real`) in
+docs/results/blur-vs-sharpness.md, and the code-use table (`genlab results --failure-modes`) in
+docs/results/failure-modes.md.
 
     uv run python scripts/update_readme.py
 

@@ -133,3 +133,17 @@ def _rerun(at: AppTest) -> AppTest:
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def test_generated_bad_values_for_every_parameter(lab):
+    """As tests/test_page_params.py does for the other pages: every link parameter given every bad value
+    (out of range, wrong type, path-like, huge, markup) falls back, draws the page and is named."""
+    from test_page_params import bad_links, names_ignored
+
+    for link in bad_links(["data", "reach", "fix", "index", "step"]):
+        at = open_page(link)  # fails on any exception
+        assert not at.error, link
+        assert at.select_slider(key="reach").value == 7 and at.select_slider(key="step").value == 6
+        assert "KL per dimension" in charts(at)
+        # data is read only when there is more than one data set to choose from
+        assert {"reach", "fix", "index", "step"} <= names_ignored(at), (link, ignored(at))
