@@ -60,6 +60,8 @@ def generate(model, n: int, seed: int = 0, batch: int = 1024) -> torch.Tensor:
 
 
 def applicable_groups(model, data) -> list[str]:
+    if model.spec.translator:  # no samples of its own to measure: genlab.translation measures its translations
+        return []
     groups = []
     has_rep = represent_fn(model, model.device) is not None
     if getattr(data, "factor_sizes", None) and has_rep:
