@@ -6,7 +6,7 @@ translations change and what they keep.
     rows = measure(model, n=200)                   # shape read, position and size kept, cycle error
 
 What a squares → ellipses translation should do (Zhu et al. 2017's claim, tested on sprites whose
-factors are known): change the shape, which `read_shape` reads from the lit pixels' second moments, and keep
+factors are known): change the shape, which `read_shape` reads from the lit pixels (elongation and fill), and keep
 everything else: the sprite's position (the lit-pixel centroid moves by a few pixels at most) and
 its size (the lit-pixel area stays about the same). The cycle error says how well F(G(a)) returns a.
 """
@@ -109,13 +109,38 @@ def elongation(images, threshold: float = THRESHOLD) -> np.ndarray:
     return out
 
 
+ROUND_FILL = 0.8  # at or above: a round blob. dSprites' squares fill 0.57-0.76 of their circumscribed disc
+
+
+def disc_fill(images, threshold: float = THRESHOLD) -> np.ndarray:
+    """Lit area over the area of the disc around the lit-pixel centroid that reaches the farthest lit pixel
+    (its radius + ½ px for the pixel's own extent): about 1 for a round blob, 2/π ≈ 0.64 for a square,
+    the axis ratio for an ellipse. NaN for a blank image. (N,)"""
+    lit = _np(images) > threshold
+    centre = lit_centroid(images, threshold)
+    out = np.full(len(lit), np.nan)
+    for i, (m, c) in enumerate(zip(lit, centre)):
+        r, q = np.nonzero(m)
+        if len(r) == 0:
+            continue
+        reach = np.sqrt(((r - c[0]) ** 2 + (q - c[1]) ** 2).max()) + 0.5
+        out[i] = len(r) / (np.pi * reach ** 2)
+    return out
+
+
+SHAPE_READINGS = {-1: "blank", 0: "square", 1: "ellipse", 2: "round blob"}
+
+
 def read_shape(images, threshold: float = THRESHOLD) -> np.ndarray:
-    """The shape a squares ↔ ellipses translation made, read from the lit pixels' second moments: 0 square
-    (isotropic), 1 ellipse (elongated), −1 blank. A fixed, rotation-invariant reader with a known answer
-    on dSprites (every square reads 0, every ellipse 1), where genlab's small conv classifier, trained a
-    few hundred steps, read the shape of fewer than half of the sprites. (N,)"""
-    e = elongation(images, threshold)
-    return np.where(np.isnan(e), -1, (e > ELLIPSE_ELONGATION).astype(np.int64))
+    """The shape a squares ↔ ellipses translation made, read from its lit pixels without training anything:
+    1 ellipse (elongated: `elongation` above 1.4), 2 round blob (not elongated and filling its disc:
+    `disc_fill` at least 0.8, what a translator that has not learnt the shape tends to draw), 0 square (not
+    elongated, corners outside the fill), −1 blank (SHAPE_READINGS). Every dSprites square reads 0 and every
+    ellipse 1, at any rotation, scale and position; genlab's small conv classifier, trained a few hundred
+    steps, read the shape of fewer than half of the sprites. (N,)"""
+    e, f = elongation(images, threshold), disc_fill(images, threshold)
+    out = np.where(e > ELLIPSE_ELONGATION, 1, np.where(f >= ROUND_FILL, 2, 0))
+    return np.where(np.isnan(e), -1, out)
 
 
 def sprites_of_shape(shape: int, n: int, seed: int = 0) -> np.ndarray:

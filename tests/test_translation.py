@@ -67,6 +67,10 @@ def test_the_shape_reader_reads_every_dsprites_square_and_ellipse():
     assert T.elongation(_box(0, 0, 10, 10))[0] == pytest.approx(1.0)
     assert T.elongation(_box(0, 0, 10, 40))[0] == pytest.approx(4.0, rel=0.01)  # √(var ratio) of a 4:1 box
     assert T.read_shape(np.zeros((1, 1, 64, 64), np.float32)).tolist() == [-1]
+    yy, xx = np.mgrid[:64, :64]
+    discs = np.stack([((yy - 30) ** 2 + (xx - 33) ** 2 <= r * r) for r in (5, 8, 12)]).astype(np.float32)[:, None]
+    assert T.read_shape(discs).tolist() == [2, 2, 2]  # a round blob is neither shape
+    assert T.disc_fill(_box(0, 0, 20, 20))[0] == pytest.approx(400 / (np.pi * (np.sqrt(2) * 9.5 + 0.5) ** 2))
 
 
 class _Sharp(nn.Module):
