@@ -141,3 +141,19 @@ def test_translate_refuses_bad_input_in_one_sentence(trained, capsys, case, says
     assert main(["translate", ckpt, "--images", str(images), "--out", str(trained / "o.npz")]) == 2
     err = capsys.readouterr().err.strip()
     assert says in err and "\n" not in err and "Traceback" not in err
+
+
+def test_the_train_page_s_background_run_trains_a_translator_and_shows_no_samples(tmp_path, monkeypatch):
+    from genlab import runner
+    from genlab.checkpoint import load_checkpoint
+
+    monkeypatch.setenv("GENLAB_RUNS", str(tmp_path / "runs"))
+    run = runner.start_run("cyclegan", "dsprites-squares-ellipses", {"cycle_weight": 5.0}, steps=4, batch_size=4,
+                           seed=0, run_id="bg-cyclegan")
+    assert run.join(120)
+    snap = run.snapshot()
+    assert snap["status"] == "finished", snap["error"]
+    assert snap["samples"] is None and "g/cycle_a" in snap["history"][-1]
+    model, meta = load_checkpoint(snap["checkpoint"])
+    assert model.cfg.cycle_weight == 5.0 and meta["steps"] == 4
+    runner._RUNS.pop("bg-cyclegan", None)
