@@ -22,7 +22,7 @@ from genlab.checkpoint import CheckpointRow
 from genlab.models import MODELS
 
 FAMILY_ORDER = {"vae": 0, "hybrid": 1, "gan": 2}
-FAMILY_NAMES = {"vae": "VAE family", "hybrid": "hybrid", "gan": "GAN family"}
+FAMILY_NAMES = {"vae": "VAE family", "hybrid": "hybrid", "gan": "GAN family", "translation": "image translation"}
 
 # Disentanglement scores as `genlab eval` stores them, with the names the page shows.
 SCORE_LABELS = {

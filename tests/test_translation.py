@@ -157,3 +157,22 @@ def test_the_train_page_s_background_run_trains_a_translator_and_shows_no_sample
     model, meta = load_checkpoint(snap["checkpoint"])
     assert model.cfg.cycle_weight == 5.0 and meta["steps"] == 4
     runner._RUNS.pop("bg-cyclegan", None)
+
+
+def test_the_new_settings_apply_only_where_they_mean_something():
+    with pytest.raises(ValueError, match="cycle and identity weights apply to cyclegan, not vae"):
+        make_config("vae", "digits", (1, 8, 8), cycle_weight=3.0)
+    with pytest.raises(ValueError, match="cycle and identity weights apply to cyclegan, not gan"):
+        make_config("gan", "digits", (1, 8, 8), identity_weight=5.0)
+    with pytest.raises(ValueError, match="adversary weight applies to aavae, not gan"):
+        make_config("gan", "digits", (1, 8, 8), adversary_weight=2.0)
+    with pytest.raises(ValueError, match="cyclegan trains on images, not on points"):
+        make_config("cyclegan", "ring", (2,))
+    assert make_config("cyclegan", "digits", (1, 8, 8), cycle_weight=0.0, identity_weight=5.0).identity_weight == 5.0
+    assert make_config("aavae", "digits", (1, 8, 8), adversary_weight=0.0).adversary_weight == 0.0
+    model = GenerativeModel(make_config("cyclegan", "digits", (1, 8, 8)))
+    for call in (lambda: model.sample(2), lambda: model.prior(2), lambda: model.decode(torch.zeros(2, 10))):
+        with pytest.raises(ValueError, match="has no code z"):
+            call()
+    with pytest.raises(ValueError, match="unknown direction 'up'"):
+        model.translate(torch.zeros(1, 1, 8, 8), "up")
