@@ -176,3 +176,10 @@ def test_the_new_settings_apply_only_where_they_mean_something():
             call()
     with pytest.raises(ValueError, match="unknown direction 'up'"):
         model.translate(torch.zeros(1, 1, 8, 8), "up")
+
+
+def test_genlab_eval_refuses_a_translator_in_one_sentence(trained, capsys):
+    capsys.readouterr()
+    assert main(["eval", str(trained / "run" / "model")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is an image translator (cyclegan)" in err and "\n" not in err
