@@ -70,18 +70,30 @@ def cycle_error(x, x_cycled) -> np.ndarray:
     return np.abs(_np(x) - _np(x_cycled)).reshape(len(x), -1).mean(1)
 
 
+def lit_iou(x, y, threshold: float = THRESHOLD) -> np.ndarray:
+    """Intersection over union of the lit pixels of x and y: 1 when the same pixels are lit, 0 when none
+    are shared; NaN when both are blank. Where the mean pixel error of a small sprite on a black field is
+    small whatever happens to the sprite, this says whether the round trip drew it back. (N,)"""
+    a, b = _np(x) > threshold, _np(y) > threshold
+    inter, union = (a & b).sum((1, 2)), (a | b).sum((1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, inter / np.where(union > 0, union, 1), np.nan)
+
+
 def summarise(x, y, x_cycled, shape_read: np.ndarray | None = None, target: int | None = None) -> dict:
     """One row of figures for a batch of inputs x, translations y and round trips x_cycled: the share
     of translations whose centroid stayed within KEEP_PX pixels (a blank translation counts as moved),
-    the median shift and area ratio, the share of blank translations, the mean cycle error, and, with the
-    shapes read of y (`read_shape`), the share read as the `target` shape."""
+    the median shift and area ratio, the share of blank translations, the mean cycle error and the mean
+    lit-pixel IoU of each image with its round trip, and, with the shapes read of y (`read_shape`), the
+    share read as the `target` shape."""
     shift, ratio = centroid_shift(x, y), area_ratio(x, y)
     row = {"n": int(len(x)),
            "position_kept": float(np.mean(np.nan_to_num(shift, nan=np.inf) <= KEEP_PX)),
            "median_shift_px": float(np.nanmedian(shift)) if np.isfinite(shift).any() else float("nan"),
            "median_area_ratio": float(np.nanmedian(ratio)) if np.isfinite(ratio).any() else float("nan"),
            "blank": float(np.mean(lit_area(y) == 0)),
-           "cycle_error": float(cycle_error(x, x_cycled).mean())}
+           "cycle_error": float(cycle_error(x, x_cycled).mean()),
+           "cycle_iou": float(np.nanmean(lit_iou(x, x_cycled))) if len(x) else float("nan")}
     if shape_read is not None and target is not None:
         row["read_as_target"] = float(np.mean(np.asarray(shape_read) == target))
     return row
@@ -227,7 +239,8 @@ def translate_file(checkpoint, images, out, direction: str = "a2b") -> dict:
 
 def measure(model, n: int = 200, seed: int = 0) -> dict:
     """Both directions of a squares ↔ ellipses translator on n fresh sprites each: {"a2b": row, "b2a": row}
-    (see `summarise`), the shape of each translation read by `read_shape`."""
+    (see `summarise`), the shape of each translation read by `read_shape`, and the share of round trips
+    read as the shape they started from (cycle_shape_kept)."""
     if tuple(model.cfg.shape) != (1, 64, 64):
         raise TranslateError(f"the sprite measures need a translator of 1×64×64 sprites; this one takes "
                              f"{'×'.join(map(str, model.cfg.shape))} images")
@@ -237,4 +250,5 @@ def measure(model, n: int = 200, seed: int = 0) -> dict:
         y = translate_images(model, x, direction)
         back = translate_images(model, y, "b2a" if direction == "a2b" else "a2b")
         out[direction] = summarise(x, y, back, read_shape(y), target)
+        out[direction]["cycle_shape_kept"] = float(np.mean(read_shape(back) == source))
     return out

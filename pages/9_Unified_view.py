@@ -136,7 +136,8 @@ else:
         table = pd.DataFrame(figures).T.rename(columns={
             "n": "sprites", "read_as_target": "read as the other shape", "position_kept": f"centroid within "
             f"{translation.KEEP_PX:g} px", "median_shift_px": "median shift (px)", "median_area_ratio":
-            "median area ratio", "blank": "blank", "cycle_error": "cycle error (mean |x − x̂|)"})
+            "median area ratio", "blank": "blank", "cycle_error": "cycle error (mean |x − x̂|)", "cycle_iou": "round trip: lit-pixel IoU",
+            "cycle_shape_kept": "round trip: shape kept"})
         st.dataframe(table, width="stretch")
         cfg = row.config
         st.caption(f"{N_MEASURE} fresh sprites each way. This translator trained {row.steps or '?'} steps with cycle "

@@ -59,6 +59,9 @@ def test_a_moved_grown_or_blank_translation_is_measured_as_such():
     assert row["median_shift_px"] == 5.0 and row["blank"] == pytest.approx(1 / 3)
     assert row["cycle_error"] == pytest.approx(64 / 4096 / 3)  # one image lost its 64 lit pixels
     assert row["read_as_target"] == pytest.approx(2 / 3)
+    assert row["cycle_iou"] == pytest.approx(2 / 3)  # two exact round trips; the third lost the sprite (IoU 0)
+    assert T.lit_iou(x, _box(10, 14, 8, 8))[0] == pytest.approx(32 / 96)  # half the box shared
+    assert T.lit_iou(x, _box(40, 40, 8, 8))[0] == 0.0
 
 
 def test_the_shape_reader_reads_every_dsprites_square_and_ellipse():
@@ -88,6 +91,7 @@ def test_measure_of_an_identity_translator_keeps_everything_and_changes_no_shape
         r = res[direction]
         assert r["position_kept"] == 1.0 and r["median_shift_px"] == 0.0 and r["median_area_ratio"] == 1.0
         assert r["cycle_error"] < 1e-6 and r["read_as_target"] == 0.0 and r["blank"] == 0.0
+        assert r["cycle_iou"] == 1.0 and r["cycle_shape_kept"] == 1.0
 
 
 # --------------------------------------------------------------------------- genlab translate
