@@ -92,6 +92,9 @@ def test_measure_of_an_identity_translator_keeps_everything_and_changes_no_shape
         assert r["position_kept"] == 1.0 and r["median_shift_px"] == 0.0 and r["median_area_ratio"] == 1.0
         assert r["cycle_error"] < 1e-6 and r["read_as_target"] == 0.0 and r["blank"] == 0.0
         assert r["cycle_iou"] == 1.0 and r["cycle_shape_kept"] == 1.0
+    x = torch.from_numpy(T.sprites_of_shape(0, 3))
+    assert torch.equal(model.cycle(x, "a2b"), model.translate(model.translate(x, "a2b"), "b2a"))
+    assert (model.cycle(x, "b2a") - x).abs().max() < 1e-3  # an identity both ways comes back
 
 
 # --------------------------------------------------------------------------- genlab translate
