@@ -243,6 +243,16 @@ def _parser() -> argparse.ArgumentParser:
     le.add_argument("--hide", action="store_true", help="with --export or --urls: instructor links that hide the "
                     "controls each step does not need")
 
+    tr = sub.add_parser("translate", help="translate images with an image translator (cyclegan)",
+                        description="Translate images with a cyclegan checkpoint: read the array 'images' (N×C×H×W "
+                                    "floats in [0, 1]) of an .npz, write their translations as 'images' and their "
+                                    "round trips back as 'cycled'.")
+    tr.add_argument("checkpoint", help="a cyclegan checkpoint (its .safetensors, or the stem, or its run folder)")
+    tr.add_argument("--images", required=True, help=".npz file with the array 'images', N×C×H×W floats in [0, 1]")
+    tr.add_argument("--out", required=True, help="output .npz: 'images' (the translations) and 'cycled'")
+    tr.add_argument("--direction", default="a2b", choices=("a2b", "b2a"),
+                    help="a2b: domain A → B (squares → ellipses for dsprites-squares-ellipses), b2a: back [a2b]")
+
     sc = sub.add_parser("score", help="disentanglement scores for any codes",
                         description="MIG, SAP, DCI and modularity of codes from any tool: "
                                     "an .npz with codes (N×D float) and factors (N×K int).")
@@ -452,6 +462,14 @@ def cmd_lessons(a) -> int:
     if not lessons and not errors:
         print(f"no lesson files in {a.dir or L.lessons_dir()}")
     return 2 if errors else 0
+
+
+def cmd_translate(a) -> int:
+    from genlab.translation import translate_file
+
+    res = translate_file(a.checkpoint, a.images, a.out, a.direction)
+    print(f"translated {res['n']} image(s) {res['direction']}; wrote {res['out']} ('images', 'cycled')")
+    return 0
 
 
 def cmd_score(a) -> int:
@@ -675,7 +693,7 @@ def cmd_study(a) -> int:
 
 COMMANDS = {"study": cmd_study, "train": cmd_train, "list": cmd_list, "info": cmd_info, "data": cmd_data, "eval": cmd_eval,
             "score": cmd_score, "maps": cmd_maps, "rebuild": cmd_rebuild, "results": cmd_results, "models": cmd_models, "sweep": cmd_sweep,
-            "lessons": cmd_lessons}
+            "lessons": cmd_lessons, "translate": cmd_translate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,7 @@ from genlab.checkpoint import CheckpointRow
 from genlab.models import MODELS
 
 FAMILY_ORDER = {"vae": 0, "hybrid": 1, "gan": 2}
-FAMILY_NAMES = {"vae": "VAE family", "hybrid": "hybrid", "gan": "GAN family"}
+FAMILY_NAMES = {"vae": "VAE family", "hybrid": "hybrid", "gan": "GAN family", "translation": "image translation"}
 
 # Disentanglement scores as `genlab eval` stores them, with the names the page shows.
 SCORE_LABELS = {
@@ -43,8 +43,18 @@ def good_rows(rows: list[CheckpointRow]) -> list[CheckpointRow]:
 
 
 def model_rows(rows: list[CheckpointRow]) -> list[CheckpointRow]:
-    """Readable rows of generative models (not label classifiers)."""
-    return [r for r in good_rows(rows) if r.kind == "model"]
+    """Readable rows of generative models that sample from a code (not label classifiers, not translators)."""
+    return [r for r in good_rows(rows) if r.kind == "model" and not is_translator_row(r)]
+
+
+def translator_rows(rows: list[CheckpointRow]) -> list[CheckpointRow]:
+    """Readable rows of image translators (CycleGAN), newest first."""
+    return _newest_first([r for r in good_rows(rows) if r.kind == "model" and is_translator_row(r)])
+
+
+def is_translator_row(row: CheckpointRow) -> bool:
+    spec = MODELS.get(row.model)
+    return spec is not None and spec.translator
 
 
 def config_of(row: CheckpointRow) -> dict:

@@ -166,6 +166,52 @@ class DSpritesData:
         return self.images_u8(idx).astype(np.float32)[:, None]
 
 
+class DSpritesDomains(DSpritesData):
+    """Two unpaired domains of dSprites for image translation (CycleGAN): domain A is every square,
+    domain B every ellipse, each with all its scales, rotations and positions.
+
+    `sample(n)` draws the two sides independently and returns them as one batch, the first n // 2
+    images from A and the rest from B (the convention of genlab's translators, models.split_domains),
+    with `y` the domain (0 = A, 1 = B). As a finite set it holds the 491,520 squares and ellipses of
+    dSprites in their own order (squares first); `get` and the factor protocol see shape as a factor of
+    two values."""
+
+    DOMAIN_SIZE = dsprites.N_IMAGES // 3  # the images of one shape
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        super().__init__(path)
+        self.name = "dsprites-squares-ellipses"
+        self.domain_names = [dsprites.SHAPE_NAMES[0], dsprites.SHAPE_NAMES[1]]
+        self.label_names = list(self.domain_names)
+        self.factor_sizes = [2] + list(dsprites.FACTOR_SIZES[2:])
+
+    def __len__(self) -> int:
+        return 2 * self.DOMAIN_SIZE
+
+    @property
+    def n_classes(self) -> int:
+        return 2
+
+    def get(self, idx) -> dict:
+        idx = np.asarray(torch.as_tensor(idx).cpu(), dtype=np.int64)
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
+            raise IndexError(f"{self.name} holds {len(self):,} images; index {int(idx.max())} is outside it")
+        out = super().get(idx)  # shape is dSprites' first factor, so squares and ellipses come first
+        out["y"] = torch.from_numpy(idx // self.DOMAIN_SIZE)
+        return out
+
+    def sample_domain(self, n: int, domain: int, generator: torch.Generator | None = None) -> dict:
+        """n images of one domain (0 = squares, 1 = ellipses), uniformly over its other factors."""
+        idx = torch.randint(self.DOMAIN_SIZE, (n,), generator=generator) + domain * self.DOMAIN_SIZE
+        return self.get(idx)
+
+    def sample(self, batch_size: int, generator: torch.Generator | None = None) -> dict:
+        n_a = batch_size // 2
+        a = torch.randint(self.DOMAIN_SIZE, (n_a,), generator=generator)
+        b = torch.randint(self.DOMAIN_SIZE, (batch_size - n_a,), generator=generator) + self.DOMAIN_SIZE
+        return self.get(torch.cat([a, b]))
+
+
 # --------------------------------------------------------------------------- 2-D mixtures
 
 
@@ -396,6 +442,10 @@ DATASETS: dict[str, DatasetSpec] = {
     "dsprites": DatasetSpec("dsprites", "dSprites: 737,280 binary 64×64 sprites, 5 ground-truth factors (generated)",
                             "images", (1, 64, 64), lambda download=False, path=None: DSpritesData(path),
                             has_factors=True),
+    "dsprites-squares-ellipses": DatasetSpec(
+        "dsprites-squares-ellipses", "dSprites' squares (domain A) and ellipses (domain B), unpaired, for image "
+        "translation: each batch is half squares, half ellipses, drawn independently (generated)", "images", (1, 64, 64),
+        lambda download=False, path=None: DSpritesDomains(path), has_factors=True, has_labels=True),
     "ring": DatasetSpec("ring", "8 Gaussians on the unit circle, std 0.01 (mode collapse)", "points", (2,),
                         lambda download=False, path=None: MixtureData("ring", ring_centres(), 0.01), has_labels=True),
     "grid": DatasetSpec("grid", "25 Gaussians on a 5×5 grid, spacing 2, std 0.05 (mode collapse)", "points", (2,),

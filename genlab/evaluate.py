@@ -60,6 +60,8 @@ def generate(model, n: int, seed: int = 0, batch: int = 1024) -> torch.Tensor:
 
 
 def applicable_groups(model, data) -> list[str]:
+    if model.spec.translator:  # no samples of its own to measure: genlab.translation measures its translations
+        return []
     groups = []
     has_rep = represent_fn(model, model.device) is not None
     if getattr(data, "factor_sizes", None) and has_rep:
@@ -308,6 +310,9 @@ def evaluate_checkpoint(path, metrics: list[str] | None = None, device: str = "a
     sidecar unless store=False. Returns {"metrics": flat scalars, "info": details}."""
     dev = pick_device(device)
     model, meta = load_checkpoint(path, device=dev)
+    if model.spec.translator:
+        raise ValueError(f"'{path}' is an image translator ({model.cfg.model}): it draws no samples for these "
+                         f"measures; genlab.translation.measure measures its translations (the Unified view page)")
     if model.is_image:
         # channels_last convolutions: encoding is most of the disentanglement metrics' time, and
         # 4,096 dSprites images went through the Burgess encoder in 2.7 s instead of 4.2 s (fp32,

@@ -125,6 +125,16 @@ class ModelConfig:
                               "decoder's loss", "Larsen et al. 2016", Limit(0, 10_000))
     vaegan_pixel: float = hp(0.0, "--vaegan-pixel", "VAE-GAN: weight of a pixel-space reconstruction for encoder and "
                               "decoder; 0 = Larsen's Alg. 1", None, Limit(0, 10_000))
+    # image translation (survey §3.2)
+    cycle_weight: float = hp(10.0, "--cycle-weight", "CycleGAN's λ on the cycle loss ‖F(G(a)) − a‖₁ + ‖G(F(b)) − b‖₁; "
+                              "0 = no cycle loss (the ablation)", "Zhu et al. 2017", Limit(0, 1000))
+    identity_weight: float = hp(0.0, "--identity-weight", "CycleGAN's weight on the identity loss ‖G(b) − b‖₁ + "
+                                 "‖F(a) − a‖₁; the paper uses 0.5·λ where it is on, 0 = off", "Zhu et al. 2017",
+                                 Limit(0, 1000))
+    # the unified view's transfers (Hu et al. 2018)
+    adversary_weight: float = hp(1.0, "--adversary-weight", "AAVAE's weight on the VAE loss of its own samples, each "
+                                  "weighted by D's belief that it is real; 0 = the plain VAE", "Hu et al. 2018",
+                                  Limit(0, 1000))
     # GAN stabilisation tricks (survey §3.1)
     feature_matching: bool = hp(False, "--feature-matching", "G matches D's mean features on real data instead of "
                                  "fooling D", "Salimans et al. 2016")
@@ -196,6 +206,10 @@ class ModelConfig:
         if len(self.shape) == 1:
             return "points"
         return "bernoulli"
+
+
+def _defaults() -> dict:
+    return {f.name: f.default for f in dataclasses.fields(ModelConfig)}
 
 
 def options() -> dict[str, dataclasses.Field]:
@@ -300,6 +314,8 @@ class ModelSpec:
     autoregressive: bool = False  # the decoder is nets.PixelCNNDecoder: p(x|z) over earlier pixels up to
     # pixel_reach, samples drawn pixel by pixel; decode(z) draws with one noise field shared by every z
     code_remedies: bool = False  # free bits and KL annealing apply (its step reads them)
+    translator: bool = False  # translates images between two domains (CycleGAN): no code z, no prior, no
+    # sample(); `translate(x, direction)` instead. A two-domain batch is its domain-A half, then its domain-B half
 
 
 class StepContext:
@@ -420,6 +436,8 @@ class GenerativeModel(nn.Module):
         """The parts of z in order: continuous Gaussian dims, InfoGAN's noise, categorical and
         continuous codes."""
         c = self.cfg
+        if self.spec.translator:
+            return []  # a translator has no code
         if c.n_categorical or c.n_continuous:
             parts = [{"kind": "noise", "size": c.latent_dim, "prior": "normal"}]
             if c.n_categorical:
@@ -435,6 +453,7 @@ class GenerativeModel(nn.Module):
     # --- sampling z
     def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n samples of p(z) on the model's device (InfoGAN: noise, one-hot code, uniform codes)."""
+        self._refuse_code()
         dev = self.device
         z = torch.randn(n, self.cfg.latent_dim, generator=generator, device=dev)
         if self.cfg.n_categorical:
@@ -459,6 +478,7 @@ class GenerativeModel(nn.Module):
     def _decoder(self) -> nn.Module:
         """The decoder, or the generator; in eval mode its average when the model keeps one
         (training always moves and reads the generator itself)."""
+        self._refuse_code()
         if "dec" in self.nets:
             return self.nets["dec"]
         if self.average is not None and self.sample_average and not self.training:
@@ -507,6 +527,31 @@ class GenerativeModel(nn.Module):
 
     def update_steps(self) -> list[Step]:
         return self.spec.steps(self.cfg)
+
+    # --- image translation (translators only)
+    def _refuse_code(self) -> None:
+        if self.spec.translator:
+            raise ValueError(f"{self.cfg.model} translates images from one domain to the other and has no code z "
+                             f"to sample or decode; use translate(x) (genlab translate)")
+
+    def translator_net(self, direction: str) -> nn.Module:
+        """G (a2b: A → B) or F (b2a: B → A) of a translator."""
+        if not self.spec.translator:
+            raise ValueError(f"{self.cfg.model} does not translate images; {', '.join(models_with('translator'))} does")
+        if direction not in DIRECTIONS:
+            raise ValueError(f"unknown direction '{direction}'; use {' or '.join(DIRECTIONS)}")
+        return self.nets["gen" if direction == "a2b" else "gen_ba"]
+
+    @torch.no_grad()
+    def translate(self, x, direction: str = "a2b"):
+        """Images of one domain (B, C, H, W) in [0, 1] → the other domain's, in [0, 1]."""
+        return torch.sigmoid(self.translator_net(direction)(x))
+
+    @torch.no_grad()
+    def cycle(self, x, direction: str = "a2b"):
+        """x translated and translated back: F(G(x)) for a2b, G(F(x)) for b2a."""
+        back = "b2a" if direction == "a2b" else "a2b"
+        return self.translate(self.translate(x, direction), back)
 
     @contextlib.contextmanager
     def without_average(self):
@@ -730,6 +775,85 @@ def ebgan_g_step(m, x, ctx):
     return res
 
 
+# --------------------------------------------------------------------------- the unified view's transfers (Hu et al. 2018)
+
+
+def iwgan_g_step(m, x, ctx):
+    """IWGAN's generator (Hu et al. 2018 §5.1): the non-saturating loss with each sample weighted by the
+    discriminator's normalised density-ratio estimate. The discriminator's step is the GAN's."""
+    fake, _ = _fake(m, x.shape[0], ctx)
+    return obj.iwgan_g_loss(_d_score(m, fake, ctx)["logit"])
+
+
+def aavae_step(m, x, ctx):
+    """AAVAE's VAE update (Hu et al. 2018 §5.2): the ELBO on real data plus, with weight
+    `adversary_weight`, the ELBO on the VAE's own samples, each weighted by D(x̃)."""
+    c = m.cfg
+    mu, logvar, z, logits = _vae_forward(m, x, ctx)
+    with torch.no_grad():  # the samples are extra data: no gradient flows into how they were made
+        fake = m.decode(m.prior(x.shape[0], ctx.gen))
+        d_logit = m.nets["disc"](fake)["logit"]
+    f_mu, f_logvar, _, f_logits = _vae_forward(m, fake, ctx)
+    return obj.aavae(x, logits, mu, logvar, fake, f_logits, f_mu, f_logvar, d_logit, c.adversary_weight, c.beta,
+                     c.resolved_likelihood)
+
+
+def aavae_d_step(m, x, ctx):
+    """AAVAE's discriminator: real data against the VAE's samples (the GAN's discriminator loss)."""
+    with torch.no_grad():
+        fake = m.decode(m.prior(x.shape[0], ctx.gen))
+    return obj.gan_d_loss(_d_score(m, x, ctx)["logit"], _d_score(m, fake, ctx)["logit"], m.cfg.label_smoothing)
+
+
+# --------------------------------------------------------------------------- image translation (Zhu et al. 2017)
+
+DIRECTIONS = ("a2b", "b2a")
+
+
+def split_domains(x):
+    """A translator's batch: its first half from domain A, the rest from domain B (two-domain datasets such
+    as dsprites-squares-ellipses sample them so; on a one-domain dataset both halves come from it)."""
+    n = x.shape[0]
+    if n < 2:
+        raise ValueError(f"a translator's batch needs at least 2 images, one from each domain (got {n})")
+    return x[: n // 2], x[n // 2:]
+
+
+def cyclegan_d_step(m, x, ctx):
+    """Both discriminators, least squares (Zhu et al. 2017 eq. 1 with Mao et al.'s loss): D_B tells real
+    B from G(a), D_A real A from F(b)."""
+    a, b = split_domains(x)
+    with torch.no_grad():
+        fake_b, fake_a = torch.sigmoid(m.nets["gen"](a)), torch.sigmoid(m.nets["gen_ba"](b))
+    d_b = obj.lsgan_d_loss(m.nets["disc"](b)["logit"], m.nets["disc"](fake_b)["logit"])
+    d_a = obj.lsgan_d_loss(m.nets["disc_a"](a)["logit"], m.nets["disc_a"](fake_a)["logit"])
+    return {"loss": d_b["loss"] + d_a["loss"], "d_b": d_b["loss"].detach(), "d_a": d_a["loss"].detach()}
+
+
+def cyclegan_g_step(m, x, ctx):
+    """Both generators: fool the other domain's discriminator, plus λ·cycle loss (Zhu et al. 2017 eq. 3),
+    plus the identity loss when its weight is set."""
+    c = m.cfg
+    a, b = split_domains(x)
+    G, F_ = m.nets["gen"], m.nets["gen_ba"]
+    fake_b, fake_a = torch.sigmoid(G(a)), torch.sigmoid(F_(b))
+    adv = obj.lsgan_g_loss(m.nets["disc"](fake_b)["logit"])["loss"] + obj.lsgan_g_loss(m.nets["disc_a"](fake_a)["logit"])["loss"]
+    cyc = obj.cycle_loss(a, torch.sigmoid(F_(fake_b)), b, torch.sigmoid(G(fake_a)), c.cycle_weight)
+    loss = adv + cyc["loss"]
+    out = {"adv": adv.detach(), "cycle_a": cyc["cycle_a"], "cycle_b": cyc["cycle_b"]}
+    if c.identity_weight > 0:
+        idt = obj.identity_loss(a, torch.sigmoid(F_(a)), b, torch.sigmoid(G(b)), c.identity_weight)["loss"]
+        loss = loss + idt
+        out["identity"] = idt.detach()
+    out["loss"] = loss
+    return out
+
+
+def _cyclegan_nets(c):
+    return {"gen": nets.Translator(c.shape), "gen_ba": nets.Translator(c.shape),
+            "disc": nets.PatchDiscriminator(c.shape), "disc_a": nets.PatchDiscriminator(c.shape)}
+
+
 # --------------------------------------------------------------------------- hybrids
 
 
@@ -923,6 +1047,30 @@ MODELS: dict[str, ModelSpec] = {
                          dict(_DCGAN_ADAM, vaegan_gamma=1.0, vaegan_pixel=1.0),
                          fields=("latent_dim", "vaegan_gamma", "vaegan_pixel", "label_smoothing", "minibatch_discrimination"),
                          example="--data dsprites --vaegan-gamma 1 --vaegan-pixel 1", encoder=True),
+    "cyclegan": ModelSpec("cyclegan", "translation", "Zhu et al. 2017, Unpaired Image-to-Image Translation (CycleGAN)",
+                          "two generators G: A → B and F: B → A, least-squares discriminators and the cycle loss; "
+                          "translates one domain of unpaired images into another (genlab translate)",
+                          _cyclegan_nets, {"d": ["disc", "disc_a"], "g": ["gen", "gen_ba"]},
+                          lambda c: [Step("d", cyclegan_d_step, "d"), Step("g", cyclegan_g_step, "g")],
+                          dict(_DCGAN_ADAM, cycle_weight=10.0, identity_weight=0.0),
+                          fields=("cycle_weight", "identity_weight"), example="--data dsprites-squares-ellipses",
+                          inputs=("images",), translator=True),
+    "iwgan": ModelSpec("iwgan", "gan", "Hu et al. 2018, On Unifying Deep Generative Models (importance weighted GAN)",
+                       "the GAN with each generated sample's gradient weighted by D's density-ratio estimate, "
+                       "normalised over the batch: importance weighting moved from VAEs into GANs",
+                       _gan_nets, _GAN_GROUPS,
+                       lambda c: [Step("d", gan_d_step, "d", c.d_steps), Step("g", iwgan_g_step, "g", 1, _averaging(c))],
+                       dict(_DCGAN_ADAM), fields=("latent_dim", "d_steps", "label_smoothing", "instance_noise", "ema_decay"),
+                       example="--data ring", plain_discriminator=True, drs=True),
+    "aavae": ModelSpec("aavae", "hybrid", "Hu et al. 2018, On Unifying Deep Generative Models (adversary activated VAE)",
+                       "the VAE also trained on its own samples, each weighted by a discriminator's belief that it is "
+                       "real: the adversarial mechanism moved from GANs into VAEs",
+                       lambda c: dict(_vae_nets(c), disc=nets.Discriminator(c.shape)),
+                       {"vae": ["enc", "dec"], "d": ["disc"]},
+                       lambda c: [Step("vae", aavae_step, "vae"), Step("d", aavae_d_step, "d", c.d_steps)],
+                       {"adversary_weight": 1.0, "lr": 1e-4},
+                       fields=("latent_dim", "beta", "adversary_weight", "d_steps", "likelihood"),
+                       example="--data digits --adversary-weight 1", encoder=True),
 }
 
 
@@ -941,6 +1089,9 @@ def make_config(model: str, data: str, shape: tuple, **overrides) -> ModelConfig
     cfg = ModelConfig.from_dict(dict(values, model=model, data=data, shape=tuple(shape)))
     validate_config(cfg)
     return cfg
+
+
+_DEFAULT = _defaults()
 
 
 def _applies_to(trait: str) -> str:
@@ -995,6 +1146,11 @@ def validate_config(c: ModelConfig) -> None:
                              f"{c.shape[1] - 1} already sees every earlier pixel")
         if c.resolved_likelihood != "bernoulli":
             raise ValueError(f"{c.model} draws each pixel from a Bernoulli: use --likelihood bernoulli (or auto)")
+    if (c.cycle_weight != _DEFAULT["cycle_weight"] or c.identity_weight > 0) and not spec.translator:
+        raise ValueError(f"the cycle and identity weights apply to {_applies_to('translator')}, not {c.model}")
+    if c.adversary_weight != _DEFAULT["adversary_weight"] and "adversary_weight" not in spec.fields:
+        raise ValueError(f"the adversary weight applies to "
+                         f"{', '.join(k for k, v in MODELS.items() if 'adversary_weight' in v.fields)}, not {c.model}")
     if (c.free_bits > 0 or c.kl_anneal_steps > 0) and not spec.code_remedies:
         raise ValueError(f"free bits and KL annealing apply to {_applies_to('code_remedies')}, not {c.model}")
     if c.maxout > 1 and (kind != "points" or not spec.plain_discriminator):

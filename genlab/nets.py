@@ -445,3 +445,56 @@ class LatentDiscriminator(nn.Module):
 
     def forward(self, z) -> dict:
         return {"logit": self.net(z).squeeze(1)}
+
+
+# --------------------------------------------------------------------------- image translation (CycleGAN)
+
+
+class ResidualBlock(nn.Module):
+    """x + conv(relu(norm(conv(x)))): the block of CycleGAN's ResNet generator (Zhu et al. 2017, App. 7.2,
+    after Johnson et al. 2016), with instance norm as in the paper."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(ch, ch, 3, 1, 1), nn.InstanceNorm2d(ch, affine=True), nn.ReLU(),
+                                  nn.Conv2d(ch, ch, 3, 1, 1), nn.InstanceNorm2d(ch, affine=True))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+class Translator(nn.Module):
+    """An image → image generator for CycleGAN, a small version of the paper's ResNet generator:
+    two stride-2 convs down, `blocks` residual blocks, two transposed convs up. Fully convolutional, so
+    a sprite's position has to travel through the same spatial map (what the translation should keep).
+    Takes any square size divisible by 4 (64, 32, 28, 8). (B, C, H, W) → (B, C, H, W) logits."""
+
+    def __init__(self, shape: tuple, width: int = 32, blocks: int = 2):
+        super().__init__()
+        check_image_shape(shape)
+        c, w = shape[0], width
+        self.net = nn.Sequential(
+            nn.Conv2d(c, w // 2, 4, 2, 1), nn.InstanceNorm2d(w // 2, affine=True), nn.ReLU(),  # H/2
+            nn.Conv2d(w // 2, w, 4, 2, 1), nn.InstanceNorm2d(w, affine=True), nn.ReLU(),  # H/4
+            *[ResidualBlock(w) for _ in range(blocks)],
+            nn.ConvTranspose2d(w, w // 2, 4, 2, 1), nn.InstanceNorm2d(w // 2, affine=True), nn.ReLU(),  # H/2
+            nn.ConvTranspose2d(w // 2, c, 4, 2, 1))  # H, logits
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class PatchDiscriminator(nn.Module):
+    """CycleGAN's PatchGAN discriminator, small (Isola et al. 2017; Zhu et al. 2017 App. 7.2): it scores
+    overlapping patches, not the whole image. x → dict(logit (B, 1, H/4, W/4)), raw least-squares scores."""
+
+    def __init__(self, shape: tuple, width: int = 32):
+        super().__init__()
+        check_image_shape(shape)
+        c, w = shape[0], width
+        self.net = nn.Sequential(nn.Conv2d(c, w // 2, 4, 2, 1), nn.LeakyReLU(0.2),
+                                 nn.Conv2d(w // 2, w, 4, 2, 1), nn.InstanceNorm2d(w, affine=True), nn.LeakyReLU(0.2),
+                                 nn.Conv2d(w, 1, 3, 1, 1))
+
+    def forward(self, x) -> dict:
+        return {"logit": self.net(x)}

@@ -286,3 +286,84 @@ def pull_away_term(codes):
     n = s.shape[0]
     cos2 = (s @ s.t()).pow(2)
     return (cos2.sum() - cos2.diagonal().sum()) / (n * (n - 1))
+
+
+# --------------------------------------------------------------------------- image translation (survey §3.2)
+
+
+def lsgan_d_loss(real_score, fake_score):
+    """Least-squares GAN discriminator (Mao et al. 2017, eq. 2 with the targets a = 0 for fakes and
+    b = 1 for real data, the choice CycleGAN makes, Zhu et al. 2017 §4):
+    ½·E[(D(x) − 1)²] + ½·E[D(G(z))²]. Scores are raw outputs (a PatchGAN's map is averaged too)."""
+    real = (real_score - 1.0).pow(2).mean()
+    fake = fake_score.pow(2).mean()
+    return {"loss": 0.5 * (real + fake), "d_real": real_score.mean().detach(), "d_fake": fake_score.mean().detach()}
+
+
+def lsgan_g_loss(fake_score):
+    """Least-squares GAN generator (Mao et al. 2017, eq. 2 with c = 1): ½·E[(D(G(z)) − 1)²], the
+    generator wants its fakes scored as real."""
+    return {"loss": 0.5 * (fake_score - 1.0).pow(2).mean()}
+
+
+def cycle_loss(a, a_cycled, b, b_cycled, weight: float = 10.0):
+    """CycleGAN's cycle consistency (Zhu et al. 2017, eq. 2): λ·E‖F(G(a)) − a‖₁ + λ·E‖G(F(b)) − b‖₁,
+    each norm taken as a mean over pixels (as the authors' code does), so λ = 10 reads the same at every
+    image size. Zero when F and G are each other's inverse on the samples."""
+    fwd = (a_cycled - a).abs().mean()
+    bwd = (b_cycled - b).abs().mean()
+    return {"loss": weight * (fwd + bwd), "cycle_a": fwd.detach(), "cycle_b": bwd.detach()}
+
+
+def identity_loss(a, f_of_a, b, g_of_b, weight: float):
+    """CycleGAN's identity mapping loss (Zhu et al. 2017 §5.2, from Taigman et al. 2017):
+    w·(E‖G(b) − b‖₁ + E‖F(a) − a‖₁). A generator shown an image already in its target domain should
+    leave it alone; zero when both maps are the identity."""
+    return {"loss": weight * ((g_of_b - b).abs().mean() + (f_of_a - a).abs().mean())}
+
+
+# --------------------------------------------------------------------------- the unified view (Hu et al. 2018)
+
+
+def importance_weights(d_logit):
+    """IWGAN's normalised importance weights (Hu et al. 2018, "On Unifying Deep Generative Models",
+    §5.1). The discriminator's density-ratio estimate for a generated sample x is
+    D(x) / (1 − D(x)) = exp(logit), which is p_data(x) / p_g(x) at the optimal D; normalised over the
+    batch the weights are a softmax of the logits. They sum to one, and are uniform (1/B each) when D
+    says the same of every sample. (B,) → (B,)."""
+    return torch.softmax(d_logit.reshape(-1), dim=0)
+
+
+def iwgan_g_loss(fake_logit):
+    """IWGAN's generator loss (Hu et al. 2018 §5.1): the non-saturating loss −log D(G(z_i)) of each
+    sample weighted by its normalised importance weight, the weights held fixed (no gradient flows
+    through them), as importance-weighted autoencoders weight their samples (Burda et al. 2016).
+    Samples the discriminator already finds realistic count more. With a constant D it is the plain
+    non-saturating GAN loss."""
+    logit = fake_logit.reshape(-1)
+    w = importance_weights(logit).detach()
+    loss = (w * F.softplus(-logit)).sum()
+    ess = 1.0 / w.pow(2).sum()  # effective sample size: B for uniform weights, 1 when one sample has them all
+    return {"loss": loss, "ess": ess, "w_max": w.max()}
+
+
+def aavae(x, logits, mu, logvar, fake, fake_logits, fake_mu, fake_logvar, fake_d_logit, weight: float = 1.0,
+          beta: float = 1.0, likelihood: str = "bernoulli"):
+    """The adversary-activated VAE (Hu et al. 2018 §5.2): the VAE's loss on real data, plus the VAE's
+    loss on the model's own samples, each weighted by the discriminator's belief D(x̃) that it is real
+    (the weights held fixed). A VAE ignores its samples; here the adversary picks the good ones as
+    extra training data. `fake` is a batch of samples x̃ (no gradient through them), `fake_logits`,
+    `fake_mu`, `fake_logvar` the VAE's pass over them, `fake_d_logit` D's logits for them.
+
+    weight = 0 is the plain (β-)VAE: the extra term vanishes."""
+    out = beta_vae(x, logits, mu, logvar, beta, likelihood)
+    if weight == 0:
+        out["adv"] = torch.zeros(())
+        return out
+    w = torch.sigmoid(fake_d_logit.reshape(-1)).detach()  # D(x̃), each in (0, 1)
+    per_sample = reconstruction_nll(fake_logits, fake, likelihood) + beta * gaussian_kl(fake_mu, fake_logvar).sum(1)
+    adv = (w * per_sample).mean()
+    out["loss"] = out["loss"] + weight * adv
+    out["adv"] = adv.detach()
+    out["d_fake_mean"] = w.mean()
+    return out

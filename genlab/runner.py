@@ -322,6 +322,8 @@ class BackgroundRun:
 
     @torch.no_grad()
     def _sample_model(self, model, step: int) -> None:
+        if model.spec.translator:  # no samples of its own: the Unified view page shows its translations
+            return
         model = copy.deepcopy(model).cpu().eval() if model.training else model
         g = torch.Generator(device=model.device).manual_seed(self.tc.seed + 12345)
         x = model.sample(self.n_samples if model.is_image else 1000, g).float().cpu().numpy()

@@ -296,3 +296,19 @@ def test_every_shipped_maps_file_belongs_to_its_checkpoints_weights():
         with np.load(f, allow_pickle=False) as z:
             metas = [json.loads(str(z[k])) for k in z.files if k.endswith("meta")]
         assert metas and all(m["weights_sha256"] == sha for m in metas), f"{f} is stale: uv run genlab maps {stem}"
+
+
+# --------------------------------------------------------------------------- Unified view
+
+
+def test_unified_view_says_each_claim_and_what_to_look_at_and_names_its_columns_in_words(lab):
+    at = open_page("9_Unified_view.py")
+    claims = [m.value for m in at.markdown if m.value.startswith("**Claim")]
+    assert len(claims) == 4 and all("**Look at:**" in c for c in claims)  # tables, transfers, actor-critic, CycleGAN
+    headers = [h.value for h in at.header]
+    assert headers == ["VAE, GAN and wake-sleep (Hu et al. 2018)", "GANs as actor-critic (Pfau & Vinyals 2016)",
+                       "Squares ↔ ellipses (CycleGAN, Zhu et al. 2017)"]
+    stabilisers = at.dataframe[3].value
+    assert list(stabilisers.columns) == ["stabiliser", "in GANs", "in actor-critic", "switch in genlab"]
+    # the direction of each KL is spelt out, not left to the formula
+    assert at.dataframe[0].value.loc["its direction", "VAE"] == "inference ‖ posterior (as wake)"

@@ -224,6 +224,7 @@ PAGES = {  # page: (its parameters, those read whatever the others hold: each mu
     "4_Code_space.py": (["ckpt", "method", "n", "colour", "prior", "a", "b"], ["ckpt", "method", "n", "colour", "prior",
                                                                               "a", "b"]),
     "5_Train.py": (["model", "data", "run"], ["model", "data"]),
+    "9_Unified_view.py": (["ckpt", "n", "seed"], ["ckpt", "n", "seed"]),
     "app.py": (["page", "x"], []),
 }
 DRAWN = {  # what each page must still draw
@@ -232,6 +233,7 @@ DRAWN = {  # what each page must still draw
     "3_Mode_collapse.py": lambda at: len(at.get("plotly_chart")) >= 3,
     "4_Code_space.py": lambda at: len(at.get("plotly_chart")) == 1 and len(at.image) >= 1,
     "5_Train.py": lambda at: at.button(key="train_start") is not None,
+    "9_Unified_view.py": lambda at: len(at.dataframe) >= 4,  # the correspondence tables, with no translator in the lab
     "app.py": lambda at: len(at.get("page_link")) == len(ui.PAGES),
 }
 
