@@ -160,6 +160,8 @@ def _parser() -> argparse.ArgumentParser:
     rs = sub.add_parser("results", help="the results table of measured checkpoints",
                         description="Print the README's results table (markdown) from the metrics stored in checkpoints.")
     rs.add_argument("dirs", nargs="*", help="folders to read [checkpoints]")
+    rs.add_argument("--brief", action="store_true",
+                    help="without the device and published columns (the README's table; the full one is in docs/results)")
     rs.add_argument("--nearest-real", action="store_true",
                     help="the nearest-real figures of dSprites checkpoints instead (docs/results/blur-vs-sharpness.md)")
     rs.add_argument("--failure-modes", action="store_true",
@@ -558,7 +560,7 @@ def cmd_results(a) -> int:
 
         print(code_use_table([r for d in a.dirs or ["checkpoints"] for r in list_checkpoints(d)]))
         return 0
-    print(results_table(a.dirs or ["checkpoints"]))
+    print(results_table(a.dirs or ["checkpoints"], brief=a.brief))
     return 0
 
 

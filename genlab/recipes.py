@@ -222,9 +222,10 @@ def _result_cells(r) -> list[str]:
     return cells
 
 
-def results_table(folders=("checkpoints",)) -> str:
-    """The README's results tables, from the metrics stored in each checkpoint's metadata: one for
-    image models and one for the 2-D mixtures, each without the columns none of its rows has."""
+def results_table(folders=("checkpoints",), brief: bool = False) -> str:
+    """The results tables, from the metrics stored in each checkpoint's metadata: one for image models
+    and one for the 2-D mixtures, each without the columns none of its rows has. `brief` (the README's):
+    without the device and published columns, which docs/results/README.md's full table has."""
     from genlab.data import DATASETS
 
     rows = results_rows(folders)
@@ -247,6 +248,8 @@ def results_table(folders=("checkpoints",)) -> str:
         any_fast = any_fast or any(c[0].endswith(" ¹") for c in cells)
         # the first five columns always; a measure only where some row of this group has it
         keep = [j for j in range(len(head)) if j < 5 or any(c[j] != "–" for c in cells)]
+        if brief:
+            keep = [j for j in keep if head[j] not in ("device", "published")]
         out += [f"**{title}**", "", "| " + " | ".join(head[j] for j in keep) + " |", "|" + "---|" * len(keep)]
         out += ["| " + " | ".join(c[j] for j in keep) + " |" for c in cells]
         out.append("")

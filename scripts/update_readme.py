@@ -1,7 +1,8 @@
 """Regenerate the generated tables from genlab itself, in every file that holds one: the models
-(`genlab models --brief`; with example commands in docs/models.md) and results (`genlab results`,
-from the shipped checkpoints' metrics) tables in README.md, the measures table (`genlab eval
---list`) in docs/metrics.md, the nearest-real table (`genlab results --nearest-real`) in
+(`genlab models --brief`) and results (`genlab results --brief`, from the shipped checkpoints'
+metrics) tables in README.md, and in full (with example commands, devices and published figures)
+in docs/models.md and docs/results/README.md; the measures table (`genlab eval --list`) in
+docs/metrics.md, the nearest-real table (`genlab results --nearest-real`) in
 docs/results/blur-vs-sharpness.md, and the code-use table (`genlab results --failure-modes`) in
 docs/results/failure-modes.md.
 
@@ -20,9 +21,11 @@ from genlab.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 # file (relative to the repository root) -> {table name: genlab command that prints it}
 FILES = {
-    "README.md": {"models": ["models", "--brief"], "results": ["results"], "study": ["study", "results", "checkpoints/beta-sweep"]},
+    "README.md": {"models": ["models", "--brief"], "results": ["results", "--brief"],
+                  "study": ["study", "results", "checkpoints/beta-sweep"]},
     "docs/models.md": {"models": ["models"]},
     "docs/metrics.md": {"metrics": ["eval", "--list"]},
+    "docs/results/README.md": {"results": ["results"]},
     "docs/results/blur-vs-sharpness.md": {"nearest_real": ["results", "--nearest-real"]},
     "docs/results/failure-modes.md": {"failure_modes": ["results", "--failure-modes"]},
 }

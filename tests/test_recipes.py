@@ -106,6 +106,10 @@ def test_results_table_is_made_from_stored_metrics(tmp_path):
     update_metadata(stem, metrics_info={"settings": {"fast": True}})
     table = results_table([tmp_path / "ckpt"])
     assert "tiny-vae ¹" in table and "not comparable with the published defaults" in table
+    brief = results_table([tmp_path / "ckpt"], brief=True)  # the README's: no device or published column
+    header = next(line for line in brief.splitlines() if line.startswith("| checkpoint |"))
+    assert header.startswith("| checkpoint | model | data | steps | FD |") and "published" not in header
+    assert "| 23 / 95.7% / 0.12 |" in brief and "| cpu |" not in brief
 
 
 def test_sweep_trains_one_resumable_run_per_value(tmp_path, capsys):
