@@ -104,11 +104,13 @@ def reading_text(bins) -> str:
 
 def reader_path() -> Path:
     """Where the caption reader is kept: the shipped one in $GENLAB_CHECKPOINTS (checkpoints/) when it
-    is there, else a cache under $GENLAB_RUNS (runs/) that `factor_reader` fills."""
+    is there, else genlab's cache (genlab.latent.cache_root), which `factor_reader` fills."""
+    from genlab.latent import cache_root
+
     shipped = Path(os.environ.get("GENLAB_CHECKPOINTS", "checkpoints")) / READER_NAME / "model"
     if shipped.with_suffix(".safetensors").exists():
         return shipped
-    return Path(os.environ.get("GENLAB_RUNS", "runs")) / "cache" / READER_NAME / "model"
+    return cache_root() / READER_NAME / "model"
 
 
 def factor_reader(path=None, train_if_missing: bool = True):
@@ -173,12 +175,14 @@ def write_samples(images: np.ndarray, out) -> Path:
 # --------------------------------------------------------------------------- measures
 
 
-def caption_agreement(model, reader, captions: list[str], n: int = 64, seed: int = 0) -> dict:
+def caption_agreement(model, reader, captions: list[str], n: int = 64, seed: int = 0, keep_images: bool = False) -> dict:
     """How often samples show what their caption says, read by the caption reader: per caption and on
     average, the share of samples whose shape, size, column, row and place (column and row both) are
     the ones the caption names (a factor it does not name is not counted). Also the mean number of
     lit pixels ("area", to compare sizes) and the diversity of each caption's samples (the mean
-    pixel distance between two of them, in [0, 1])."""
+    pixel distance between two of them, in [0, 1]). Each caption's row lists the reader's reading of
+    every sample and whether it shows everything the caption names ("right"); keep_images adds the
+    samples themselves ("x")."""
     rows, keys = [], ("shape", "size", "column", "row", "place")
     for i, text in enumerate(captions):
         m = C.parse(text)
@@ -189,11 +193,15 @@ def caption_agreement(model, reader, captions: list[str], n: int = 64, seed: int
                "column": got[:, 2] == m.column if m.column is not None else None,
                "row": got[:, 3] == m.row if m.row is not None else None}
         hit["place"] = hit["column"] & hit["row"] if hit["column"] is not None else None
+        right = np.ones(n, dtype=bool)
+        for v in hit.values():
+            right &= True if v is None else v
         flat = x.reshape(n, -1)
         diversity = float(np.abs(flat[:, None, :] - flat[None, :, :]).mean(2).sum() / max(1, n * (n - 1))) if n > 1 else 0.0
         rows.append({"caption": text, "n": n, **{k: (float(v.mean()) if v is not None else None) for k, v in hit.items()},
                      "area": float((x > 0.5).reshape(n, -1).sum(1).mean()), "diversity": round(diversity, 4),
-                     "readings": [reading_text(b) for b in got]})
+                     "readings": [reading_text(b) for b in got], "right": right.tolist(),
+                     **({"x": x} if keep_images else {})})
     mean = {k: _mean([r[k] for r in rows]) for k in keys}
     return {"captions": rows, "mean": mean, "n_per_caption": n}
 
@@ -219,3 +227,47 @@ def real_agreement(reader, captions: list[str], n: int = 64, seed: int = 0) -> d
         got = read_bins(reader, _render(f))
         shares.append(float((got == reader_targets(f)).all(1).mean()))
     return {"all_heads_right": float(np.mean(shares))}
+
+
+# --------------------------------------------------------------------------- for the page
+
+
+def text_model_rows(rows) -> list:
+    """The checkpoint rows (genlab.checkpoint.CheckpointRow) of text-conditioned generators."""
+    from genlab.models import MODELS
+
+    return [r for r in rows if r.ok and r.kind == "model" and r.model in MODELS and MODELS[r.model].text]
+
+
+def meaning_text(m: C.Meaning) -> str:
+    """What a parsed caption asks for, in words with the factor classes it allows: 'shape heart · size
+    large (scale 4–5 of 0–5) · place bottom left (posX 0–10, posY 21–31) · any rotation'."""
+    v = m.values()
+
+    def span(k):
+        return f"{v[k][0]}–{v[k][-1]}" if len(v[k]) > 1 else str(v[k][0])
+
+    parts = [f"shape {C.SHAPES[m.shape]}" if m.shape is not None else "any shape",
+             f"size {C.SIZES[m.size]} (scale {span('scale')} of 0–5)" if m.size is not None else "any size"]
+    if m.row is None:
+        parts.append("any place")
+    else:
+        place = "centre" if (m.row, m.column) == (1, 1) else f"{C.ROWS[m.row]} {C.COLUMNS[m.column]}"
+        parts.append(f"place {place} (posX {span('posX')}, posY {span('posY')} of 0–31)")
+    parts.append(f"rotation {C.ROTATIONS[C.SHAPES[m.shape]][m.rotation]}" if m.rotation is not None else "any rotation")
+    return " · ".join(parts)
+
+
+def interpolate_captions(model, a: str, b: str, steps: int = 7, rows: int = 3, seed: int = 0) -> np.ndarray:
+    """GAN-INT's view (Reed et al. 2016, §4.3, Fig. 8): images (rows·steps, C, H, W) along the straight
+    line from φ(a) to φ(b), one row per noise z held fixed along its row, so only the text changes."""
+    for t in (a, b):
+        C.parse(t)
+    g = torch.Generator(device=model.device).manual_seed(seed)
+    with torch.no_grad():
+        z = torch.randn(rows, model.cfg.latent_dim, generator=g, device=model.device)
+        ha, hb = model.embed_text([a]), model.embed_text([b])
+        w = torch.linspace(0, 1, steps, device=model.device)[:, None]
+        h = (1 - w) * ha + w * hb  # (steps, T)
+        codes = torch.cat([z.repeat_interleave(steps, 0), h.repeat(rows, 1)], 1)
+        return model.decode(codes).float().cpu().numpy()

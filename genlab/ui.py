@@ -47,6 +47,8 @@ PAGES = [  # the order of the sidebar; URLs are kept stable because page state l
     Page("pages/7_VAE_failure_modes.py", "VAE failure modes", "VAE_failure_modes",
          "a PixelCNN decoder that ignores the code, and posteriors that drift apart on a finite training set"),
     Page("pages/8_Lessons.py", "Lessons", "Lessons", "guided tours of the survey's claims, step by step, with handouts"),
+    Page("pages/9_GAN_applications.py", "GAN applications", "GAN_applications",
+         "type a caption and see it drawn (text to image), read against dSprites' true factors"),
 ]
 
 
