@@ -102,3 +102,23 @@ def test_the_caption_reader_learns_the_place_of_real_sprites():
         A.read_bins(clf, np.zeros((2, 1, 8, 8)))
     img = dsprites.render([[0, 2, 5, 0, 0, 31]])[None].astype(np.float32).transpose(1, 0, 2, 3)
     assert A.read_bins(clf, img).shape == (1, 4)
+
+
+def test_the_reader_round_trips_under_its_own_kind_and_no_feature_search_takes_it(tmp_path, monkeypatch):
+    import torch
+
+    from genlab.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
+
+    clf, facts = A.train_factor_reader(steps=2, width=4, n_test=10)
+    stem = A.save_reader(tmp_path / "reader" / "model", clf, facts)
+    back, meta = A.factor_reader(stem)
+    x = A._render(C.random_factors(5, np.random.default_rng(1)))
+    assert torch.equal(A.read_logits(back, x), A.read_logits(clf, x)) and meta["labels"] == A.READER_LABELS
+    row, = list_checkpoints(tmp_path)
+    assert row.kind == "caption-reader" and row.data == "dsprites"  # not "classifier": FD never uses it
+    with pytest.raises(CheckpointError, match="is a caption-reader checkpoint, not a generative model"):
+        load_checkpoint(stem)
+    monkeypatch.setenv("GENLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("GENLAB_CHECKPOINTS", str(tmp_path / "nothing"))
+    with pytest.raises(CheckpointError, match="no caption reader at"):
+        A.factor_reader(train_if_missing=False)

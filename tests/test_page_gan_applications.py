@@ -21,7 +21,6 @@ TIMEOUT = 180
 
 def make_t2i_lab(root: Path) -> Path:
     """ROOT/checkpoints with a tiny text2image-gan and a tiny caption reader (a few seconds)."""
-    from genlab.checkpoint import save_classifier
     from genlab.data import load_dataset
     from genlab.models import make_config
     from genlab.train import TrainConfig, fit
@@ -31,7 +30,7 @@ def make_t2i_lab(root: Path) -> Path:
     fit(cfg, data, TrainConfig(steps=2, batch_size=8, out=str(root / "checkpoints" / "t2i"), name="t2i", ckpt_every=2),
         progress=False)
     clf, facts = A.train_factor_reader(steps=3, width=4, n_test=20)
-    save_classifier(root / "checkpoints" / A.READER_NAME / "model", clf, "dsprites", dict(facts, name=A.READER_NAME))
+    A.save_reader(root / "checkpoints" / A.READER_NAME / "model", clf, facts)
     return root / "checkpoints"
 
 
