@@ -345,3 +345,55 @@ def measure(model: Captioner, n_images: int = 500, k: int = 5, seed: int = 0) ->
                 "content_words_used": len(words), "content_words": len(C.CONTENT_WORDS),
                 "examples": [texts[j][0] for j in range(k)]})
     return res
+
+
+# --------------------------------------------------------------------------- for the page
+
+
+def captioner_rows(rows) -> list:
+    """The checkpoint rows (genlab.checkpoint.CheckpointRow) of captioners."""
+    return [r for r in rows if r.ok and r.kind == KIND]
+
+
+def judge(text: str, factors) -> str:
+    """A caption's correctness against one sprite's factors, factor by factor: 'shape ✓ · size ✗ · place ✓'
+    ('–' where it names nothing); 'does not parse' for a caption outside the language."""
+    try:
+        m = C.parse(text)
+    except C.CaptionError:
+        return "does not parse"
+    t = C.bins_of(np.asarray(factors)[None])[0]
+    named = m.named()
+
+    def mark(ok, said):
+        return "–" if not said else ("✓" if ok else "✗")
+
+    place_said = named["row"] is not None
+    return " · ".join([f"shape {mark(named['shape'] == t[0], named['shape'] is not None)}",
+                       f"size {mark(named['size'] == t[1], named['size'] is not None)}",
+                       f"place {mark((named['column'], named['row']) == (t[3], t[4]), place_said)}"])
+
+
+def picked_sprites(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n random sprites (N, 1, 64, 64) in [0, 1] and their factors, drawn with `seed`."""
+    from genlab.applications import _render
+
+    f = C.random_factors(n, np.random.default_rng(seed))
+    return _render(f).numpy(), f
+
+
+def image_from_upload(data: bytes) -> np.ndarray:
+    """A PNG or JPEG of 64×64 pixels as (1, 1, 64, 64) grey in [0, 1]; ValueError, one sentence, otherwise."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            grey = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise ValueError("the file is not a PNG or JPEG image") from None
+    if grey.shape != (64, 64):
+        raise ValueError(f"the captioners read dSprites-sized images of 64×64 pixels; this one is "
+                         f"{grey.shape[1]}×{grey.shape[0]}")
+    return grey[None, None]

@@ -1,20 +1,22 @@
 """GAN applications (survey §3.2) on dSprites, where every image's true description is known: type a
 caption and see what a text-to-image GAN (Reed et al. 2016) draws, each sample read back by a
 classifier trained on dSprites' factors; interpolate between two captions. Widgets and layout only;
-the work is in genlab.applications and genlab.captions."""
+the work is in genlab.applications, genlab.captioning and genlab.captions."""
 
 import streamlit as st
 
 from genlab import applications as A
+from genlab import captioning as K
 from genlab import captions as C
 from genlab import latent, ui
 
 ui.setup_page(
     "GAN applications",
-    "The survey's applications section describes GANs that draw images from text. On dSprites every "
+    "The survey's applications section describes GANs that draw images from text and write captions of "
+    "images. On dSprites every "
     "sprite's true caption is known (a shape, a size, a place, a rotation), so here a typed caption's samples "
     "are **read back by a classifier** trained on dSprites' known factors, and the page counts how often they "
-    "show what the caption says.",
+    "show what the caption says, and machine captions are checked against the truth.",
     "🖼️",
 )
 QP = st.query_params
@@ -128,20 +130,75 @@ def interpolate(path: str, seed: int) -> None:
     st.caption("Reader, middle row: " + " → ".join(middle))
 
 
-rows = A.text_model_rows(ui.checkpoint_rows())
+@st.cache_resource(show_spinner="Loading the captioner…", max_entries=8)
+def captioner(path: str, version: int):
+    return K.load_captioner(path)
+
+
+@st.cache_data(show_spinner="Captioning…", max_entries=64)
+def captions_of(path: str, version: int, images, seed: int) -> list[str]:
+    model, _ = captioner(path, version)
+    return model.caption(images, seed=seed)
+
+
+def image_to_text(rows: list, pick: int) -> None:
+    st.header("Image to text (Dai et al. 2017)")
+    st.markdown(
+        "**Claim (Dai et al. 2017):** a captioner trained as a conditional GAN, its words rewarded by an evaluator "
+        "through policy gradient, writes more varied and natural captions than the same network trained by "
+        "maximum likelihood, at similar correctness. **Look at:** each captioner's caption under every sprite and "
+        "its marks against the sprite's true factors (– where the caption names nothing).")
+    if not rows:
+        st.info("No captioner yet: train both with `genlab caption-train --model caption-mle --out runs/caption-mle` "
+                "and `genlab caption-train --model caption-gan --out runs/caption-gan` (about 10 minutes each on one "
+                "CPU thread).")
+        return
+    x, f = K.picked_sprites(6, pick)
+    truth = [C.meaning_of_bins(b) for b in C.bins_of(f)]
+    texts = {}  # model name (caption-gan, caption-mle) and path -> its captions
+    for r in rows:
+        try:
+            texts[(r.model, r.path)] = captions_of(r.path, mtime(r.path), x, 0)
+        except Exception as e:
+            ui.show_error(e, f"Could not caption with {r.path}")
+    cols = st.columns(len(x))
+    for i, c in enumerate(cols):
+        c.image(latent.to_display(x[i, 0], px=128), caption=f"truth: {truth[i]}")
+        for (model, _), t in texts.items():
+            c.markdown(f"**{model}**: {t[i] or '(empty)'}  \n{K.judge(t[i], f[i])}")
+    up = st.file_uploader("Or caption your own 64×64 image (PNG or JPEG; white sprite on black)", type=["png", "jpg",
+                                                                                                       "jpeg"],
+                          key="upload")
+    if up is not None:
+        try:
+            img = K.image_from_upload(up.getvalue())
+        except ValueError as e:
+            ui.show_error(e, "That image cannot be captioned")
+            return
+        c1, c2 = st.columns([1, 3])
+        c1.image(latent.to_display(img[0, 0], px=128), caption="your image")
+        for r in rows:
+            c2.markdown(f"**{r.model}**: {captions_of(r.path, mtime(r.path), img, 0)[0] or '(empty)'}")
+
+
+all_rows = ui.checkpoint_rows()
+rows = A.text_model_rows(all_rows)
+seed = int(st.number_input("Noise seed", 0, 10_000, value=qp("seed", 0, int, lo=0, hi=10_000), step=1, key="seed"))
+ui.url_write("seed", seed, 0)
 if not rows:
     st.info("No text-to-image checkpoint yet: train one with `genlab train --model text2image-gan --data dsprites "
             "--steps 8000` (about an hour on one CPU thread), or `genlab rebuild --only dsprites-text2image-gan`.")
-    st.stop()
-paths = [r.path for r in rows]
-path = qp("ckpt", paths[0], choices=paths, what="a listed text-to-image checkpoint")
-if len(paths) > 1:
-    path = st.selectbox("Checkpoint", paths, index=paths.index(path), key="ckpt")
-ui.url_write("ckpt", path, paths[0])
-chosen = rows[paths.index(path)]
-st.caption(f"`{path}` · {chosen.model} · {chosen.steps or 0:,} steps")
-seed = int(st.number_input("Noise seed", 0, 10_000, value=qp("seed", 0, int, lo=0, hi=10_000), step=1, key="seed"))
-ui.url_write("seed", seed, 0)
-
-text_to_image(path, seed)
-interpolate(path, seed)
+else:
+    paths = [r.path for r in rows]
+    path = qp("ckpt", paths[0], choices=paths, what="a listed text-to-image checkpoint")
+    if len(paths) > 1:
+        path = st.selectbox("Checkpoint", paths, index=paths.index(path), key="ckpt")
+    ui.url_write("ckpt", path, paths[0])
+    chosen = rows[paths.index(path)]
+    st.caption(f"`{path}` · {chosen.model} · {chosen.steps or 0:,} steps")
+    text_to_image(path, seed)
+    interpolate(path, seed)
+pick = int(st.number_input("Sprites to caption (a seed)", 0, 10_000, value=qp("pick", 0, int, lo=0, hi=10_000), step=1,
+                           key="pick"))
+ui.url_write("pick", pick, 0)
+image_to_text(K.captioner_rows(all_rows), pick)

@@ -1,7 +1,8 @@
-"""The GAN applications page under AppTest, against a tiny text2image-gan (z = 3, 2 steps) and a tiny
-caption reader: it draws a typed caption's samples with the reader's reading of each, refuses a caption
-outside the language in one sentence, takes its settings from the link or names them as ignored,
-interpolates between two captions, and says how to get a checkpoint when there is none."""
+"""The GAN applications page under AppTest, against a tiny text2image-gan (z = 3, 2 steps), a tiny
+caption reader and two tiny captioners: it draws a typed caption's samples with the reader's reading of
+each, refuses a caption outside the language in one sentence, takes its settings from the link or names
+them as ignored, interpolates between two captions, captions real sprites with both captioners and
+marks them against the truth, and says how to get a checkpoint when there is none."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from genlab import applications as A
+from genlab import captioning as K
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "pages" / "9_GAN_applications.py")
@@ -29,6 +31,8 @@ def make_t2i_lab(root: Path) -> Path:
     cfg = make_config("text2image-gan", "dsprites", data.shape, latent_dim=3)
     fit(cfg, data, TrainConfig(steps=2, batch_size=8, out=str(root / "checkpoints" / "t2i"), name="t2i", ckpt_every=2),
         progress=False)
+    K.train_captioner("caption-gan", root / "checkpoints" / "cap-gan", mle_steps=1, gan_steps=1, batch_size=4, hidden=16)
+    K.train_captioner("caption-mle", root / "checkpoints" / "cap-mle", mle_steps=2, gan_steps=0, batch_size=4, hidden=16)
     clf, facts = A.train_factor_reader(steps=3, width=4, n_test=20)
     A.save_reader(root / "checkpoints" / A.READER_NAME / "model", clf, facts)
     return root / "checkpoints"
@@ -118,3 +122,28 @@ def test_without_a_text_to_image_checkpoint_the_page_says_how_to_train_one(t2i_l
     monkeypatch.setenv("GENLAB_CHECKPOINTS", str(tmp_path / "none"))
     at = open_page()
     assert "genlab train --model text2image-gan --data dsprites" in " ".join(i.value for i in at.info)
+
+
+def test_both_captioners_caption_the_same_sprites_with_their_correctness(t2i_lab):
+    at = open_page({"pick": "5"})
+    truths = [c for im in at.image for c in im.captions if c.startswith("truth: ")]
+    assert len(truths) == 6
+    lines = [m.value for m in at.markdown if m.value.startswith(("**caption-gan**", "**caption-mle**"))]
+    assert len(lines) == 12 and sum(v.startswith("**caption-gan**") for v in lines) == 6
+    assert all("does not parse" in v or ("shape " in v and "place " in v) for v in lines)
+    x, f = K.picked_sprites(6, 5)  # the page shows the sprites of its seed, with their true description
+    from genlab import captions as C
+
+    assert truths[0] == f"truth: {C.meaning_of_bins(C.bins_of(f)[0])}"
+
+
+def test_without_a_captioner_the_page_says_how_to_train_one(t2i_lab, monkeypatch, tmp_path):
+    import shutil
+
+    only = tmp_path / "only"
+    for name in ("t2i", A.READER_NAME):  # the reader too: without it the page trains one (minutes)
+        shutil.copytree(t2i_lab / "checkpoints" / name, only / name)
+    monkeypatch.setenv("GENLAB_CHECKPOINTS", str(only))
+    at = open_page()
+    assert "genlab caption-train --model caption-mle" in " ".join(i.value for i in at.info)
+    assert len(sample_captions(at)) == 16

@@ -392,7 +392,7 @@ def test_generated_bad_values_for_the_gan_applications_page(tmp_path, monkeypatc
     monkeypatch.setenv("GENLAB_CHECKPOINTS", str(make_t2i_lab(tmp_path)))
     monkeypatch.setenv("GENLAB_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("GENLAB_CACHE", str(tmp_path / "cache"))
-    params = ["ckpt", "caption", "n", "seed", "a", "b"]
+    params = ["ckpt", "caption", "n", "seed", "a", "b", "pick"]
     for link in bad_links(params):
         at = open_page("9_GAN_applications.py", link)
         assert not at.error, (link, texts(at.error))
