@@ -294,3 +294,24 @@ def interpolate_captions(model, a: str, b: str, steps: int = 7, rows: int = 3, s
         h = (1 - w) * ha + w * hb  # (steps, T)
         codes = torch.cat([z.repeat_interleave(steps, 0), h.repeat(rows, 1)], 1)
         return model.decode(codes).float().cpu().numpy()
+
+
+def real_images_for(caption: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n real sprites (N, 1, 64, 64) that the caption describes truly (factors uniform over what it allows)."""
+    v = C.parse(caption).values()
+    f = np.stack([rng.choice(v[k], n) for k in ("shape", "scale", "orientation", "posX", "posY")], 1)
+    return _render(f).numpy()
+
+
+def caption_fd(model, reader, caption: str, n: int = 256, seed: int = 0) -> dict:
+    """Fréchet distance, in the caption reader's penultimate features (64-d, not Inception's), between
+    n samples for the caption and n real sprites it describes; beside it the same distance between two
+    independent sets of such real sprites, the floor that n samples allow."""
+    from genlab.metrics.classifier import classifier_features
+    from genlab.metrics.quality import frechet_distance
+
+    rng = np.random.default_rng(seed)
+    real_a, real_b = real_images_for(caption, n, rng), real_images_for(caption, n, rng)
+    fake = sample_images(model, n, caption, seed)
+    feats = [classifier_features(reader, x) for x in (fake, real_a, real_b)]
+    return {"fd": float(frechet_distance(feats[0], feats[1])), "fd_real_vs_real": float(frechet_distance(feats[1], feats[2]))}

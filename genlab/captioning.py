@@ -42,8 +42,10 @@ IMAGE_SHAPE = (1, 64, 64)
 
 
 class CaptionGenerator(nn.Module):
-    """G(I, z): image features and noise → GRU start state → words (token 0 ends the caption, and is
-    also the first input, the start token)."""
+    """G(I, z): image features and noise → the GRU's start state, and the same context beside every
+    word it reads, so the image need not survive in the state until the place words come (a start
+    state alone left a captioner at chance on the place after 2,000 steps here) → words (token 0 ends
+    the caption, and is also the first input, the start token)."""
 
     def __init__(self, z_dim: int = 8, hidden: int = 128, embed: int = 32, vocab: int = len(C.VOCAB)):
         super().__init__()
@@ -51,19 +53,23 @@ class CaptionGenerator(nn.Module):
         self.image = nets.ConvBody(IMAGE_SHAPE, hidden=hidden)
         self.start = nn.Linear(hidden + z_dim, hidden)
         self.embed = nn.Embedding(vocab, embed)
-        self.cell = nn.GRUCell(embed, hidden)
+        self.cell = nn.GRUCell(embed + hidden, hidden)
         self.out = nn.Linear(hidden, vocab)
 
-    def state(self, x, z):  # (B, 1, 64, 64), (B, z_dim) -> (B, hidden)
-        return torch.tanh(self.start(torch.cat([self.image(x), z], 1)))
+    def state(self, x, z):  # (B, 1, 64, 64), (B, z_dim) -> the start state and the context, (B, hidden) each
+        ctx = torch.tanh(self.start(torch.cat([self.image(x), z], 1)))
+        return ctx, ctx
+
+    def step(self, tok, h, ctx):
+        return self.cell(torch.cat([self.embed(tok), ctx], 1), h)
 
     def mle_loss(self, x, z, ids):
         """Teacher forcing: the mean cross-entropy of each true word and of the end token after it."""
         b, t = ids.shape
         target = torch.cat([ids, torch.zeros(b, 1, dtype=ids.dtype, device=ids.device)], 1)  # (B, T+1)
-        h, logits = self.state(x, z), []
+        (h, ctx), logits = self.state(x, z), []
         for i in range(t + 1):
-            h = self.cell(self.embed(_shifted(ids, i)), h)
+            h = self.step(_shifted(ids, i), h, ctx)
             logits.append(self.out(h))
         logits = torch.stack(logits, 1)  # (B, T+1, V)
         length = (ids > 0).sum(1)
@@ -74,12 +80,12 @@ class CaptionGenerator(nn.Module):
     def sample(self, x, z, generator: torch.Generator | None = None, greedy: bool = False):
         """Captions (B, MAX_LEN) of token ids, 0 after the end, and the log-probability of each (B,)."""
         b = x.shape[0]
-        h = self.state(x, z)
+        h, ctx = self.state(x, z)
         tok = torch.zeros(b, dtype=torch.long, device=x.device)
         done = torch.zeros(b, dtype=torch.bool, device=x.device)
         ids, logp = [], torch.zeros(b, device=x.device)
         for _ in range(MAX_LEN):
-            h = self.cell(self.embed(tok), h)
+            h = self.step(tok, h, ctx)
             lp = F.log_softmax(self.out(h), 1)
             tok = lp.argmax(1) if greedy else torch.multinomial(lp.exp(), 1, generator=generator).squeeze(1)
             logp = logp + torch.where(done, torch.zeros_like(logp), lp.gather(1, tok[:, None]).squeeze(1))
