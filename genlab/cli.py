@@ -143,6 +143,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="policy-gradient steps after them (caption-mle: more maximum likelihood) [1000]")
     ct.add_argument("--batch-size", type=int, default=64, help="[64]")
     ct.add_argument("--lr", type=float, default=1e-3, help="Adam's rate for both networks [0.001]")
+    ct.add_argument("--mle-mix", type=float, default=1.0,
+                    help="caption-gan: weight of the maximum-likelihood loss beside the policy gradient; 0 = policy "
+                         "gradient alone [1]")
     ct.add_argument("--seed", type=int, default=0, help="[0]")
     ct.add_argument("--half", action="store_true", help="store the weights as float16")
     ct.add_argument("--out", required=True, help="run folder; the checkpoint is OUT/model")
@@ -485,8 +488,10 @@ def cmd_caption_train(a) -> int:
 
     if a.batch_size < 2 or not 0 < a.lr <= 1:
         raise UserError("--batch-size must be at least 2 and --lr above 0 and at most 1")
+    if a.mle_mix < 0:
+        raise UserError(f"--mle-mix must be at least 0 (got {a.mle_mix})")
     stem = K.train_captioner(a.model, a.out, a.mle_steps, a.gan_steps, a.batch_size, a.seed, a.lr, half=a.half,
-                             progress=True)
+                             progress=True, mle_mix=a.mle_mix)
     model, _ = K.load_captioner(stem)
     m = K.measure(model, n_images=200, k=3)
     print(f"{stem}: on 200 new sprites, 3 captions each: parses {m['parses']:.0%}, shape {m['shape']:.0%}, size "
