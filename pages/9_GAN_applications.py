@@ -187,7 +187,7 @@ seed = int(st.number_input("Noise seed", 0, 10_000, value=qp("seed", 0, int, lo=
 ui.url_write("seed", seed, 0)
 if not rows:
     st.info("No text-to-image checkpoint yet: train one with `genlab train --model text2image-gan --data dsprites "
-            "--steps 8000` (about an hour on one CPU thread), or `genlab rebuild --only dsprites-text2image-gan`.")
+            "--steps 8000` (an hour or more on one CPU thread; none is shipped: see docs/results/gan-applications.md).")
 else:
     paths = [r.path for r in rows]
     path = qp("ckpt", paths[0], choices=paths, what="a listed text-to-image checkpoint")
