@@ -354,8 +354,7 @@ def correctness(texts: list[str], factors) -> dict:
 
 def measure(model: Captioner, n_images: int = 500, k: int = 5, seed: int = 0) -> dict:
     """Captions of n_images random sprites, k per image (k noise draws): correctness per factor (over
-    all n_images·k captions), distinct captions per image, content words used, and the share of the
-    captions that are one of the language's own (a template the generator of genlab.captions emits)."""
+    all n_images·k captions), distinct captions per image and the content words used."""
     rng = np.random.default_rng(seed + 12345)
     f = C.random_factors(n_images, rng)
     from genlab.applications import _render
