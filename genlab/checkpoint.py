@@ -133,6 +133,28 @@ def save_classifier(stem, clf: torch.nn.Module, data: str, meta: dict | None = N
     return _save(stem, clf, {"kind": "classifier", "config": cfg, "dataset": data, **(meta or {})}, False)
 
 
+def save_module(stem, module: torch.nn.Module, kind: str, config: dict, meta: dict | None = None,
+                half: bool = False) -> Path:
+    """A network that is neither a generative model nor a label classifier (the caption reader, a
+    captioner: genlab.applications, genlab.captioning) in the same format, under its own `kind`, so no
+    code that looks for models or classifiers takes it for one. `config` holds its constructor's
+    arguments plus model, data and latent_dim, which `list_checkpoints` reads."""
+    return _save(stem, module, {"kind": kind, "config": config, "dataset": config["data"], **(meta or {})}, half)
+
+
+def load_module_state(path, kind: str) -> tuple[dict, dict]:
+    """(state dict as float32, metadata) of a checkpoint written by save_module with this `kind`;
+    CheckpointError, one sentence, for any other file."""
+    stem = stem_of(path)
+    weights = stem.with_suffix(".safetensors")
+    meta = read_metadata(stem)
+    if meta.get("kind", "model") != kind:
+        raise CheckpointError(f"'{weights}' is a {meta.get('kind', 'model')} checkpoint, not a {kind}")
+    with safe_open(str(weights), framework="pt") as f:
+        state = {k: f.get_tensor(k) for k in f.keys()}
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, meta
+
+
 def load_classifier(path, device: str | torch.device = "cpu"):
     """Rebuild a classifier checkpoint: (SmallConvClassifier in eval mode, metadata)."""
     from genlab.metrics.classifier import SmallConvClassifier
@@ -202,6 +224,8 @@ def load_checkpoint(path, device: str | torch.device = "cpu") -> tuple[Generativ
     meta = read_metadata(stem)
     if meta.get("kind") == "classifier":
         raise CheckpointError(f"'{weights}' is a label classifier, not a generative model; the metrics load it themselves")
+    if meta.get("kind", "model") != "model":
+        raise CheckpointError(f"'{weights}' is a {meta['kind']} checkpoint, not a generative model")
     try:
         cfg = ModelConfig.from_dict(meta["config"])
         model = GenerativeModel(cfg)

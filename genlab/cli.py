@@ -109,6 +109,47 @@ def _parser() -> argparse.ArgumentParser:
         else:
             t.add_argument(*flags, dest=dest, type=typ, choices=choices, help=hlp)
 
+    sm = sub.add_parser("sample", help="draw samples of a checkpoint (a caption for text2image-gan)",
+                        description="Draw N samples of a trained generator and write them as a .png grid or an .npz "
+                                    "holding `images` (N×C×H×W floats in [0, 1]; 2-D points as `points`). A "
+                                    "text-conditioned model (text2image-gan) draws what --caption says.")
+    sm.add_argument("checkpoint", help="a checkpoint (run folder, STEM, STEM.json or STEM.safetensors)")
+    sm.add_argument("--caption", help="what to draw, in the dSprites caption language, e.g. 'a large heart at the "
+                                      "bottom left' (text2image-gan only; without it, random captions)")
+    sm.add_argument("--n", type=int, default=16, help="how many samples [16]")
+    sm.add_argument("--out", required=True, help="FILE.png (a grid) or FILE.npz (the arrays)")
+    sm.add_argument("--seed", type=int, default=0, help="random seed of the noise [0]")
+    sm.add_argument("--measure", action="store_true",
+                    help="also read each sample with the caption reader (a classifier trained on dSprites' known "
+                         "factors) and print how often it shows what the caption names")
+    sm.add_argument("--device", default="cpu", help="cpu, cuda, mps, auto [cpu]")
+
+    cp = sub.add_parser("caption", help="caption dSprites-sized images with a captioner checkpoint",
+                        description="Caption the images of an .npz (`images`, N×1×64×64, floats in [0, 1] or bytes) "
+                                    "with a captioner (caption-gan or caption-mle, `genlab caption-train`).")
+    cp.add_argument("checkpoint", help="a captioner checkpoint (run folder or STEM)")
+    cp.add_argument("--images", required=True, help="FILE.npz holding `images` (N×1×64×64)")
+    cp.add_argument("--json", action="store_true", help="print a JSON list of the captions, one per image, in order")
+    cp.add_argument("--seed", type=int, default=0, help="random seed of the noise z and the sampled words [0]")
+    cp.add_argument("--greedy", action="store_true", help="take the likeliest word each time instead of sampling")
+
+    ct = sub.add_parser("caption-train", help="train a captioner on dSprites' captions (Dai et al. 2017)",
+                        description="Train an image captioner on rendered dSprites with their true captions: "
+                                    "caption-gan (maximum likelihood, then policy gradient against an evaluator, "
+                                    "Dai et al. 2017) or caption-mle (maximum likelihood only, as long in all).")
+    ct.add_argument("--model", choices=["caption-gan", "caption-mle"], default="caption-gan", help="[caption-gan]")
+    ct.add_argument("--mle-steps", type=int, default=1500, help="maximum-likelihood steps [1500]")
+    ct.add_argument("--gan-steps", type=int, default=1000,
+                    help="policy-gradient steps after them (caption-mle: more maximum likelihood) [1000]")
+    ct.add_argument("--batch-size", type=int, default=64, help="[64]")
+    ct.add_argument("--lr", type=float, default=1e-3, help="Adam's rate for both networks [0.001]")
+    ct.add_argument("--mle-mix", type=float, default=1.0,
+                    help="caption-gan: weight of the maximum-likelihood loss beside the policy gradient; 0 = policy "
+                         "gradient alone [1]")
+    ct.add_argument("--seed", type=int, default=0, help="[0]")
+    ct.add_argument("--half", action="store_true", help="store the weights as float16")
+    ct.add_argument("--out", required=True, help="run folder; the checkpoint is OUT/model")
+
     ls = sub.add_parser("list", help="list checkpoints", description="List genlab checkpoints under folders.")
     ls.add_argument("dirs", nargs="*", help="folders to search [checkpoints runs]")
     ls.add_argument("--json", action="store_true", help="print JSON")
@@ -416,6 +457,61 @@ def cmd_maps(a) -> int:
     return 0
 
 
+def cmd_sample(a) -> int:
+    from genlab import applications as A
+    from genlab.checkpoint import load_checkpoint
+    from genlab.device import pick_device
+
+    if a.n < 1 or a.n > 10_000:
+        raise UserError(f"--n must be 1–10,000 (got {a.n})")
+    if a.caption is not None and not a.caption.strip():
+        raise UserError("--caption is empty: describe a sprite, such as 'a large heart at the bottom left'")
+    if Path(a.out).suffix not in (".png", ".npz"):
+        raise UserError(f"--out must end in .png (a grid) or .npz (the arrays), not '{Path(a.out).suffix or a.out}'")
+    model, _ = load_checkpoint(a.checkpoint, device=pick_device(a.device))
+    if a.measure and not model.spec.text:
+        raise UserError(f"--measure reads what a caption asked for; {model.cfg.model} takes no caption")
+    x = A.sample_images(model, a.n, a.caption, a.seed)
+    out = A.write_samples(x, a.out)
+    what = f"'{a.caption}'" if a.caption else ("random captions" if model.spec.text else "the prior")
+    print(f"{out}: {a.n} samples of {model.cfg.model} from {what}, {'×'.join(map(str, x.shape[1:]))} each")
+    if a.measure:
+        reader, meta = A.factor_reader()
+        captions = [a.caption] if a.caption else A.corner_captions()
+        res = A.caption_agreement(model, reader, captions, n=a.n, seed=a.seed)
+        acc = ", ".join(f"{k} {v:.0%}" for k, v in meta["test_accuracy"].items())
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in res["mean"].items() if v is not None)
+        print(f"shows what the caption names ({len(captions)} caption(s) × {a.n} samples): {shares}; read by the "
+              f"caption reader (held-out accuracy {acc})")
+    return 0
+
+
+def cmd_caption(a) -> int:
+    from genlab import captioning as K
+
+    model, _ = K.load_captioner(a.checkpoint)
+    x = K.read_images(a.images)
+    texts = model.caption(x, seed=a.seed, greedy=a.greedy)
+    print(json.dumps(texts) if a.json else "\n".join(texts))
+    return 0
+
+
+def cmd_caption_train(a) -> int:
+    from genlab import captioning as K
+
+    if a.batch_size < 2 or not 0 < a.lr <= 1:
+        raise UserError("--batch-size must be at least 2 and --lr above 0 and at most 1")
+    if a.mle_mix < 0:
+        raise UserError(f"--mle-mix must be at least 0 (got {a.mle_mix})")
+    stem = K.train_captioner(a.model, a.out, a.mle_steps, a.gan_steps, a.batch_size, a.seed, a.lr, half=a.half,
+                             progress=True, mle_mix=a.mle_mix)
+    model, _ = K.load_captioner(stem)
+    m = K.measure(model, n_images=200, k=3)
+    print(f"{stem}: on 200 new sprites, 3 captions each: parses {m['parses']:.0%}, shape {m['shape']:.0%}, size "
+          f"{m['size']:.0%}, place {m['place']:.0%}; {m['distinct_per_image']:.2f} distinct captions per image")
+    return 0
+
+
 def cmd_lessons(a) -> int:
     from genlab import lessons as L
 
@@ -693,7 +789,8 @@ def cmd_study(a) -> int:
     return 0
 
 
-COMMANDS = {"study": cmd_study, "train": cmd_train, "list": cmd_list, "info": cmd_info, "data": cmd_data, "eval": cmd_eval,
+COMMANDS = {"sample": cmd_sample, "caption": cmd_caption, "caption-train": cmd_caption_train,
+            "study": cmd_study, "train": cmd_train, "list": cmd_list, "info": cmd_info, "data": cmd_data, "eval": cmd_eval,
             "score": cmd_score, "maps": cmd_maps, "rebuild": cmd_rebuild, "results": cmd_results, "models": cmd_models, "sweep": cmd_sweep,
             "lessons": cmd_lessons, "translate": cmd_translate}
 

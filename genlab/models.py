@@ -135,6 +135,12 @@ class ModelConfig:
     adversary_weight: float = hp(1.0, "--adversary-weight", "AAVAE's weight on the VAE loss of its own samples, each "
                                   "weighted by D's belief that it is real; 0 = the plain VAE", "Hu et al. 2018",
                                   Limit(0, 1000))
+    # text to image (survey §3.2)
+    text_dim: int = hp(16, "--text-dim", "size of the caption embedding φ(t) that conditions the generator and the "
+                        "matching-aware discriminator", "Reed et al. 2016", Limit(1, 512))
+    gan_int: float = hp(0.0, "--gan-int", "GAN-INT: weight of the generator's loss on the midpoints of two captions' "
+                         "embeddings, which teaches it the space between captions; 0 = GAN-CLS alone",
+                         "Reed et al. 2016", Limit(0, 100))
     # GAN stabilisation tricks (survey §3.1)
     feature_matching: bool = hp(False, "--feature-matching", "G matches D's mean features on real data instead of "
                                  "fooling D", "Salimans et al. 2016")
@@ -316,15 +322,20 @@ class ModelSpec:
     code_remedies: bool = False  # free bits and KL annealing apply (its step reads them)
     translator: bool = False  # translates images between two domains (CycleGAN): no code z, no prior, no
     # sample(); `translate(x, direction)` instead. A two-domain batch is its domain-A half, then its domain-B half
+    text: bool = False  # conditioned on a caption (genlab.captions): z = [noise, φ(t)], trained on data with factors
 
 
 class StepContext:
-    """What a step needs besides the batch: the step index and a generator for its noise."""
+    """What a step needs besides the images: the step index, a generator for its noise and the whole
+    batch as the dataset gave it (`batch`: x with its factors or labels, on the CPU), for models that
+    learn from more than the images (text2image-gan reads the factors to caption them)."""
 
-    def __init__(self, step: int, generator: torch.Generator, sample_real: Callable | None = None):
+    def __init__(self, step: int, generator: torch.Generator, sample_real: Callable | None = None,
+                 batch: dict | None = None):
         self.step = step
         self.gen = generator
         self.sample_real = sample_real
+        self.batch = batch
 
 
 # --------------------------------------------------------------------------- the container
@@ -410,7 +421,7 @@ class GenerativeModel(nn.Module):
             raise ValueError(f"unknown model '{cfg.model}'; choose one of: {', '.join(MODELS)}")
         self.cfg = cfg
         self.spec = MODELS[cfg.model]
-        self.nets = nn.ModuleDict(self.spec.nets(cfg))
+        self.nets = nn.ModuleDict(self.spec.nets(cfg))  # text2image-gan: "gen", "disc" and the text encoder "text"
         if cfg.init_std > 0:
             nets.init_normal_(self.nets, cfg.init_std)
         if cfg.historical_averaging > 0:
@@ -430,7 +441,7 @@ class GenerativeModel(nn.Module):
     @property
     def z_dim(self) -> int:
         c = self.cfg
-        return c.latent_dim + c.n_categorical + c.n_continuous
+        return c.latent_dim + c.n_categorical + c.n_continuous + (c.text_dim if self.spec.text else 0)
 
     def latent_layout(self) -> list[dict]:
         """The parts of z in order: continuous Gaussian dims, InfoGAN's noise, categorical and
@@ -438,6 +449,9 @@ class GenerativeModel(nn.Module):
         c = self.cfg
         if self.spec.translator:
             return []  # a translator has no code
+        if self.spec.text:
+            return [{"kind": "noise", "size": c.latent_dim, "prior": "normal"},
+                    {"kind": "text", "size": c.text_dim, "prior": "φ(t) of a random sprite's caption"}]
         if c.n_categorical or c.n_continuous:
             parts = [{"kind": "noise", "size": c.latent_dim, "prior": "normal"}]
             if c.n_categorical:
@@ -451,11 +465,18 @@ class GenerativeModel(nn.Module):
         return {g: [p for n in names for p in self.nets[n].parameters()] for g, names in self.spec.groups.items()}
 
     # --- sampling z
-    def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n samples of p(z) on the model's device (InfoGAN: noise, one-hot code, uniform codes)."""
+    def prior(self, n: int, generator: torch.Generator | None = None, captions: list[str] | None = None) -> torch.Tensor:
+        """n samples of p(z) on the model's device (InfoGAN: noise, one-hot code, uniform codes;
+        text2image-gan: noise and φ(t), t the caption of a random sprite, or `captions[i]` when given)."""
         self._refuse_code()
         dev = self.device
         z = torch.randn(n, self.cfg.latent_dim, generator=generator, device=dev)
+        if self.spec.text:
+            if captions is None:
+                captions = random_captions(n, generator)
+            if len(captions) != n:
+                raise ValueError(f"{n} samples need {n} captions, got {len(captions)}")
+            return torch.cat([z, self.embed_text(captions)], 1)
         if self.cfg.n_categorical:
             k = torch.randint(self.cfg.n_categorical, (n,), generator=generator, device=dev)
             z = torch.cat([z, F.one_hot(k, self.cfg.n_categorical).float()], 1)
@@ -463,6 +484,13 @@ class GenerativeModel(nn.Module):
             u = torch.rand(n, self.cfg.n_continuous, generator=generator, device=dev) * 2 - 1
             z = torch.cat([z, u], 1)
         return z
+
+    def embed_text(self, captions: list[str]) -> torch.Tensor:
+        """φ(t) (N, text_dim) of captions in genlab.captions' language (CaptionError for a word outside it)."""
+        from genlab import captions as C
+
+        ids = torch.from_numpy(C.encode(list(captions))).to(self.device)
+        return self.nets["text"](ids)
 
     def split_codes(self, z):
         """InfoGAN: (noise, categorical one-hot, continuous) parts of z."""
@@ -845,6 +873,67 @@ def cyclegan_g_step(m, x, ctx):
         idt = obj.identity_loss(a, torch.sigmoid(F_(a)), b, torch.sigmoid(G(b)), c.identity_weight)["loss"]
         loss = loss + idt
         out["identity"] = idt.detach()
+# --------------------------------------------------------------------------- text to image (survey §3.2)
+
+
+def random_captions(n: int, generator: torch.Generator | None = None) -> list[str]:
+    """Captions of n random sprites (factors uniform, template seeds random), drawn with `generator`."""
+    from genlab import captions as C
+    from genlab import dsprites
+
+    dev = generator.device if generator is not None else torch.device("cpu")
+    sizes = torch.tensor(dsprites.FACTOR_SIZES[1:], device=dev)
+    factors = (torch.rand(n, 5, generator=generator, device=dev) * sizes).long().clamp_max(sizes - 1)
+    seeds = torch.randint(1 << 30, (n,), generator=generator, device=dev)
+    return C.captions_for(factors.cpu().numpy(), seeds.cpu().numpy())
+
+
+def _batch_captions(m: GenerativeModel, x, ctx: StepContext) -> list[str]:
+    """A true caption of each image of the batch, from its ground-truth factors (template seeds drawn
+    with the step's generator, so the model meets every way of saying a meaning)."""
+    from genlab import captions as C
+
+    batch = ctx.batch or {}
+    if "factors" not in batch:
+        raise ValueError(f"{m.cfg.model} captions each training image from its factors, and this batch has none: "
+                         f"train it on dsprites")
+    factors = batch["factors"].cpu().numpy()[: x.shape[0]]
+    seeds = torch.randint(1 << 30, (len(factors),), generator=ctx.gen, device=ctx.gen.device).cpu().numpy()
+    return C.captions_for(factors, seeds)
+
+
+def _t2i_fake(m: GenerativeModel, h, ctx: StepContext):
+    """G(z, φ(t)) in [0, 1] for noise z ~ N(0, I) and the given embeddings h (B, text_dim)."""
+    z = torch.randn(h.shape[0], m.cfg.latent_dim, generator=ctx.gen, device=h.device)
+    return torch.sigmoid(m.nets["gen"](torch.cat([z, h], 1)))
+
+
+def text2image_d_step(m, x, ctx):
+    """GAN-CLS's discriminator step (Reed et al. 2016, Alg. 1, lines 3-9): the text encoder is D's, so
+    it learns the words that tell a matching pair from a mismatched one. The mismatched text ĥ is the
+    caption of another image in the batch (the batch rolled by one)."""
+    h = m.nets["text"](torch.from_numpy(_captions_ids(_batch_captions(m, x, ctx))).to(x.device))  # (B, T)
+    with torch.no_grad():
+        fake = _t2i_fake(m, h.detach(), ctx)
+    disc = m.nets["disc"]
+    return obj.gan_cls_d_loss(disc(x, h)["logit"], disc(x, h.roll(1, 0))["logit"], disc(fake, h)["logit"],
+                              real_target=m.cfg.label_smoothing)
+
+
+def text2image_g_step(m, x, ctx):
+    """GAN-CLS's generator step: −log D(G(z, h), h), non-saturating; with --gan-int, plus its weight
+    times the same loss at the midpoints h = ½(h1 + h2) of two captions' embeddings (GAN-INT, Reed et
+    al. 2016, §4.3, β = 0.5), where there is no real image, only D's judgement of the pair."""
+    with torch.no_grad():
+        h = m.nets["text"](torch.from_numpy(_captions_ids(_batch_captions(m, x, ctx))).to(x.device))
+    disc = m.nets["disc"]
+    loss = F.softplus(-disc(_t2i_fake(m, h, ctx), h)["logit"]).mean()
+    out = {"g_cls": loss.detach()}
+    if m.cfg.gan_int > 0:
+        h_int = 0.5 * (h + h.roll(1, 0))
+        g_int = F.softplus(-disc(_t2i_fake(m, h_int, ctx), h_int)["logit"]).mean()
+        out["g_int"] = g_int.detach()
+        loss = loss + m.cfg.gan_int * g_int
     out["loss"] = loss
     return out
 
@@ -852,6 +941,21 @@ def cyclegan_g_step(m, x, ctx):
 def _cyclegan_nets(c):
     return {"gen": nets.Translator(c.shape), "gen_ba": nets.Translator(c.shape),
             "disc": nets.PatchDiscriminator(c.shape), "disc_a": nets.PatchDiscriminator(c.shape)}
+def _captions_ids(texts: list[str]):
+    from genlab import captions as C
+
+    return C.encode(texts)
+
+
+T2I_HIDDEN = 128  # text2image-gan's FC width (256 elsewhere): its float16 checkpoints stay under 1 MB
+
+
+def _text2image_nets(c):
+    from genlab import captions as C
+
+    return {"gen": nets.Decoder(c.shape, c.latent_dim + c.text_dim, batch_norm=_g_norm(c), hidden=T2I_HIDDEN),
+            "disc": nets.MatchingDiscriminator(c.shape, c.text_dim, hidden=T2I_HIDDEN),
+            "text": nets.TextEncoder(len(C.VOCAB), c.text_dim)}
 
 
 # --------------------------------------------------------------------------- hybrids
@@ -1071,6 +1175,16 @@ MODELS: dict[str, ModelSpec] = {
                        {"adversary_weight": 1.0, "lr": 1e-4},
                        fields=("latent_dim", "beta", "adversary_weight", "d_steps", "likelihood"),
                        example="--data digits --adversary-weight 1", encoder=True),
+    "text2image-gan": ModelSpec("text2image-gan", "gan", "Reed et al. 2016, Generative Adversarial Text to Image "
+                                "Synthesis (GAN-CLS, GAN-INT)",
+                                "draws what a caption says: G(z, φ(t)) against a matching-aware discriminator, on "
+                                "dSprites' captions (genlab.captions)",
+                                _text2image_nets, {"d": ["disc", "text"], "g": ["gen"]},
+                                lambda c: [Step("d", text2image_d_step, "d", c.d_steps),
+                                           Step("g", text2image_g_step, "g", 1, _averaging(c))],
+                                dict(_DCGAN_ADAM, batch_norm=True, text_dim=16),
+                                fields=("latent_dim", "text_dim", "gan_int", "d_steps", "label_smoothing", "ema_decay"),
+                                example="--data dsprites --gan-int 1", inputs=("images",), text=True),
 }
 
 
@@ -1092,6 +1206,10 @@ def make_config(model: str, data: str, shape: tuple, **overrides) -> ModelConfig
 
 
 _DEFAULT = _defaults()
+def _has_factors(data: str) -> bool:
+    from genlab.data import DATASETS
+
+    return data in DATASETS and DATASETS[data].has_factors
 
 
 def _applies_to(trait: str) -> str:
@@ -1117,9 +1235,14 @@ def validate_config(c: ModelConfig) -> None:
             raise ValueError(problem)
     if c.batch_norm and c.virtual_batch_norm:
         raise ValueError("choose batch norm or virtual batch norm for the generator, not both")
-    if c.virtual_batch_norm and spec.codes:
+    if c.virtual_batch_norm and (spec.codes or spec.text):
         raise ValueError(f"virtual batch norm draws its reference batch from N(0, I), which is not {c.model}'s code prior; "
                          f"use --batch-norm")
+    if spec.text and not _has_factors(c.data):
+        raise ValueError(f"{c.model} learns from captions made of a dataset's ground-truth factors: train it on "
+                         f"dsprites, not {c.data}")
+    if c.gan_int > 0 and not spec.text:
+        raise ValueError(f"GAN-INT interpolates between captions: it applies to {_applies_to('text')}, not {c.model}")
     if spec.codes and c.n_categorical + c.n_continuous == 0:
         raise ValueError(f"{c.model} needs at least one code: set --n-categorical or --n-continuous")
     if c.consensus > 0 and not spec.gan_game:

@@ -394,6 +394,39 @@ class Discriminator(nn.Module):
         return out
 
 
+class TextEncoder(nn.Module):
+    """Caption token ids (B, L), 0 = padding → φ(t) (B, text_dim): the mean of the words' embeddings,
+    then a linear layer and tanh. A bag of words suffices for genlab.captions, whose meanings do not
+    depend on word order; Reed et al. 2016 use a char-CNN-RNN pre-trained on image-text pairs, here it
+    is trained jointly with the discriminator that owns it."""
+
+    def __init__(self, vocab_size: int, text_dim: int, embed_dim: int = 64):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
+        self.out = nn.Linear(embed_dim, text_dim)
+
+    def forward(self, ids):  # (B, L) -> (B, text_dim)
+        mask = (ids > 0).unsqueeze(2).float()
+        mean = (self.embed(ids) * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+        return torch.tanh(self.out(mean))
+
+
+class MatchingDiscriminator(nn.Module):
+    """GAN-CLS's discriminator (Reed et al. 2016, §4.1): scores an (image, text) pair. The image's
+    conv features (ConvBody, LeakyReLU) are joined with φ(t) and read by one hidden layer, so the
+    logit can depend on whether they match; Reed et al. join them as a 4×4 map, here at the FC layer.
+    Returns dict(logit (B,), features (B, HIDDEN))."""
+
+    def __init__(self, shape: tuple, text_dim: int, hidden: int = HIDDEN):
+        super().__init__()
+        self.body = ConvBody(shape, act=nn.LeakyReLU, hidden=hidden)
+        self.joint = nn.Sequential(nn.Linear(hidden + text_dim, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
+
+    def forward(self, x, h) -> dict:
+        f = self.body(x)
+        return {"logit": self.joint(torch.cat([f, h], 1)).squeeze(1), "features": f}
+
+
 class AutoEncoderDiscriminator(nn.Module):
     """EBGAN's discriminator (Zhao, Mathieu & LeCun 2017): an auto-encoder whose reconstruction
     error is the energy. Returns dict(energy (B,), code (B, E), x_hat)."""

@@ -197,6 +197,23 @@ def gan_g_loss(fake_logit, kind: str = "non-saturating"):
     return {"loss": loss}
 
 
+def gan_cls_d_loss(real_match_logit, real_mismatch_logit, fake_match_logit, real_target: float = 1.0):
+    """The matching-aware discriminator of GAN-CLS (Reed et al. 2016, "Generative Adversarial Text to
+    Image Synthesis", Alg. 1): L_D = log D(x, h) + ½[log(1 − D(x, ĥ)) + log(1 − D(x̂, h))], maximised,
+    written as cross-entropies to minimise. (real image, matching text) is real; (real image,
+    mismatched text) and (generated image, matching text) are both fake, so D must judge the text
+    as well as the image. `real_target` < 1 is one-sided label smoothing."""
+    bce = F.binary_cross_entropy_with_logits
+    real_match = bce(real_match_logit, torch.full_like(real_match_logit, real_target))
+    real_mismatch = bce(real_mismatch_logit, torch.zeros_like(real_mismatch_logit))
+    fake_match = bce(fake_match_logit, torch.zeros_like(fake_match_logit))
+    return {"loss": real_match + 0.5 * (real_mismatch + fake_match), "real_match": real_match.detach(),
+            "real_mismatch": real_mismatch.detach(), "fake_match": fake_match.detach(),
+            "d_real": torch.sigmoid(real_match_logit).mean().detach(),
+            "d_mismatch": torch.sigmoid(real_mismatch_logit).mean().detach(),
+            "d_fake": torch.sigmoid(fake_match_logit).mean().detach()}
+
+
 def wgan_d_loss(real_score, fake_score):
     """WGAN critic (Arjovsky et al. 2017): maximise E[f(x)] − E[f(G(z))]; the negative is
     minimised. Its negative is the critic's estimate of the Wasserstein-1 distance."""

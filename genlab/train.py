@@ -131,7 +131,9 @@ def train_steps(model: GenerativeModel, data, tc: TrainConfig, optimizers: dict,
         logs = {} if want_logs else None
         for s in steps:
             for _ in range(s.repeat):
-                x = data.sample(tc.batch_size, data_gen)["x"].to(dev, non_blocking=True)
+                batch = data.sample(tc.batch_size, data_gen)
+                ctx.batch = batch  # factors or labels with the images, for the models that read them
+                x = batch["x"].to(dev, non_blocking=True)
                 if tc.channels_last and x.ndim == 4:
                     x = x.contiguous(memory_format=torch.channels_last)
                 with amp:

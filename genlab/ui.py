@@ -49,6 +49,8 @@ PAGES = [  # the order of the sidebar; URLs are kept stable because page state l
     Page("pages/8_Lessons.py", "Lessons", "Lessons", "guided tours of the survey's claims, step by step, with handouts"),
     Page("pages/9_Unified_view.py", "Unified view", "Unified_view",
          "VAE, GAN and wake-sleep side by side, GANs as actor-critic, and a CycleGAN's squares ↔ ellipses"),
+    Page("pages/10_GAN_applications.py", "GAN applications", "GAN_applications",
+         "type a caption and see it drawn (text to image), read against dSprites' true factors"),
 ]
 
 

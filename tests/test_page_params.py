@@ -384,3 +384,21 @@ def test_the_train_form_starts_exactly_what_it_shows(lab, monkeypatch, tmp_path)
     finally:
         assert run.join(60)
         runner.forget_run(run.run_id)
+
+
+def test_generated_bad_values_for_the_gan_applications_page(tmp_path, monkeypatch):
+    """The GAN applications page against its own tiny lab (a text2image-gan and a caption reader): every
+    parameter, given every bad value, is named as ignored and the page still draws its samples."""
+    from test_page_gan_applications import make_t2i_lab
+
+    monkeypatch.setenv("GENLAB_CHECKPOINTS", str(make_t2i_lab(tmp_path)))
+    monkeypatch.setenv("GENLAB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("GENLAB_CACHE", str(tmp_path / "cache"))
+    params = ["ckpt", "caption", "n", "seed", "a", "b", "pick"]
+    for link in bad_links(params):
+        at = open_page("10_GAN_applications.py", link)
+        assert not at.error, (link, texts(at.error))
+        assert sum(c.startswith(("✓", "✗")) for im in at.image for c in im.captions) == 16, link
+        # "" is a valid caption nowhere, so every parameter is named whatever it holds
+        missing = set(params) - names_ignored(at)
+        assert not missing, (link, ignored(at))

@@ -90,7 +90,7 @@ def test_the_pages_helpers_and_the_cli_read_the_traits(toys, capsys):
 @pytest.mark.parametrize("name", list(MODELS))
 def test_each_model_s_traits_describe_its_networks(name):
     spec = MODELS[name]
-    data = load_dataset("ring" if "points" in spec.inputs else "digits")
+    data = load_dataset("ring" if "points" in spec.inputs else "dsprites" if spec.text else "digits")
     model = GenerativeModel(tiny_cfg(name, data) if name != "infogan" else make_config(name, "digits", (1, 8, 8)))
     assert spec.encoder == ("enc" in model.nets) == model.has_encoder
     assert spec.autoregressive == isinstance(model.nets["dec"] if "dec" in model.nets else None, nets.PixelCNNDecoder)

@@ -70,7 +70,7 @@ def test_the_shipped_folder_stays_under_60_mb():
 PAGES = [("app.py", {}), ("1_Latent_traversal.py", {}), ("2_Blur_vs_sharpness.py", {}),
          ("3_Mode_collapse.py", {"view": "labels"}), ("3_Mode_collapse.py", {"view": "trained", "dataset": "grid"}),
          ("3_Mode_collapse.py", {"view": "trained", "dataset": "ring"}), ("4_Code_space.py", {"n": "500"}),
-         ("5_Train.py", {}), ("7_VAE_failure_modes.py", {})]
+         ("5_Train.py", {}), ("7_VAE_failure_modes.py", {}), ("10_GAN_applications.py", {})]
 
 
 @pytest.mark.parametrize("page,query", PAGES, ids=[f"{p}{'-' + q.get('view', '') + q.get('dataset', '') if q.get('view') else ''}"

@@ -172,7 +172,7 @@ def test_cpu_name_reads_the_processor_model(monkeypatch, tmp_path):
 
 # --------------------------------------------------------------------------- gradient flow
 
-CASES = [(m, "digits") for m in MODELS] + [(m, "ring") for m in ("gan", "wgan", "aae")]
+CASES = [(m, "dsprites" if MODELS[m].text else "digits") for m in MODELS] + [(m, "ring") for m in ("gan", "wgan", "aae")]
 
 
 @pytest.mark.parametrize("model_name,data_name", CASES)
@@ -183,7 +183,8 @@ def test_each_update_step_lowers_its_loss_and_moves_only_its_own_parameters(mode
     data = load_dataset(data_name)
     cfg = tiny_cfg(model_name, data, lr=1e-3, lr_d=1e-3, lr_g=1e-3, optimizer="adam")
     model = GenerativeModel(cfg)
-    x = data.sample(16, torch.Generator().manual_seed(0))["x"]
+    batch = data.sample(16, torch.Generator().manual_seed(0))
+    x = batch["x"]
     groups = model.groups()
     for step in model.update_steps():
         opts = build_optimizers(model)
@@ -191,7 +192,7 @@ def test_each_update_step_lowers_its_loss_and_moves_only_its_own_parameters(mode
         before = {n: p.detach().clone() for n, p in model.named_parameters()}
         losses = []
         for _ in range(40):
-            out = step.fn(model, x, StepContext(0, torch.Generator().manual_seed(1)))
+            out = step.fn(model, x, StepContext(0, torch.Generator().manual_seed(1), batch=batch))
             items = out["loss"] if isinstance(out["loss"], dict) else {step.group: out["loss"]}
             losses.append(sum(v.item() for v in items.values()))
             apply_step(model, step, out, opts)
