@@ -873,6 +873,10 @@ def cyclegan_g_step(m, x, ctx):
         idt = obj.identity_loss(a, torch.sigmoid(F_(a)), b, torch.sigmoid(G(b)), c.identity_weight)["loss"]
         loss = loss + idt
         out["identity"] = idt.detach()
+    out["loss"] = loss
+    return out
+
+
 # --------------------------------------------------------------------------- text to image (survey §3.2)
 
 
