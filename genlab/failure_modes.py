@@ -82,16 +82,40 @@ def remedies_of(config: dict) -> list[str]:
     return out
 
 
+def decoder_text(config: dict) -> str:
+    """The PixelCNN decoder's size in words when it is not the default ('' for 128 channels and four
+    blocks, and for the factorised decoder, which has neither): '256-channel', '128-channel, 8-block'."""
+    from genlab.models import _DEFAULT
+
+    if int(config.get("pixel_reach", 0)) == 0:
+        return ""
+    ch, bl = int(config.get("pixel_channels", _DEFAULT["pixel_channels"])), int(config.get("pixel_blocks", _DEFAULT["pixel_blocks"]))
+    if (ch, bl) == (_DEFAULT["pixel_channels"], _DEFAULT["pixel_blocks"]):
+        return ""
+    return f"{ch}-channel" + ("" if bl == _DEFAULT["pixel_blocks"] else f", {bl}-block")
+
+
+def objective_text(d: dict) -> str:
+    """How a reach_rows entry was trained, for a radio button or a legend: its remedies, else 'the ELBO',
+    with a decoder of another size named after it."""
+    text = ", ".join(d["remedies"]) or "the ELBO"
+    return f"{text} ({d['decoder']} decoder)" if d["decoder"] else text
+
+
 def reach_rows(rows: list) -> list[dict]:
     """The pixelcnn-vae checkpoints among `rows` (genlab.checkpoint.CheckpointRow), one dict each: the
-    row, its data, its decoder's reach, its remedies and the image height, ordered by data, plain ELBO
-    first, then by reach. The page's reach slider runs over the plain-ELBO rows of one data set."""
+    row, its data, its decoder's reach, its remedies, its decoder's size when not the default
+    (`decoder_text`) and the image height, ordered by data, plain ELBO with the default decoder first,
+    then by reach. The page's reach slider runs over the rows of one data set; its line joins the plain
+    ELBO's default-size decoders (`plain`)."""
     out = []
     for r in _pixelcnn_rows(rows):
         c = r.meta.get("config", {})
-        out.append({"row": r, "data": r.data, "reach": int(c.get("pixel_reach", 0)), "remedies": remedies_of(c),
-                    "height": int(c.get("shape", [1, 0, 0])[1]), "name": r.name})
-    return sorted(out, key=lambda d: (d["data"], bool(d["remedies"]), d["reach"], d["name"]))
+        d = {"row": r, "data": r.data, "reach": int(c.get("pixel_reach", 0)), "remedies": remedies_of(c),
+             "decoder": decoder_text(c), "height": int(c.get("shape", [1, 0, 0])[1]), "name": r.name}
+        d["plain"] = not d["remedies"] and not d["decoder"]
+        out.append(d)
+    return sorted(out, key=lambda d: (d["data"], not d["plain"], bool(d["remedies"]), d["reach"], d["name"]))
 
 
 def reach_text(reach: int, height: int) -> str:
@@ -101,10 +125,19 @@ def reach_text(reach: int, height: int) -> str:
     return f"{reach} (every earlier pixel)" if reach >= height - 1 else str(reach)
 
 
+def _decoder_cell(d: dict) -> str:
+    if d["reach"] == 0:
+        return "factorised"
+    c = d["row"].meta.get("config", {})
+    from genlab.models import _DEFAULT
+
+    return f"{c.get('pixel_channels', _DEFAULT['pixel_channels'])} ch × {c.get('pixel_blocks', _DEFAULT['pixel_blocks'])} blocks"
+
+
 def results_table(rows: list) -> str:
     """The code-use table of docs/results/failure-modes.md (`genlab results --failure-modes`): each
     pixelcnn-vae checkpoint among `rows` with its reach, remedies and what `genlab eval` measured."""
-    head = ["checkpoint", "data", "reach", "remedies", "steps", "KL (nats)", "active units", "I(x; z) (nats)",
+    head = ["checkpoint", "data", "reach", "decoder", "remedies", "steps", "KL (nats)", "active units", "I(x; z) (nats)",
             "reconstruction (nats)", "ELBO (nats)"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
@@ -114,7 +147,8 @@ def results_table(rows: list) -> str:
     for d in reach_rows(rows):
         r, m = d["row"], d["row"].metrics or {}
         name = Path(r.path).parent.name if Path(r.path).name == "model" else Path(r.path).name
-        out.append("| " + " | ".join([name, r.data, reach_text(d["reach"], d["height"]), ", ".join(d["remedies"]) or "–",
+        out.append("| " + " | ".join([name, r.data, reach_text(d["reach"], d["height"]), _decoder_cell(d),
+                                      ", ".join(d["remedies"]) or "–",
                                       f"{r.steps:,}" if r.steps else "–", num(m.get("kl_total")),
                                       num(m.get("active_units"), "{:.0f}"), num(m.get("mutual_information")),
                                       num(m.get("rec_nll")), num(m.get("elbo"))]) + " |")

@@ -102,6 +102,10 @@ class ModelConfig:
                            "λ nats cost nothing; 0 = off", "Kingma et al. 2016", Limit(0, 100))
     kl_anneal_steps: int = hp(0, "--kl-anneal-steps", "KL annealing: the KL term's weight rises linearly from 0 to 1 "
                                "over this many steps; 0 = off", "Bowman et al. 2016", Limit(0, 100_000_000))
+    pixel_channels: int = hp(128, "--pixel-channels", "channels of the PixelCNN decoder's gated layers: a wider decoder "
+                              "models more of the image without the code", "van den Oord et al. 2016", Limit(8, 1024))
+    pixel_blocks: int = hp(4, "--pixel-blocks", "gated 1×1 blocks after the PixelCNN decoder's first, masked layer",
+                            "van den Oord et al. 2016", Limit(0, 32))
     # GAN family
     gan_loss: str = hp("non-saturating", "--gan-loss", "the generator's loss: minimax is the survey's eq. 2, "
                         "non-saturating its fix", "Goodfellow et al. 2014", choices=("non-saturating", "minimax"))
@@ -175,6 +179,9 @@ class ModelConfig:
                                   None, Limit(1))
     d_mlp_layers: int | None = hp(None, "--d-mlp-layers", "hidden layers of the 2-D discriminator, if not --mlp-layers",
                                    None, Limit(1))
+    conv_width: int = hp(1, "--conv-width", "multiplies the channels of every convolution in an image GAN's generator "
+                          "and discriminator (1 = genlab's small nets, 32–64 channels; DCGAN's own are 8 times wider)",
+                          "Radford et al. 2016", Limit(1, 16))
     maxout: int = hp(1, "--maxout", "maxout pieces per unit in the 2-D discriminator; PacGAN uses 5, 1 = LeakyReLU "
                       "units", "Goodfellow et al. 2013", Limit(1))
     init_std: float = hp(0.0, "--init-std", "draw every weight from N(0, STD) and zero the biases; DCGAN and PacGAN "
@@ -1048,15 +1055,16 @@ PIXELCNN_HIDDEN = 64  # pixelcnn-vae's FC width (256 elsewhere): its float16 che
 
 def _pixelcnn_vae_nets(c):
     return {"enc": nets.Encoder(c.shape, c.latent_dim, hidden=PIXELCNN_HIDDEN),
-            "dec": nets.PixelCNNDecoder(c.shape, c.latent_dim, c.pixel_reach, hidden=PIXELCNN_HIDDEN)}
+            "dec": nets.PixelCNNDecoder(c.shape, c.latent_dim, c.pixel_reach, channels=c.pixel_channels,
+                                        blocks=c.pixel_blocks, hidden=PIXELCNN_HIDDEN)}
 
 
 def _gan_nets(c):
     z = c.latent_dim + c.n_categorical + c.n_continuous
     extra = c.n_categorical + c.n_continuous
-    return {"gen": nets.Decoder(c.shape, z, batch_norm=_g_norm(c), **_mlp(c)),
+    return {"gen": nets.Decoder(c.shape, z, batch_norm=_g_norm(c), conv_width=c.conv_width, **_mlp(c)),
             "disc": nets.Discriminator(c.shape, c.minibatch_discrimination, extra_out=extra, pack=c.pack,
-                                       maxout=c.maxout, **_d_mlp(c))}
+                                       maxout=c.maxout, conv_width=c.conv_width, **_d_mlp(c))}
 
 
 def _vae_steps(fn):
@@ -1097,7 +1105,8 @@ MODELS: dict[str, ModelSpec] = {
                               "(free bits, KL annealing, InfoVAE) are options",
                               _pixelcnn_vae_nets, _VAE_GROUPS, _vae_steps(pixelcnn_vae_step),
                               {"pixel_reach": 7, "alpha": 0.0, "mmd_weight": 1.0, "lr": 1e-3},
-                              fields=("latent_dim", "pixel_reach", "free_bits", "kl_anneal_steps", "alpha", "mmd_weight"),
+                              fields=("latent_dim", "pixel_reach", "pixel_channels", "pixel_blocks", "free_bits",
+                                      "kl_anneal_steps", "alpha", "mmd_weight"),
                               example="--data digits-binary --pixel-reach 7", inputs=("images",), encoder=True,
                               autoregressive=True, code_remedies=True),
     "gan": ModelSpec("gan", "gan", "Goodfellow et al. 2014, Generative Adversarial Nets",
@@ -1278,6 +1287,9 @@ def validate_config(c: ModelConfig) -> None:
     if c.adversary_weight != _DEFAULT["adversary_weight"] and "adversary_weight" not in spec.fields:
         raise ValueError(f"the adversary weight applies to "
                          f"{', '.join(k for k, v in MODELS.items() if 'adversary_weight' in v.fields)}, not {c.model}")
+    if c.conv_width != 1 and (spec.nets is not _gan_nets or kind != "images"):
+        raise ValueError(f"--conv-width applies to the image nets of "
+                         f"{', '.join(k for k, v in MODELS.items() if v.nets is _gan_nets)}, not to {c.model} on {c.data}")
     if (c.free_bits > 0 or c.kl_anneal_steps > 0) and not spec.code_remedies:
         raise ValueError(f"free bits and KL annealing apply to {_applies_to('code_remedies')}, not {c.model}")
     if c.maxout > 1 and (kind != "points" or not spec.plain_discriminator):

@@ -41,15 +41,16 @@ def check_image_shape(shape: tuple) -> None:
 
 
 class ConvBody(nn.Module):
-    """Image → feature vector of size HIDDEN (conv stack + FC)."""
+    """Image → feature vector of size HIDDEN (conv stack + FC). `width` multiplies every conv's channels."""
 
-    def __init__(self, shape: tuple, act: type[nn.Module] = nn.ReLU, hidden: int = HIDDEN):
+    def __init__(self, shape: tuple, act: type[nn.Module] = nn.ReLU, hidden: int = HIDDEN, width: int = 1):
         super().__init__()
         check_image_shape(shape)
         c, size = shape[0], shape[1]
         plan, out_size = _CONV_PLANS[size]
         layers, ch = [], c
         for out, k, s, p in plan:
+            out *= width
             layers += [nn.Conv2d(ch, out, k, s, p), _act(act)]
             ch = out
         self.convs = nn.Sequential(*layers)
@@ -128,10 +129,11 @@ class Decoder(nn.Module):
     """z → logits of the image (or the point itself for 2-D data). Also serves as a GAN generator.
 
     batch_norm: False, True (batch norm after every hidden layer, DCGAN) or "virtual" (virtual batch
-    norm; the reference z, drawn once from N(0, I) with a fixed seed, is stored with the weights)."""
+    norm; the reference z, drawn once from N(0, I) with a fixed seed, is stored with the weights).
+    conv_width multiplies the channels of every hidden (transposed) convolution of an image decoder."""
 
     def __init__(self, shape: tuple, latent_dim: int, mlp_width: int = 128, mlp_layers: int = 2,
-                 batch_norm: bool | str = False, hidden: int = HIDDEN):
+                 batch_norm: bool | str = False, hidden: int = HIDDEN, conv_width: int = 1):
         super().__init__()
         self.shape = tuple(shape)
         self.virtual = batch_norm == "virtual"
@@ -144,6 +146,7 @@ class Decoder(nn.Module):
         check_image_shape(shape)
         c, size = shape[0], shape[1]
         ch, plan = _DECONV_PLANS[size]
+        ch, plan = ch * conv_width, [(out * conv_width, k, s, p) for out, k, s, p in plan]
         start = _CONV_PLANS[size][1]
         self.start = (ch, start, start)
         # batch_norm: DCGAN's generator (Radford et al. 2016), batch norm after every hidden layer
@@ -351,7 +354,7 @@ class Discriminator(nn.Module):
     (PacGAN's grid and ring discriminator: 3 layers of 200 units, 5 pieces)."""
 
     def __init__(self, shape: tuple, minibatch_discrimination: bool = False, extra_out: int = 0,
-                 mlp_width: int = 128, mlp_layers: int = 2, pack: int = 1, maxout: int = 1):
+                 mlp_width: int = 128, mlp_layers: int = 2, pack: int = 1, maxout: int = 1, conv_width: int = 1):
         super().__init__()
         if pack < 1:
             raise ValueError(f"pack must be at least 1, got {pack}")
@@ -361,7 +364,7 @@ class Discriminator(nn.Module):
         if len(shape) == 3:
             if maxout > 1:
                 raise ValueError("maxout units are for the discriminator of 2-D points; image discriminators are convolutional")
-            self.body = ConvBody((shape[0] * pack, *shape[1:]), act=nn.LeakyReLU)
+            self.body = ConvBody((shape[0] * pack, *shape[1:]), act=nn.LeakyReLU, width=conv_width)
             width = HIDDEN
         elif maxout > 1:  # PacGAN's 2-D discriminator: hidden layers of maxout units
             dims = [shape[0] * pack] + [mlp_width] * mlp_layers

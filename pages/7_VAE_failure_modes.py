@@ -86,7 +86,7 @@ else:
                              format_func=lambda r: fm.reach_text(r, height))
     QP["reach"] = str(reach)
     at_reach = [d for d in here if d["reach"] == reach]
-    labels = [", ".join(d["remedies"]) or "the ELBO" for d in at_reach]
+    labels = [fm.objective_text(d) for d in at_reach]
     names = [d["name"] for d in at_reach]
     fix = qp("fix", names[0], choices=names, what="a checkpoint at this reach")
     pick = c2.radio("Objective", range(len(at_reach)), index=names.index(fix), key=f"fix|{data_name}|{reach}",
@@ -122,16 +122,16 @@ else:
                       margin=dict(l=10, r=10, t=60, b=10))
     left.plotly_chart(fig, key="kl_bars")
 
-    plain = [d for d in here if not d["remedies"]]
+    plain = [d for d in here if d["plain"]]
     fig = go.Figure()
     for key, name, colour in (("kl_total", "KL", "#d62728"), ("mutual_information", "I(x; z)", "#1f77b4")):
         fig.add_trace(go.Scatter(x=[d["reach"] for d in plain], y=[uses[d["row"].path][key] for d in plain],
                                  mode="lines+markers", name=f"{name}, the ELBO", line=dict(color=colour)))
-        fixed = [d for d in here if d["remedies"]]
+        fixed = [d for d in here if not d["plain"]]
         if fixed:
             fig.add_trace(go.Scatter(x=[d["reach"] for d in fixed], y=[uses[d["row"].path][key] for d in fixed],
-                                     mode="markers+text", name=f"{name}, with a remedy", text=[", ".join(d["remedies"])
-                                                                                               for d in fixed],
+                                     mode="markers+text", name=f"{name}, other objectives or decoders",
+                                     text=[fm.objective_text(d) for d in fixed],
                                      textposition="middle left", textfont=dict(size=10),
                                      marker=dict(symbol="diamond", size=11, color=colour)))
     fig.add_vline(x=reach, line_dash="dot", line_color="grey")

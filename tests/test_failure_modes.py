@@ -87,6 +87,34 @@ def test_with_reach_0_the_decoder_is_the_factorised_one():
     torch.testing.assert_close(obj.reconstruction_nll(dec(z, x), x), ref)
 
 
+def test_the_decoder_s_width_and_depth_come_from_the_config_and_keep_its_reach():
+    """--pixel-channels / --pixel-blocks size the gated layers; the reach stays the first layer's window."""
+    data = load_dataset("digits-binary")
+    cfg = make_config("pixelcnn-vae", "digits-binary", data.shape, latent_dim=3, pixel_reach=2, pixel_channels=16,
+                      pixel_blocks=2)
+    dec = GenerativeModel(cfg).nets["dec"]
+    assert dec.channels == 16 and len(dec.blocks) == 2 and dec.first.weight.shape == (32, 1, 5, 5)
+    default = GenerativeModel(make_config("pixelcnn-vae", "digits-binary", data.shape, latent_dim=3)).nets["dec"]
+    assert default.channels == 128 and len(default.blocks) == 4
+
+
+def test_rows_name_a_decoder_of_another_size_and_keep_it_off_the_plain_line():
+    class Row:
+        ok, kind, model, data = True, "model", "pixelcnn-vae", "digits-binary"
+
+        def __init__(self, name, **c):
+            self.name, self.meta = name, {"config": {"shape": [1, 8, 8], **c}}
+
+    rows = [Row("wide", pixel_reach=7, pixel_channels=256), Row("fb", pixel_reach=7, free_bits=1.0),
+            Row("r7", pixel_reach=7, pixel_channels=128, pixel_blocks=4), Row("r0", pixel_reach=0, pixel_channels=256)]
+    got = fm.reach_rows(rows)
+    assert [d["name"] for d in got] == ["r0", "r7", "wide", "fb"]  # plain line, other decoders, remedies
+    assert [d["plain"] for d in got] == [True, True, False, False]  # the factorised decoder has no width to vary
+    assert [fm.objective_text(d) for d in got] == ["the ELBO", "the ELBO", "the ELBO (256-channel decoder)",
+                                                   "free bits λ = 1"]
+    assert fm.decoder_text({"pixel_reach": 3, "pixel_blocks": 8}) == "128-channel, 8-block"
+
+
 @pytest.mark.parametrize("reach", [0, 2, 7])
 def test_sampling_pixel_by_pixel_follows_the_decoders_own_conditionals(reach):
     """The sampler evaluates one position at a time; the image it draws must be what the whole-image

@@ -205,3 +205,22 @@ def test_a_virtual_batch_norm_generator_maps_each_z_alone_in_training_and_after(
     assert "z_ref" in m.nets["gen"].state_dict()
     with pytest.raises(ValueError, match="not both"):
         make_config("gan", data, shape, virtual_batch_norm=True, batch_norm=True)
+
+
+def test_conv_width_multiplies_every_image_convolution_of_a_gan_and_nothing_else():
+    narrow = GenerativeModel(make_config("infogan", "dsprites", (1, 64, 64), batch_norm=True))
+    wide = GenerativeModel(make_config("infogan", "dsprites", (1, 64, 64), batch_norm=True, conv_width=3))
+
+    def channels(net):
+        return [m.out_channels for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+
+    gen_a, gen_b = channels(narrow.nets["gen"]), channels(wide.nets["gen"])
+    assert gen_b == [3 * c for c in gen_a[:-1]] + [1]  # the output image keeps its one channel
+    disc_a, disc_b = channels(narrow.nets["disc"]), channels(wide.nets["disc"])
+    assert disc_b == [3 * c for c in disc_a] and disc_a == [32, 32, 64, 64]
+    x = torch.rand(4, 1, 64, 64)
+    assert wide.nets["disc"](x)["logit"].shape == (4,)
+    assert wide.nets["gen"](torch.randn(4, 5 + 3 + 5)).shape == (4, 1, 64, 64)
+    for model, data, shape in (("vae", "dsprites", (1, 64, 64)), ("gan", "ring", (2,))):
+        with pytest.raises(ValueError, match="--conv-width applies to the image nets of gan"):
+            make_config(model, data, shape, conv_width=2)
