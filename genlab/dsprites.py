@@ -163,13 +163,19 @@ def latents_values(classes) -> np.ndarray:
 # --------------------------------------------------------------------------- rendering
 def _place(shape: int, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Screen coordinates (n, V) x and y of the polygon vertices for rows c of one shape."""
+    return _place_values(shape, SCALE_VALUES[c[:, 2]], ORIENTATION_VALUES[c[:, 3]], POSITION_VALUES[c[:, 4]],
+                         POSITION_VALUES[c[:, 5]])
+
+
+def _place_values(shape: int, scale, orientation, pos_x, pos_y) -> tuple[np.ndarray, np.ndarray]:
+    """_place for factor values (n,) each, on dSprites' grid or between its points."""
     outline = _OUTLINES[shape]
     u, v = outline[:, 0], outline[:, 1]
-    s = SCALE_VALUES[c[:, 2]][:, None]
-    th = ORIENTATION_VALUES[c[:, 3]][:, None]
+    s = np.asarray(scale, np.float64)[:, None]
+    th = np.asarray(orientation, np.float64)[:, None]
     cos, sin = np.cos(th), np.sin(th)
-    cx = 16.0 + 32.0 * POSITION_VALUES[c[:, 4]][:, None]
-    cy = 16.0 + 32.0 * POSITION_VALUES[c[:, 5]][:, None]
+    cx = 16.0 + 32.0 * np.asarray(pos_x, np.float64)[:, None]
+    cy = 16.0 + 32.0 * np.asarray(pos_y, np.float64)[:, None]
     x = cx + s * (u * cos + v * sin)
     y = cy + s * (-u * sin + v * cos)
     if shape == 0:
@@ -219,6 +225,11 @@ def _render_chunk(c: np.ndarray) -> np.ndarray:
         if sel.any():
             x, y = _place(shape, c[sel])
             parts.append(_toggles(x, y, ids[sel]))
+    return _fill(n, parts)
+
+
+def _fill(n: int, parts: list) -> np.ndarray:
+    """n images (n, 64, 64) of 0/1 from the toggle positions of their polygons' edges (`_toggles`)."""
     flat = np.concatenate(parts) if parts else np.empty(0, np.int64)
     # Column 64 collects crossings right of the canvas; it is dropped below.
     hits = np.bincount(flat, minlength=n * IMAGE_SIZE * (IMAGE_SIZE + 1))
@@ -236,6 +247,31 @@ def render(classes) -> np.ndarray:
     out = np.empty((c.shape[0], IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
     for a in range(0, c.shape[0], _RENDER_CHUNK):
         out[a : a + _RENDER_CHUNK] = _render_chunk(c[a : a + _RENDER_CHUNK])
+    return out
+
+
+def render_values(shape, scale, orientation, pos_x, pos_y) -> np.ndarray:
+    """Render sprites at factor *values*, which may lie between dSprites' grid points: shape in 0-2
+    (square, ellipse, heart), scale in [0.5, 1], orientation in radians, positions in [0, 1]; each
+    (N,) or a scalar. (N, 64, 64) uint8 of 0/1; at grid values, the same pixels as `render`. What a
+    generator that drew every shape perfectly, but at continuous factors, would draw: the reference
+    for how close to a real sprite such a sample can come (docs/metrics.md#nearest-real-sprite)."""
+    shape = np.atleast_1d(np.asarray(shape, np.int64))
+    n = max(len(shape), *(np.size(a) for a in (scale, orientation, pos_x, pos_y)))
+    vals = [np.broadcast_to(np.asarray(a, np.float64), (n,)) for a in (scale, orientation, pos_x, pos_y)]
+    shape = np.broadcast_to(shape, (n,))
+    if not np.isin(shape, (0, 1, 2)).all():
+        raise ValueError("a dSprites shape is 0 (square), 1 (ellipse) or 2 (heart)")
+    out = np.empty((n, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+    for a in range(0, n, _RENDER_CHUNK):
+        b = min(n, a + _RENDER_CHUNK)
+        ids, parts = np.arange(b - a, dtype=np.int64), []
+        for sh in range(3):
+            sel = shape[a:b] == sh
+            if sel.any():
+                x, y = _place_values(sh, *(v[a:b][sel] for v in vals))
+                parts.append(_toggles(x, y, ids[sel]))
+        out[a:b] = _fill(b - a, parts)
     return out
 
 

@@ -161,6 +161,9 @@ class ModelConfig:
     pack: int = hp(1, "--pack", "PacGAN: samples D judges together; 1 = off", "Lin et al. 2018", Limit(1))
     historical_averaging: float = hp(0.0, "--historical-averaging", "λ on ‖θ − θ̄‖², θ̄ each player's mean past "
                                       "parameters; 0 = off", "Salimans et al. 2016", Limit(0, 10_000))
+    replay: int = hp(0, "--replay", "experience replay: D sees, for each fake with probability ½, one of a pool of "
+                      "this many past fakes instead; 0 = off", "Shrivastava et al. 2017; Pfau & Vinyals 2016",
+                      Limit(0, 100_000))
     # generator averaging: samples come from an exponential moving average of the generator's
     # weights, which training never reads
     ema_decay: float = hp(0.0, "--ema-decay", "sample from a moving average of the generator's weights with this "
@@ -379,6 +382,47 @@ class ParameterHistory(nn.Module):
             m.add_((p.detach() - m) / t)
 
 
+class ReplayPool:
+    """Experience replay for the discriminator: a pool of the last `size` fakes (and the codes they
+    were drawn from). Shrivastava et al. 2017 (§2.3), the image pool of CycleGAN (Zhu et al. 2017):
+    once the pool is full, each new fake is, with probability ½, swapped for a random pooled one,
+    which takes its place in the pool; so D keeps seeing what the generator drew a while ago and
+    cannot chase its latest move alone. Pfau & Vinyals 2016 list it among the stabilisers that GANs
+    and actor-critic methods share (an actor-critic's replay buffer). The pool lives in memory and
+    starts empty again when a run resumes."""
+
+    def __init__(self, size: int):
+        self.size = int(size)
+        self.x: torch.Tensor | None = None
+        self.z: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return 0 if self.x is None else len(self.x)
+
+    @torch.no_grad()
+    def mix(self, fake: torch.Tensor, z: torch.Tensor, gen: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch D sees in place of (fake, z); the pool fills first, then swaps."""
+        fake, z = fake.detach(), z.detach()
+        room = self.size - len(self)
+        if room > 0:  # filling: every new fake goes in and is shown as it is
+            take = min(room, len(fake))
+            self.x = fake[:take].clone() if self.x is None else torch.cat([self.x, fake[:take]])
+            self.z = z[:take].clone() if self.z is None else torch.cat([self.z, z[:take]])
+            if take == len(fake):
+                return fake, z
+        out_x, out_z = fake.clone(), z.clone()
+        start = 0 if room <= 0 else take  # the ones that went in while filling are shown as they are
+        dev = fake.device
+        swap = torch.rand(len(fake), generator=gen, device=dev) < 0.5
+        swap[:start] = False
+        idx = torch.randint(0, self.size, (len(fake),), generator=gen, device=dev)
+        for i in swap.nonzero().flatten().tolist():  # one at a time: two swaps may pick one slot
+            j = int(idx[i])
+            out_x[i], out_z[i] = self.x[j].clone(), self.z[j].clone()
+            self.x[j], self.z[j] = fake[i], z[i]
+        return out_x, out_z
+
+
 class GeneratorAverage(nn.Module):
     """An exponential moving average of the generator (Yazıcı et al. 2019, "The unusual
     effectiveness of averaging in GAN training"): θ̄ ← β·θ̄ + (1 − β)·θ after every generator
@@ -434,6 +478,7 @@ class GenerativeModel(nn.Module):
         if cfg.historical_averaging > 0:
             self.history = ParameterHistory(self.nets, self.spec.groups)
         self.average = GeneratorAverage(self.nets["gen"], cfg.ema_decay, cfg.ema_start) if cfg.ema_decay > 0 else None
+        self.replay = ReplayPool(cfg.replay) if cfg.replay > 0 else None
         self.sample_average = True  # eval-mode sampling draws the average when there is one; see without_average
 
     # --- layout
@@ -722,6 +767,8 @@ def _g_loss(m, x, fake, z, ctx) -> dict:
 def gan_d_step(m, x, ctx):
     with torch.no_grad():
         fake, z = _fake(m, x.shape[0], ctx)
+        if m.replay is not None:
+            fake, z = m.replay.mix(fake, z, ctx.gen)
     return _d_loss(m, x, fake, z, ctx)
 
 
@@ -1076,7 +1123,7 @@ _GAN_GROUPS = {"d": ["disc"], "g": ["gen"]}
 _DCGAN_ADAM = {"lr": 2e-4, "adam_beta1": 0.5, "adam_beta2": 0.999}
 
 _GAN_TRICKS = ("gan_loss", "d_steps", "feature_matching", "minibatch_discrimination", "label_smoothing",
-               "instance_noise", "consensus", "historical_averaging", "ema_decay")
+               "instance_noise", "consensus", "historical_averaging", "ema_decay", "replay")
 
 MODELS: dict[str, ModelSpec] = {
     "vae": ModelSpec("vae", "vae", "Kingma & Welling 2014, Auto-Encoding Variational Bayes",
@@ -1287,6 +1334,12 @@ def validate_config(c: ModelConfig) -> None:
     if c.adversary_weight != _DEFAULT["adversary_weight"] and "adversary_weight" not in spec.fields:
         raise ValueError(f"the adversary weight applies to "
                          f"{', '.join(k for k, v in MODELS.items() if 'adversary_weight' in v.fields)}, not {c.model}")
+    if c.replay > 0 and c.consensus > 0:
+        raise ValueError("experience replay and consensus optimisation do not combine: consensus takes one "
+                         "simultaneous step of both players on the same fakes; switch one off")
+    if c.replay > 0 and not any(st.fn is gan_d_step for st in spec.steps(c)):
+        raise ValueError(f"experience replay (--replay) applies to the discriminator step of "
+                         f"{', '.join(k for k, v in MODELS.items() if v.nets is _gan_nets)}, not {c.model}")
     if c.conv_width != 1 and (spec.nets is not _gan_nets or kind != "images"):
         raise ValueError(f"--conv-width applies to the image nets of "
                          f"{', '.join(k for k, v in MODELS.items() if v.nets is _gan_nets)}, not to {c.model} on {c.data}")

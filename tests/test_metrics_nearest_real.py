@@ -80,6 +80,26 @@ def test_a_sprite_rendered_at_known_factors_is_found_at_those_factors(index, fac
     assert res.factors[0].tolist() == list(factors) and res.ties[0] == 1 and res.iou[0] == 1.0
 
 
+def test_render_values_draws_the_grid_s_sprites_exactly_and_others_between_them():
+    c = np.random.default_rng(3).integers(0, [1, 3, 6, 40, 32, 32], size=(500, 6))
+    on_grid = dsprites.render_values(c[:, 1], dsprites.SCALE_VALUES[c[:, 2]], dsprites.ORIENTATION_VALUES[c[:, 3]],
+                                     dsprites.POSITION_VALUES[c[:, 4]], dsprites.POSITION_VALUES[c[:, 5]])
+    assert np.array_equal(on_grid, dsprites.render(c))
+    # 1/32 of the position range is one pixel (the grid's own step is 32/31 px): the same square, moved
+    a = dsprites.render_values(0, 1.0, 0.0, 0.5, 0.5)[0]
+    b = dsprites.render_values(0, 1.0, 0.0, 0.5 + 1 / 32, 0.5)[0]
+    assert a.sum() == b.sum() and np.array_equal(np.roll(a, 1, axis=1), b)
+    with pytest.raises(ValueError, match="is 0 \\(square\\), 1 \\(ellipse\\) or 2 \\(heart\\)"):
+        dsprites.render_values(3, 1.0, 0.0, 0.5, 0.5)
+
+
+def test_perfect_sprites_at_continuous_factors_come_close_to_real_ones_but_not_all_the_way(index):
+    """The reference for a generator's best IoU: exact shapes drawn between the grid's points."""
+    x = nr.continuous_sprites(150, seed=0)
+    s = nr.nearest_real(x, index=index).summary()
+    assert 0.85 < s["mean_iou"] < 0.95 and s["share_good"] > 0.95 and s["blank_share"] == 0.0
+
+
 def test_removing_pixels_lowers_the_iou_to_the_known_fraction(index):
     x = render([(2, 5, 13, 7, 20)])
     size = int(x.sum())

@@ -453,6 +453,18 @@ def kl_to_uniform(counts) -> float:
     return float(np.sum(p[nz] * np.log(p[nz] * len(c))))
 
 
+def continuous_sprites(n: int, seed: int = 0) -> np.ndarray:
+    """n sprites drawn perfectly but at continuous factors: shape uniform, scale U[0.5, 1], orientation
+    U[0, 2π), position U[0, 1]² (dsprites.render_values). (n, 1, 64, 64) float32 of 0/1. dSprites holds
+    only its grid's values (6 scales, 40 orientations, 32 × 32 positions), so such a sprite is rarely
+    one of them: its best IoU is what a generator that draws every shape exactly but does not keep to
+    the grid can reach."""
+    rng = np.random.default_rng(seed)
+    img = dsprites.render_values(rng.integers(0, 3, n), rng.uniform(0.5, 1.0, n), rng.uniform(0.0, 2 * np.pi, n),
+                                 rng.uniform(0.0, 1.0, n), rng.uniform(0.0, 1.0, n))
+    return img[:, None].astype(np.float32)
+
+
 def uniform_kl_floor(n: int, draws: int = 200, seed: int = 0) -> dict[str, float]:
     """Mean KL(histogram ‖ uniform) of n uniform draws per factor: what real images score at this n
     by chance (about (K − 1) / 2n nats for K classes)."""
