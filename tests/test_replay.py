@@ -4,6 +4,7 @@ the discriminator step sees the mixed batch; the settings that cannot use it are
 
 import pytest
 import torch
+
 from genlab.models import GenerativeModel, ReplayPool, StepContext, gan_d_step, make_config
 
 
