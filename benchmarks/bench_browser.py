@@ -13,7 +13,8 @@ Prints, each beside the server's own measure of its script runs ($GENLAB_TIMING_
          second one;
   live   the Mode-collapse page playing its live GAN: training steps per second and screen updates
          per second (changes of the Step figure the browser sees), alone and while N other sessions
-         (their own Chromium each) load pages one after another.
+         (their own Chromium each) load pages one after another; beside them, the training process's
+         own steps per second and share of a core (its "train" records in the timing log).
 Targets (issue 29): every page < 2 s warm, a β change < 1 s, the first UMAP of a shipped
 checkpoint < 3 s, the live page ≥ 200 steps/s at ≥ 4 updates/s, keeping ≥ 75 % of that while four
 other sessions load pages. Every figure depends on the machine and on what else runs on it (the
@@ -325,6 +326,16 @@ def live_rate(driver, seconds: float) -> tuple[float, float]:
     return steps / dt, (c1 - c0) / dt
 
 
+def trained_rate(records: list) -> tuple[float, float]:
+    """(steps per second, share of a core) of the live page's training process, from its once-a-second
+    "train" records in the server's timing log (NaN where it wrote none: the code before issue 29 trained
+    in a thread of the server)."""
+    seconds = sum(r["seconds"] for r in records)
+    if not seconds:
+        return float("nan"), float("nan")
+    return sum(r["steps"] for r in records) / seconds, sum(r["cpu"] for r in records) / seconds
+
+
 def load_pages(browser, base: str, stop: threading.Event, counts: list, i: int, timeout: float,
                ready: threading.Barrier) -> None:
     driver = shots.make_driver(*browser)
@@ -371,8 +382,10 @@ def bench_live(driver, browser, base, log: ServerLog, seconds: float, others: in
     t0 = log.mark()
     alone = live_rate(driver, seconds)
     frames = log.since(t0, what="fragment")
+    alone_trained = trained_rate(log.since(t0, what="train"))
     print(f"alone:                {alone[0]:7.1f} steps/s, {alone[1]:4.1f} updates/s; server: {len(frames)} frame runs, "
-          f"median {fmt(med([r['seconds'] for r in frames]))} ({fmt(med([r['cpu'] for r in frames]))} CPU)")
+          f"median {fmt(med([r['seconds'] for r in frames]))} ({fmt(med([r['cpu'] for r in frames]))} CPU); "
+          f"training process: {alone_trained[0]:.1f} steps/s ({100 * alone_trained[1]:.0f} % of a core)")
     if others:
         stop, counts = threading.Event(), [0] * others
         other_browser = niced_browser(browser, others_nice, log.path.parent)
@@ -392,12 +405,15 @@ def bench_live(driver, browser, base, log: ServerLog, seconds: float, others: in
         for t in threads:
             t.join(timeout)
         kept = busy[0] / alone[0] if alone[0] else float("nan")
+        busy_trained = trained_rate(log.since(t0, what="train"))
+        kept_trained = busy_trained[0] / alone_trained[0] if alone_trained[0] else float("nan")
         niced = f" (their browsers at nice {others_nice})" if others_nice else ""
         print(f"with {others} others loading{niced}: {busy[0]:7.1f} steps/s, {busy[1]:4.1f} updates/s "
               f"({100 * kept:.0f} % of the steps alone); the others finished {loaded} page loads; server: "
               f"{len(frames)} frame runs, median {fmt(med([r['seconds'] for r in frames]))} "
               f"({fmt(med([r['cpu'] for r in frames]))} CPU); {len(scripts)} page runs, median "
-              f"{fmt(med([r['seconds'] for r in scripts]))}")
+              f"{fmt(med([r['seconds'] for r in scripts]))}; training process: {busy_trained[0]:.1f} steps/s "
+              f"({100 * busy_trained[1]:.0f} % of a core, {100 * kept_trained:.0f} % of its rate alone)")
     pause = next((b for b in driver.find_elements(By.CSS_SELECTOR, "button") if "Pause" in b.text), None)
     if pause is not None:
         pause.click()

@@ -8,7 +8,9 @@ of yours, genlab.userdata), in the spirit of GAN Lab (Kahng et al. 2019). No Str
 A LiveRun steps itself with genlab.train's own loop (`train_steps`), so what the page shows is
 exactly what `genlab train` does; the same seed gives the same trajectory. Every trick of the
 survey's §3.1 is a switch that `trick_overrides` turns into ModelConfig fields. While the page
-plays, a `Player` trains its runs in a background thread and the page only draws snapshots.
+plays, a `Player` trains its runs in a process of its own (one torch thread, out of the Streamlit
+server's GIL) and the page only draws the snapshots that process sends back; pausing brings the
+trained runs back into the page's process, so Step, Play and A/B continue from the same state.
 
 The second half serves the labelled-image view: a label classifier checkpoint (the shipped
 checkpoints/digits-classifier, or one genlab.evaluate.train_label_classifier trains into
@@ -18,7 +20,9 @@ label histogram with the real one.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
+import pickle
 import threading
 import time
 from pathlib import Path
@@ -179,6 +183,7 @@ class LiveRun:
         self.noise_gen = torch.Generator(device=dev).manual_seed(self.seed + 1)
         self._loop = train_steps(self.model, data, self.tc, self.optimizers, 0, self.data_gen, self.noise_gen)
         self._lock = threading.Lock()
+        self._away: Player | None = None  # the Player training this run in its process, while it does
         self.step_count = 0
         self.losses: list[dict] = []
         self.history: list[dict] = []
@@ -232,6 +237,28 @@ class LiveRun:
         """How the modes were found, for points of yours (genlab.userdata.cluster_modes); None for ring and grid."""
         modes = getattr(self.data, "modes", None)
         return modes["method"] if modes else None
+
+    # --- moving to a Player's process and back
+    def __getstate__(self) -> dict:
+        """Everything but the live loop and the lock (rebuilt on arrival: `train_steps` resumes exactly
+        from `step_count` with the same model, optimisers and generators)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("_loop", "_lock", "_away")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._away = None
+        self._loop = train_steps(self.model, self.data, self.tc, self.optimizers, self.step_count,
+                                 self.data_gen, self.noise_gen)
+
+    def _adopt(self, trained: "LiveRun") -> None:
+        """Take over what a Player's process trained (a copy of this run): weights, optimisers, random
+        generators, step, losses, measures. The data and the fixed views stay this run's own."""
+        with self._lock:
+            for k in ("model", "optimizers", "data_gen", "noise_gen", "step_count", "losses", "history", "error"):
+                setattr(self, k, getattr(trained, k))
+            self._loop = train_steps(self.model, self.data, self.tc, self.optimizers, self.step_count,
+                                     self.data_gen, self.noise_gen)
 
     # --- stepping
     @property
@@ -324,7 +351,13 @@ class LiveRun:
 
     def snapshot(self, n_points: int = 500, grid: int = 60, with_losses: bool = True) -> dict:
         """Everything the page draws, as NumPy arrays and plain lists (nothing that trains). n_points=0
-        leaves out the points and the discriminator's map, with_losses=False the loss of every step."""
+        leaves out the points and the discriminator's map, with_losses=False the loss of every step.
+        While a Player trains the run in its process: the latest state that process sent."""
+        away = self._away
+        if away is not None:
+            snap = away.latest(self, n_points, with_losses)
+            if snap is not None:
+                return snap
         with self._lock:
             fake = self.generated(n_points) if n_points else np.zeros((0, 2), np.float32)
             return {
@@ -395,24 +428,142 @@ def label_histogram(model: GenerativeModel, clf, n_classes: int, real_dist, n: i
     return cov
 
 
+def _context():
+    """forkserver where the platform has it: a server process that imported genlab.live (torch
+    included) once forks each player in milliseconds; spawn elsewhere (a fresh interpreter a time)."""
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["genlab.live", "genlab.live_warm"])  # heeded when the fork server starts, ignored after
+        return ctx
+    return mp.get_context("spawn")
+
+
+def warm_up() -> None:
+    """Start the fork server in the background, so that the first Play does not wait for its imports."""
+    def start():
+        ctx = _context()
+        if ctx.get_start_method() == "forkserver":
+            from multiprocessing import forkserver
+
+            forkserver.ensure_running()
+
+    threading.Thread(target=start, name="genlab-live-warm-up", daemon=True).start()
+
+
+def _sentence(e: BaseException) -> str:
+    """An exception as one line, for the page: its kind and the first line of its message."""
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+
+
+def _parent_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _play_in_child(conn, payload: bytes, max_steps: int, chunk: int, publish_s: float, parent_pid: int) -> None:
+    """A Player's process: train the runs (pickled LiveRuns) with their own `step`, in lock-step, `chunk`
+    steps each at a time; send a snapshot of each every `publish_s` seconds; on "stop", at `max_steps` or
+    on a diverged run send the trained runs back and end. Ends at once, sending nothing, when the parent
+    is gone (its end of the pipe closed, or its pid dead). Calls no Streamlit function."""
+    from genlab import runlog
+
+    torch.set_num_threads(1)  # one core per playing session: a class of sessions must not oversubscribe
+    try:
+        runs = pickle.loads(payload)
+        sent = [(len(r.losses), len(r.history)) for r in runs]
+
+        def publish() -> None:
+            out = []
+            for i, r in enumerate(runs):
+                snap = r.snapshot(with_losses=False)
+                n_loss, n_hist = sent[i]
+                snap["history"] = None  # the new rows only: the parent keeps the rest
+                snap["new_losses"], snap["new_history"] = r.losses[n_loss:], r.history[n_hist:]
+                sent[i] = (len(r.losses), len(r.history))
+                out.append(snap)
+            conn.send(("snap", out))
+
+        reason, t_pub, t_log, s_log, c_log = "stopped", 0.0, time.monotonic(), runs[0].step_count, time.thread_time()
+        while True:
+            if conn.poll():
+                if conn.recv() == "stop":  # EOFError when the parent closed its end: handled below
+                    break
+            now = time.monotonic()
+            if now - t_log >= 1.0:  # a second's training, in the server's timing log ($GENLAB_TIMING_LOG)
+                if not _parent_alive(parent_pid):
+                    return
+                runlog.write({"t": time.time(), "session": "", "page": "Mode_collapse", "what": "train",
+                              "steps": runs[0].step_count - s_log, "seconds": round(now - t_log, 4),
+                              "cpu": round(time.thread_time() - c_log, 4), "end": "ok"})
+                t_log, s_log, c_log = now, runs[0].step_count, time.thread_time()
+            if any(r.diverged for r in runs):
+                reason = "diverged"
+                break
+            n = min(chunk, max_steps - max(r.step_count for r in runs))
+            if n <= 0:
+                reason = "max_steps"
+                break
+            for r in runs:
+                r.step(n)
+            if now - t_pub >= publish_s:
+                publish()
+                t_pub = now
+        publish()
+        conn.send(("done", reason, pickle.dumps(runs)))
+    except (EOFError, OSError):  # the parent went away: nobody to tell
+        return
+    except Exception as e:  # noqa: BLE001 - one sentence for the page, never a traceback
+        try:
+            conn.send(("error", _sentence(e)))
+        except OSError:
+            pass
+
+
 class Player:
-    """Plays live runs in a background thread: trains them in lock-step, `chunk` steps each at a time, until
+    """Plays live runs in a process of its own: trains them in lock-step, `chunk` steps each at a time, until
     `stop()`, `max_steps`, a diverged run, or `idle_s` seconds without a `seen()` (a closed tab: the page
-    calls `seen()` on every frame it draws). The page only draws snapshots, so training does not wait for
-    drawing and drawing does not wait for training. The thread calls no Streamlit function.
+    calls `seen()` on every frame it draws). The process has one torch thread and its own interpreter, so
+    training neither waits for the Streamlit server's GIL nor holds it while other sessions draw pages.
 
-    `reason` says why it stopped: "stopped", "max_steps", "diverged", "idle" or "error: …"."""
+    While it plays, each run's `snapshot()` is the latest one the process sent (every `publish_s` seconds);
+    when it stops, the runs take over what it trained (`LiveRun._adopt`), so a paused run steps on from
+    there. A thread of the caller's process owns the process: it starts it, reads what it sends, tells it to
+    stop, and ends it (killed after `stop_s` seconds without an answer). The process ends by itself when
+    its parent does. `reason` says why it stopped: "stopped", "max_steps", "diverged", "idle" or
+    "error: …" (one sentence: a crash in the process, or a process that died)."""
 
-    def __init__(self, runs: list[LiveRun], max_steps: int, chunk: int = 5, idle_s: float = 10.0):
+    def __init__(self, runs: list[LiveRun], max_steps: int, chunk: int = 5, idle_s: float = 10.0,
+                 publish_s: float = 0.1, stop_s: float = 10.0):
         self.runs = list(runs)
         self.max_steps, self.chunk, self.idle_s = int(max_steps), int(chunk), float(idle_s)
+        self.publish_s, self.stop_s = float(publish_s), float(stop_s)
         self.reason: str | None = None
+        self.pid: int | None = None  # the training process's, once started
         self._stop = threading.Event()
         self._seen = time.monotonic()
-        self._thread = threading.Thread(target=self._play, name="genlab-live-player", daemon=True)
+        self._snap_lock = threading.Lock()
+        self._snaps: list[dict | None] = [None] * len(self.runs)
+        self._losses: list[list] = []
+        self._history: list[list] = []
+        self._payload: bytes | None = None
+        self._thread = threading.Thread(target=self._own, name="genlab-live-player", daemon=True)
 
     def start(self) -> "Player":
+        if any(r._away is not None for r in self.runs):
+            raise RuntimeError("a run is already being played")
+        payload = pickle.dumps(self.runs)  # a copy: the process trains it and sends it back when it stops
+        self._losses = [list(r.losses) for r in self.runs]
+        self._history = [list(r.history) for r in self.runs]
+        for r in self.runs:
+            r._away = self
         self._seen = time.monotonic()
+        self._payload = payload
         self._thread.start()
         return self
 
@@ -424,27 +575,86 @@ class Player:
     def running(self) -> bool:
         return self._thread.is_alive()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop and wait until the runs have taken over what the process trained (or it was ended)."""
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
+            self._thread.join(self.stop_s + 5.0 if timeout is None else timeout)
 
-    def _play(self) -> None:
-        reason = "stopped"
+    def latest(self, run: LiveRun, n_points: int = 500, with_losses: bool = True) -> dict | None:
+        """The latest snapshot of `run` the process sent (None before the first), shaped like
+        LiveRun.snapshot's."""
+        i = next(k for k, r in enumerate(self.runs) if r is run)
+        with self._snap_lock:
+            snap = self._snaps[i]
+            if snap is None:
+                return None
+            out = dict(snap)
+            out["real"], out["fake"] = snap["real"][:n_points], snap["fake"][:n_points]
+            if not n_points:
+                out["heatmap"] = None
+            out["history"] = [dict(h) for h in self._history[i]]
+            out["losses"] = [dict(r) for r in self._losses[i]] if with_losses else []
+        return out
+
+    def _merge(self, snaps: list[dict]) -> None:
+        with self._snap_lock:
+            for i, snap in enumerate(snaps):
+                self._losses[i].extend(snap.pop("new_losses"))
+                self._history[i].extend(snap.pop("new_history"))
+                self._snaps[i] = snap
+
+    def _own(self) -> None:
+        reason, proc, conn, started = None, None, None, False
+        payload, self._payload = self._payload, None
         try:
-            while not self._stop.is_set():
-                if time.monotonic() - self._seen > self.idle_s:
-                    reason = "idle"
+            ctx = _context()
+            conn, child_conn = ctx.Pipe()
+            proc = ctx.Process(target=_play_in_child, name="genlab-live-player", daemon=True,
+                               args=(child_conn, payload, self.max_steps, self.chunk, self.publish_s, os.getpid()))
+            proc.start()  # the first in a process waits for the fork server's imports (warm_up starts them early)
+            started = True
+            child_conn.close()
+            self.pid = proc.pid
+            self._seen = max(self._seen, time.monotonic())  # idle from now: the start is not the page's fault
+            why, asked = None, None
+            while True:
+                if asked is None and (self._stop.is_set() or time.monotonic() - self._seen > self.idle_s):
+                    why = "stopped" if self._stop.is_set() else "idle"
+                    conn.send("stop")
+                    asked = time.monotonic()
+                if asked is not None and time.monotonic() - asked > self.stop_s:
+                    reason = (f"error: the training process did not stop within {self.stop_s:.0f} s and was ended; "
+                              f"the run is back at step {self.runs[0].step_count}")
                     break
-                if any(r.diverged for r in self.runs):
-                    reason = "diverged"
+                if not conn.poll(0.02):
+                    continue
+                msg = conn.recv()
+                if msg[0] == "snap":
+                    self._merge(msg[1])
+                elif msg[0] == "done":
+                    for run, trained in zip(self.runs, pickle.loads(msg[2])):
+                        run._adopt(trained)
+                    reason = why if msg[1] == "stopped" and why else msg[1]
                     break
-                n = min(self.chunk, self.max_steps - max(r.step_count for r in self.runs))
-                if n <= 0:
-                    reason = "max_steps"
+                else:  # "error": a sentence from the process
+                    reason = f"error: {msg[1]}"
                     break
-                for r in self.runs:
-                    r.step(n)
+        except EOFError:  # the process died without a word (killed, out of memory, a crash in C)
+            proc.join(1.0)
+            code = proc.exitcode
+            reason = (f"error: the training process ended unexpectedly (exit code {code}); "
+                      f"the run is back at step {self.runs[0].step_count}")
         except Exception as e:  # noqa: BLE001 - shown by the page, never raised in a thread nobody joins
-            reason = f"error: {type(e).__name__}: {e}"
-        self.reason = reason
+            reason = f"error: {_sentence(e)}"
+        finally:
+            if conn is not None:
+                conn.close()  # the process, if still there, sees EOF and ends
+            if started:
+                proc.join(2.0)
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join(2.0)
+            for r in self.runs:
+                r._away = None
+            self.reason = reason or "stopped"

@@ -5,10 +5,12 @@ Widgets and layout only; the work is in genlab.compare, genlab.latent and
 genlab.metrics.nearest_real."""
 
 
+import io
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
+from PIL import Image
 
 from genlab import compare, latent, ui
 from genlab.metrics import nearest_real
@@ -54,6 +56,67 @@ def nearest_pairs(samples: dict, seed: int) -> dict:
 def nearest_figures(path: str, version: int) -> dict:
     sprite_index()
     return nearest_real.figures(path, lambda p: ui.model_for(p)[0])
+
+
+def png(picture: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(picture).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def grid_pngs(paths: tuple, versions: tuple, names: tuple, data_name: str, n: int, seed: int, space: tuple) -> list:
+    """The image grids of a comparison (real, then each checkpoint's samples and reconstructions) as PNG
+    files, encoded once per comparison rather than on every run of the page."""
+    rep = comparison(paths, versions, names, data_name, n, seed, space)
+    return [png(latent.image_grid(imgs, ncols=4)) for _, imgs in image_blocks(rep)]
+
+
+def image_blocks(rep: dict) -> list:
+    blocks = [("real data", rep["real"])]
+    for name, imgs in rep["images"].items():
+        blocks.append((f"{name}: samples", imgs["samples"]))
+        if imgs["recons"] is not None:
+            blocks.append((f"{name}: reconstructions of the real images", imgs["recons"]))
+    return blocks
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def pair_pngs(pairs: tuple) -> list:
+    """Nearest-sprite pairs as PNG files (keyed by the pairs' bytes), encoded once."""
+    return [png(latent.image_grid(np.frombuffer(b, np.float32).reshape(shape), ncols=2)) for b, shape in pairs]
+
+
+def factors_figure(figs: dict, sets: list) -> go.Figure:
+    """Shares of the nearest sprites' factors, five panels (shape and scale as bars, the rest as steps),
+    each with the data's even share dashed. One figure spec: make_subplots and add_hline took 0.3 s
+    of every run of the page."""
+    panels = ["shape", "scale", "posX", "posY", "orientation"]
+    cells = [((0.0, 0.45), (0.7, 1.0)), ((0.55, 1.0), (0.7, 1.0)), ((0.0, 0.45), (0.35, 0.65)),
+             ((0.55, 1.0), (0.35, 0.65)), ((0.0, 1.0), (0.0, 0.3))]  # (x domain, y domain) of each panel
+    data, shapes, annotations, layout = [], [], [], {}
+    for j, factor in enumerate(panels):
+        axis = "" if j == 0 else str(j + 1)
+        (x0, x1), (y0, y1) = cells[j]
+        layout[f"xaxis{axis}"] = {"domain": [x0, x1], "anchor": f"y{axis}", "type": "category"}
+        layout[f"yaxis{axis}"] = {"domain": [y0, y1], "anchor": f"x{axis}", "rangemode": "tozero"}
+        annotations.append({"text": factor, "x": (x0 + x1) / 2, "y": y1, "xref": "paper", "yref": "paper",
+                            "xanchor": "center", "yanchor": "bottom", "showarrow": False, "font": {"size": 14}})
+        even = 1 / len(nearest_real.factor_labels(factor))
+        shapes.append({"type": "line", "x0": 0, "x1": 1, "xref": f"x{axis} domain", "y0": even, "y1": even,
+                       "yref": f"y{axis}", "line": {"dash": "dash", "color": "black"}})
+        for name, found in figs.items():
+            color = style(f"{name}: samples", sets)["color"]
+            x, y = nearest_real.factor_labels(factor), nearest_real.shares(found, factor)
+            trace = ({"type": "bar", "marker": {"color": color}} if j < 2 else  # bars for the few shapes and scales
+                     {"type": "scatter", "mode": "lines", "line": {"shape": "hvh", "color": color, "width": 1.5}})
+            data.append({**trace, "x": list(x), "y": list(y), "name": name, "legendgroup": name,
+                         "showlegend": j == 0, "xaxis": f"x{axis}", "yaxis": f"y{axis}"})
+    layout.update(title={**ui.chart_title("Factors of the nearest real sprites (share of samples; dashed: the data)"),
+                         "pad": {"b": 30}},
+                  barmode="group", height=780, margin={"l": 10, "r": 10, "t": 100, "b": 10}, shapes=shapes,
+                  annotations=annotations)
+    return go.Figure({"data": data, "layout": layout})
 
 
 PALETTE = ["#1f77b4", "#d62728", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f"]
@@ -136,22 +199,19 @@ if not clf_row:
                 st.stop()
         st.rerun()
 
+key = (tuple(chosen), tuple(mtime(p) for p in chosen), tuple(names[p] for p in chosen), data_name, n, seed,
+       (space, clf_row.path if clf_row and space == "classifier" else None))
 try:
-    rep = comparison(tuple(chosen), tuple(mtime(p) for p in chosen), tuple(names[p] for p in chosen), data_name, n,
-                     seed, (space, clf_row.path if clf_row and space == "classifier" else None))
+    rep = comparison(*key)
 except Exception as e:
     ui.show_error(e, "Could not compare these checkpoints")
     st.stop()
 
 # --------------------------------------------------------------------------- pictures
 st.subheader("Real images, samples and reconstructions")
-blocks = [("real data", rep["real"])]
-for name, imgs in rep["images"].items():
-    blocks.append((f"{name}: samples", imgs["samples"]))
-    if imgs["recons"] is not None:
-        blocks.append((f"{name}: reconstructions of the real images", imgs["recons"]))
+blocks = image_blocks(rep)
 # one element for all the grids (they flow four to a row), not a column each: less for the browser to lay out
-st.image([latent.image_grid(imgs, ncols=4) for _, imgs in blocks], caption=[c for c, _ in blocks], width=290)
+st.image(grid_pngs(*key), caption=[c for c, _ in blocks], width=290)
 
 st.subheader("Zoomed crop")
 h, w = data.shape[-2:]
@@ -178,11 +238,13 @@ st.dataframe(sharp, hide_index=True, column_config={k: st.column_config.NumberCo
 fig = go.Figure(go.Bar(y=[r["images"] for r in sharp], x=[r["Laplacian variance"] for r in sharp], orientation="h",
                        error_x=dict(type="data", array=[r["Laplacian variance (std)"] for r in sharp]),
                        marker_color=[style(r["images"], sets)["color"] for r in sharp]))
-fig.add_vline(x=sharp[0]["Laplacian variance"], line_dash="dot", annotation_text="real data",
-              annotation_position="bottom right")
-fig.update_yaxes(autorange="reversed")
+real = sharp[0]["Laplacian variance"]  # the real data's line, as a shape (add_vline costs 40 ms a run)
 fig.update_layout(title=ui.chart_title("Laplacian variance (mean ± std over images)"), xaxis_title="Laplacian variance",
-                  height=110 + 26 * len(sharp), margin=dict(l=10, r=10, t=60, b=10))
+                  height=110 + 26 * len(sharp), margin=dict(l=10, r=10, t=60, b=10), yaxis_autorange="reversed",
+                  shapes=[dict(type="line", x0=real, x1=real, xref="x", y0=0, y1=1, yref="y domain",
+                               line=dict(dash="dot"))],
+                  annotations=[dict(text="real data", x=real, xref="x", xanchor="left", y=0, yref="y domain",
+                                    yanchor="bottom", showarrow=False)])
 st.plotly_chart(fig, key="laplacian")
 fig = go.Figure()
 for name, (freqs, power) in rep["spectra"].items():
@@ -226,7 +288,8 @@ if nearest_real.applies_to(data):
         for name, found in near.items():
             st.markdown(f"**{name}**")
             # one element per checkpoint, not eight columns of one image each: a lighter page for the browser
-            st.image([latent.image_grid(pair, ncols=2) for pair in found["pairs"]], width=150,
+            pairs = tuple((np.ascontiguousarray(p, np.float32).tobytes(), np.shape(p)) for p in found["pairs"])
+            st.image(pair_pngs(pairs), width=150,
                      caption=[f"IoU {iou:.2f} · grey {grey:.2f}" for iou, grey in zip(found["iou"], found["soft_iou"])])
         figs = {names[p]: nearest_figures(p, mtime(p)) for p in chosen}
     except Exception as e:
@@ -243,25 +306,7 @@ if nearest_real.applies_to(data):
                    "samples: " + ", ".join(f"{f} {v:.3f}" for f, v in floor.items()) + ". Figures stored by `genlab "
                    "eval` use 1,000 samples (seed 0); a checkpoint without them is measured here on "
                    f"{nearest_real.LIVE_N} (store them with `genlab eval CHECKPOINT --metrics nearest_real`).")
-        panels = ["shape", "scale", "posX", "posY", "orientation"]
-        fig = make_subplots(rows=3, cols=2, specs=[[{}, {}], [{}, {}], [{"colspan": 2}, None]],
-                            subplot_titles=panels, vertical_spacing=0.1)
-        for name, found in figs.items():
-            color = style(f"{name}: samples", sets)["color"]
-            for j, factor in enumerate(panels):  # bars for the few shapes and scales, steps for the many classes
-                x, y = nearest_real.factor_labels(factor), nearest_real.shares(found, factor)
-                trace = (go.Bar(x=x, y=y, marker_color=color) if j < 2 else
-                         go.Scatter(x=x, y=y, mode="lines", line=dict(shape="hvh", color=color, width=1.5)))
-                fig.add_trace(trace.update(name=name, legendgroup=name, showlegend=j == 0), row=j // 2 + 1, col=j % 2 + 1)
-        for j, factor in enumerate(panels):
-            fig.add_hline(y=1 / len(nearest_real.factor_labels(factor)), line_dash="dash", line_color="black",
-                          row=j // 2 + 1, col=j % 2 + 1)
-        fig.update_xaxes(type="category")
-        fig.update_yaxes(rangemode="tozero")
-        fig.update_layout(title={**ui.chart_title("Factors of the nearest real sprites (share of samples; dashed: the data)"),
-                                 "pad": {"b": 30}},
-                          barmode="group", height=780, margin=dict(l=10, r=10, t=100, b=10))
-        st.plotly_chart(fig, key="nearest_factors")
+        st.plotly_chart(factors_figure(figs, sets), key="nearest_factors")
 
 # --------------------------------------------------------------------------- one z, two decoders
 st.subheader("One latent code, two decoders")

@@ -41,6 +41,7 @@ nearest sprite and is left out of the histograms (its IoU, 0, still counts in th
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -465,9 +466,11 @@ def continuous_sprites(n: int, seed: int = 0) -> np.ndarray:
     return img[:, None].astype(np.float32)
 
 
+@functools.lru_cache(maxsize=16)
 def uniform_kl_floor(n: int, draws: int = 200, seed: int = 0) -> dict[str, float]:
     """Mean KL(histogram ‖ uniform) of n uniform draws per factor: what real images score at this n
-    by chance (about (K − 1) / 2n nats for K classes)."""
+    by chance (about (K − 1) / 2n nats for K classes). Remembered per (n, draws, seed): the Blur vs
+    sharpness page asks for it on every run (0.1 s). Read the dict, do not change it."""
     if int(n) < 1:
         raise ValueError(f"uniform_kl_floor needs at least one sample, got n = {n}.")
     rng = np.random.default_rng(seed)
