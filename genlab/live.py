@@ -55,6 +55,8 @@ TRICKS = {
     "consensus": "consensus optimisation, γ = 10 (Mescheder et al. 2017)",
     "historical_averaging": "historical averaging, λ = 0.1 (Salimans et al. 2016)",
     "generator_averaging": "sample from a moving average of G, β = 0.999 (Yazıcı et al. 2019)",
+    "replay": "experience replay: D sees past fakes from a pool of 512 half the time (Shrivastava et al. 2017; "
+              "Pfau & Vinyals 2016)",
     "packing": "packing: D judges 4 samples at once (Lin et al. 2018, PacGAN4)",
 }
 DEFAULT_SWITCHES = {"loss": "non-saturating", **{k: False for k in TRICKS}, "d_steps": 0}  # 0: the model's default
@@ -66,6 +68,7 @@ PACK = 4  # PacGAN4, the setting of the PacGAN paper's tables
 TTUR_RATIO = 4.0  # lr_d = 4 · lr_g (SAGAN's 4e-4 / 1e-4)
 CONSENSUS_GAMMA = 10.0  # Mescheder et al. 2017 used γ = 10
 HISTORICAL_AVERAGING_WEIGHT = 0.1  # λ on ‖θ − θ̄‖² (the paper gives none; docs/results/mode-collapse.md: what it did on the ring and grid)
+REPLAY_POOL = 512  # past fakes kept for D (docs/results/unified-view.md: what it did on the grid)
 LIVE_EMA_DECAY = 0.999  # the authors' default is 0.9999 (a memory of ~10,000 steps); live runs are far shorter
 
 
@@ -108,6 +111,7 @@ def trick_overrides(switches: dict) -> dict:
     out["pack"] = PACK if s["packing"] else 1
     out["historical_averaging"] = HISTORICAL_AVERAGING_WEIGHT if s["historical_averaging"] else 0.0
     out["ema_decay"] = LIVE_EMA_DECAY if s["generator_averaging"] else 0.0
+    out["replay"] = REPLAY_POOL if s["replay"] else 0
     return out
 
 
@@ -117,7 +121,7 @@ def describe_switches(switches: dict) -> str:
     names = {"feature_matching": "feature matching", "minibatch_discrimination": "minibatch discrimination",
              "label_smoothing": "label smoothing", "instance_noise": "instance noise", "ttur": "TTUR",
              "consensus": "consensus", "packing": "packing", "historical_averaging": "historical averaging",
-             "generator_averaging": "generator averaging"}
+             "generator_averaging": "generator averaging", "replay": "replay"}
     parts = [s["loss"]] + [names[k] for k in TRICKS if s.get(k)]
     tail = f", D steps {s['d_steps']}" if s.get("d_steps") else ""
     return " + ".join(parts) + tail

@@ -19,7 +19,7 @@ ui.setup_page(
     "The survey warns that a GAN's generator can **collapse onto a few modes** of the data, and that the "
     "stabilisation tricks (the non-saturating loss, Wasserstein critics, feature matching, minibatch "
     "discrimination, label smoothing, instance noise, TTUR, consensus optimisation, historical averaging, "
-    "PacGAN's packing, generator averaging) "
+    "PacGAN's packing, generator averaging, experience replay) "
     "are meant to help. "
     "Here a small GAN learns a ring of 8 or a grid of 25 Gaussians, or points of yours, in front of you: **green** "
     "points are real data, **purple** points are samples, and the background is what the discriminator believes. "
@@ -44,7 +44,7 @@ TRAINED_DATA = {"ring": DATASETS["ring"].description, "grid": DATASETS["grid"].d
                 "points": "your points: GANs trained with --data points:FILE.csv"}
 TRICK_KEYS = {"feature_matching": "fm", "minibatch_discrimination": "mbd", "label_smoothing": "ls",
               "instance_noise": "noise", "ttur": "ttur", "consensus": "consensus", "packing": "pack",
-              "historical_averaging": "hist", "generator_averaging": "ema"}
+              "historical_averaging": "hist", "generator_averaging": "ema", "replay": "replay"}
 LRS = ["paper", "1e-4", "2e-4", "5e-4", "1e-3", "2e-3"]
 BATCHES = [32, 64, 128, 256]
 COLOURS = {"real": "#1b9e77", "generated": "#7b3294", "A": "#7b3294", "B": "#e66101"}

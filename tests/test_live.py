@@ -60,6 +60,10 @@ def test_switches_map_to_documented_config_fields():
     assert base["pack"] == 1 and live.trick_overrides({"packing": True})["pack"] == 4
     assert base["ema_decay"] == 0.0
     assert live.trick_overrides({"generator_averaging": True})["ema_decay"] == live.LIVE_EMA_DECAY
+    assert base["replay"] == 0 and live.trick_overrides({"replay": True})["replay"] == live.REPLAY_POOL > 0
+    run = live.LiveRun("gan", "ring", live.trick_overrides({"replay": True}), seed=0, metric_every=1000)
+    run.step(3)
+    assert len(run.model.replay) == 3 * 64  # the pool fills with the fakes D has seen
 
     gp = live.trick_overrides({"loss": "wgan-gp"})
     assert gp["model"] == "wgan-gp" and "gan_loss" not in gp and gp["d_steps"] == 5
