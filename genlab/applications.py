@@ -41,18 +41,19 @@ def reader_targets(factors) -> np.ndarray:
 
 
 def train_factor_reader(steps: int = 2000, batch_size: int = 64, seed: int = 0, width: int = 32, lr: float = 1e-3,
-                        n_test: int = 2000):
+                        n_test: int = 2000, pool: int = 4):
     """genlab.metrics.classifier.SmallConvClassifier with 12 outputs read as four heads of three
     classes (HEADS), trained by the sum of the heads' cross-entropies on freshly rendered random
-    sprites (Adam). Returns (classifier in eval mode, facts: per-head accuracy on n_test other random
-    sprites, training facts)."""
+    sprites (Adam). `pool`: the side of the average-pooled feature map the FC layer reads (4: cells of
+    16×16 pixels, which blur a small sprite's outline; 8 or 16 keep more of it). Returns (classifier
+    in eval mode, facts: per-head accuracy on n_test other random sprites, training facts)."""
     from genlab.metrics.classifier import SmallConvClassifier, training_facts
 
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        clf = SmallConvClassifier(1, 3 * len(HEADS), width=width, feature_dim=64)
+        clf = SmallConvClassifier(1, 3 * len(HEADS), width=width, feature_dim=64, pool=pool)
         opt = torch.optim.Adam(clf.parameters(), lr=lr)
         clf.train()
         for _ in range(steps):
