@@ -41,18 +41,19 @@ def reader_targets(factors) -> np.ndarray:
 
 
 def train_factor_reader(steps: int = 2000, batch_size: int = 64, seed: int = 0, width: int = 32, lr: float = 1e-3,
-                        n_test: int = 2000):
+                        n_test: int = 2000, pool: int = 4):
     """genlab.metrics.classifier.SmallConvClassifier with 12 outputs read as four heads of three
     classes (HEADS), trained by the sum of the heads' cross-entropies on freshly rendered random
-    sprites (Adam). Returns (classifier in eval mode, facts: per-head accuracy on n_test other random
-    sprites, training facts)."""
+    sprites (Adam). `pool`: the side of the average-pooled feature map the FC layer reads (4: cells of
+    16×16 pixels, which blur a small sprite's outline; 8 or 16 keep more of it). Returns (classifier
+    in eval mode, facts: per-head accuracy on n_test other random sprites, training facts)."""
     from genlab.metrics.classifier import SmallConvClassifier, training_facts
 
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        clf = SmallConvClassifier(1, 3 * len(HEADS), width=width, feature_dim=64)
+        clf = SmallConvClassifier(1, 3 * len(HEADS), width=width, feature_dim=64, pool=pool)
         opt = torch.optim.Adam(clf.parameters(), lr=lr)
         clf.train()
         for _ in range(steps):
@@ -315,3 +316,63 @@ def caption_fd(model, reader, caption: str, n: int = 256, seed: int = 0) -> dict
     fake = sample_images(model, n, caption, seed)
     feats = [classifier_features(reader, x) for x in (fake, real_a, real_b)]
     return {"fd": float(frechet_distance(feats[0], feats[1])), "fd_real_vs_real": float(frechet_distance(feats[1], feats[2]))}
+
+
+def _centroids(x: np.ndarray) -> np.ndarray:
+    """(row, column) of each image's lit-pixel centroid (pixels > 0.5), NaN where none is lit. (N, 2)"""
+    lit = np.asarray(x).reshape(len(x), x.shape[-2], x.shape[-1]) > 0.5
+    n = lit.sum((1, 2)).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (lit.sum(2) * np.arange(lit.shape[1])).sum(1) / n
+        c = (lit.sum(1) * np.arange(lit.shape[2])).sum(1) / n
+    return np.stack([r, c], 1)
+
+
+def corner_bar(model, reader=None, n: int = 32, seed: int = 0, captions: list[str] | None = None) -> dict:
+    """The shipping bar of text2image-gan, on the corner captions (held out of its training:
+    genlab.models.held_out_captions): per caption n samples, and
+
+    * `in_quadrant`: the share of samples whose lit-pixel centroid lies in the named half of the image
+      on both axes (no classifier: a blank sample counts as a miss), overall and for the worst caption;
+    * `area`: the mean number of lit pixels (> 0.5) per size word, beside real sprites' (`real_area`,
+      n random real sprites of each size), and `large_over_small`, the ratio of the two;
+    * `area_separated`: the share of (large, small) caption pairs of one shape and corner whose large
+      samples' mean area exceeds the small samples' by more than the spread (pooled standard
+      deviation) of the two: "large draws clearly larger shapes than small", caption by caption;
+    * with a `reader`, caption_agreement's per-factor means (shape, size, column, row, place)."""
+    captions = corner_captions() if captions is None else captions
+    per, areas = [], {z: [] for z in C.SIZES}
+    for i, text in enumerate(captions):
+        m = C.parse(text)
+        x = sample_images(model, n, text, seed + i)
+        cen = _centroids(x)
+        want_r = (cen[:, 0] < 31.5) if m.row == 0 else (cen[:, 0] > 31.5)
+        want_c = (cen[:, 1] < 31.5) if m.column == 0 else (cen[:, 1] > 31.5)
+        a = (x > 0.5).reshape(n, -1).sum(1).astype(np.float64)
+        areas[C.SIZES[m.size]].append(a)
+        per.append({"caption": text, "in_quadrant": float((want_r & want_c).mean()), "area": a, "meaning": m})
+    sep = []
+    for p in per:
+        m = p["meaning"]
+        if m.size != 2:
+            continue
+        for q in per:
+            k = q["meaning"]
+            if (k.size, k.shape, k.row, k.column) == (0, m.shape, m.row, m.column):
+                spread = np.sqrt(0.5 * (p["area"].var() + q["area"].var()))
+                sep.append(bool(p["area"].mean() - q["area"].mean() > spread))
+    rng = np.random.default_rng(seed)
+    real_area = {}
+    for z, name in enumerate(C.SIZES):
+        f = C.random_factors(n, rng)
+        f[:, 1] = 2 * z + rng.integers(0, 2, n)
+        real_area[name] = float((_render(f).numpy() > 0.5).reshape(n, -1).sum(1).mean())
+    area = {z: float(np.concatenate(v).mean()) for z, v in areas.items() if v}
+    out = {"in_quadrant": float(np.mean([p["in_quadrant"] for p in per])),
+           "in_quadrant_worst": float(min(p["in_quadrant"] for p in per)),
+           "area": area, "real_area": real_area,
+           "large_over_small": area["large"] / max(area["small"], 1e-9) if {"large", "small"} <= set(area) else None,
+           "area_separated": float(np.mean(sep)) if sep else None, "n_per_caption": n, "captions": len(captions)}
+    if reader is not None:
+        out["reader"] = caption_agreement(model, reader, captions, n=n, seed=seed)["mean"]
+    return out

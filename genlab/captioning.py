@@ -247,10 +247,12 @@ def _steps(model: Captioner, total: int, mle_steps: int, batch_size: int, seed: 
 
 def train_captioner(mode: str, out, mle_steps: int = 1500, gan_steps: int = 1000, batch_size: int = 64, seed: int = 0,
                     lr: float = 1e-3, z_dim: int = 8, hidden: int = 128, half: bool = False, progress: bool = False,
-                    mle_mix: float = 1.0) -> Path:
+                    mle_mix: float = 1.0, init=None) -> Path:
     """Train a captioner (MODES) and save it at OUT/model: caption-gan takes mle_steps of maximum
     likelihood, then gan_steps against its evaluator; caption-mle takes mle_steps + gan_steps of
-    maximum likelihood. Returns the checkpoint's stem."""
+    maximum likelihood. `init` (caption-gan only): start the generator from that captioner checkpoint
+    (a caption-mle), whose maximum-likelihood steps are counted as this one's, so a caption-gan and a
+    caption-mle can share their maximum-likelihood phase exactly. Returns the checkpoint's stem."""
     from genlab.checkpoint import save_module
     from genlab.device import compute_facts
     from genlab.train import TrainConfig, run_loop
@@ -262,6 +264,17 @@ def train_captioner(mode: str, out, mle_steps: int = 1500, gan_steps: int = 1000
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = Captioner(mode, z_dim, hidden)
+    prior_mle, init_name = 0, None
+    if init is not None:
+        if mode != "caption-gan":
+            raise ValueError("--init starts a caption-gan's policy-gradient phase from a trained captioner; "
+                             f"{mode} has no such phase")
+        src, smeta = load_captioner(init)
+        if (src.z_dim, src.hidden) != (z_dim, hidden):
+            raise ValueError(f"the captioner '{init}' has z_dim {src.z_dim} and hidden {src.hidden}, not {z_dim} "
+                             f"and {hidden}")
+        model.nets["gen"].load_state_dict({k: v.float() for k, v in src.nets["gen"].state_dict().items()})
+        prior_mle, init_name = int(smeta.get("mle_steps") or smeta.get("steps") or 0), str(smeta.get("name") or init)
     model.train()
     history, t0 = [], time.perf_counter()
     tc = TrainConfig(steps=total, ckpt_every=max(total, 1), log_every=25, out=str(out))
@@ -269,8 +282,9 @@ def train_captioner(mode: str, out, mle_steps: int = 1500, gan_steps: int = 1000
     def checkpoint(step):
         facts = {**compute_facts(torch.device("cpu")), "wall_time_s": round(time.perf_counter() - t0, 1)}
         return save_module(out / "model", model, KIND, model.config(),
-                           {"name": out.name, "steps": step, "mle_steps": min(step, mle_steps) if mode == "caption-gan"
-                            else step, "gan_steps": max(0, step - mle_steps) if mode == "caption-gan" else 0,
+                           {"name": out.name, "steps": prior_mle + step,
+                            "mle_steps": prior_mle + (min(step, mle_steps) if mode == "caption-gan" else step),
+                            "gan_steps": max(0, step - mle_steps) if mode == "caption-gan" else 0, "init": init_name,
                             "batch_size": batch_size, "seed": seed, "lr": lr, "paper": MODES[mode],
                             "mle_mix": mle_mix if mode == "caption-gan" else None, "e_warmup": E_WARMUP,
                             "pg_lr_scale": PG_LR_SCALE, **facts}, half=half)

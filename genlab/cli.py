@@ -148,6 +148,8 @@ def _parser() -> argparse.ArgumentParser:
                          "gradient alone [1]")
     ct.add_argument("--seed", type=int, default=0, help="[0]")
     ct.add_argument("--half", action="store_true", help="store the weights as float16")
+    ct.add_argument("--init", help="caption-gan: start the generator from this captioner checkpoint (a caption-mle), "
+                                   "whose maximum-likelihood steps count as its own; then use --mle-steps 0")
     ct.add_argument("--out", required=True, help="run folder; the checkpoint is OUT/model")
 
     ls = sub.add_parser("list", help="list checkpoints", description="List genlab checkpoints under folders.")
@@ -504,7 +506,7 @@ def cmd_caption_train(a) -> int:
     if a.mle_mix < 0:
         raise UserError(f"--mle-mix must be at least 0 (got {a.mle_mix})")
     stem = K.train_captioner(a.model, a.out, a.mle_steps, a.gan_steps, a.batch_size, a.seed, a.lr, half=a.half,
-                             progress=True, mle_mix=a.mle_mix)
+                             progress=True, mle_mix=a.mle_mix, init=a.init)
     model, _ = K.load_captioner(stem)
     m = K.measure(model, n_images=200, k=3)
     print(f"{stem}: on 200 new sprites, 3 captions each: parses {m['parses']:.0%}, shape {m['shape']:.0%}, size "

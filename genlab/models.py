@@ -145,6 +145,10 @@ class ModelConfig:
     gan_int: float = hp(0.0, "--gan-int", "GAN-INT: weight of the generator's loss on the midpoints of two captions' "
                          "embeddings, which teaches it the space between captions; 0 = GAN-CLS alone",
                          "Reed et al. 2016", Limit(0, 100))
+    mismatch: str = hp("swap", "--mismatch", "GAN-CLS's mismatched text for a real image: 'swap' = a caption of the "
+                       "image's own factors with one of shape, size or place changed (each a third of the time), "
+                       "'roll' = another image's caption (the batch rolled by one), 'mix' = each half the time",
+                       "Reed et al. 2016", choices=("swap", "roll", "mix"))
     # GAN stabilisation tricks (survey §3.1)
     feature_matching: bool = hp(False, "--feature-matching", "G matches D's mean features on real data instead of "
                                  "fooling D", "Salimans et al. 2016")
@@ -946,18 +950,95 @@ def random_captions(n: int, generator: torch.Generator | None = None) -> list[st
     return C.captions_for(factors.cpu().numpy(), seeds.cpu().numpy())
 
 
-def _batch_captions(m: GenerativeModel, x, ctx: StepContext) -> list[str]:
-    """A true caption of each image of the batch, from its ground-truth factors (template seeds drawn
-    with the step's generator, so the model meets every way of saying a meaning)."""
+def held_out_captions() -> frozenset:
+    """The caption strings text2image-gan never trains on: the 36 corner captions its bar is measured
+    on (genlab.applications.corner_captions, "a large heart at the bottom left"). Their meanings are
+    trained, said in other ways ("the big heart sits in the lower left corner")."""
+    from genlab.applications import corner_captions
+
+    return frozenset(corner_captions())
+
+
+def _training_captions(factors, seeds) -> list[str]:
+    """A true caption of each row of factors, never one of held_out_captions(): a held-out string is
+    replaced by the caption of the next template seed that is not one."""
     from genlab import captions as C
 
+    held = held_out_captions()
+    out = []
+    for f, s in zip(factors, seeds):
+        s = int(s)
+        text = C.caption(f, s)
+        while text in held:
+            s += 1
+            text = C.caption(f, s)
+        out.append(text)
+    return out
+
+
+def _batch_factors(m: GenerativeModel, x, ctx: StepContext):
     batch = ctx.batch or {}
     if "factors" not in batch:
         raise ValueError(f"{m.cfg.model} captions each training image from its factors, and this batch has none: "
                          f"train it on dsprites")
-    factors = batch["factors"].cpu().numpy()[: x.shape[0]]
-    seeds = torch.randint(1 << 30, (len(factors),), generator=ctx.gen, device=ctx.gen.device).cpu().numpy()
-    return C.captions_for(factors, seeds)
+    return batch["factors"].cpu().numpy()[: x.shape[0]]
+
+
+def _seeds(n: int, ctx: StepContext):
+    return torch.randint(1 << 30, (n,), generator=ctx.gen, device=ctx.gen.device).cpu().numpy()
+
+
+def _batch_captions(m: GenerativeModel, x, ctx: StepContext) -> list[str]:
+    """A true caption of each image of the batch, from its ground-truth factors (template seeds drawn
+    with the step's generator, so the model meets every way of saying a meaning; never a held-out one)."""
+    factors = _batch_factors(m, x, ctx)
+    return _training_captions(factors, _seeds(len(factors), ctx))
+
+
+def mismatched_factors(factors, which, rng):
+    """The factor classes (N, 5) with, in row i, the factor `which[i]` (0 shape, 1 size, 2 place) moved
+    to another caption bin, drawn with the numpy Generator `rng`: another shape; a scale of another
+    size (small 0-1, medium 2-3, large 4-5); a position of another place (the column, the row or both
+    in another third). Every other factor is kept, so the caption of a row differs from a true caption
+    of the image in that factor's meaning alone (a changed shape changes how its rotation is said)."""
+    import numpy as np
+
+    from genlab import captions as C
+
+    f = np.array(factors, dtype=np.int64, copy=True)
+    thirds = [np.nonzero(C.THIRD_OF_POS == t)[0] for t in range(3)]
+    for i, w in enumerate(np.asarray(which)):
+        if w == 0:
+            f[i, 0] = (f[i, 0] + rng.integers(1, 3)) % 3
+        elif w == 1:
+            size = (C.SIZE_OF_SCALE[f[i, 1]] + rng.integers(1, 3)) % 3
+            f[i, 1] = 2 * size + rng.integers(0, 2)
+        else:
+            col, row = C.THIRD_OF_POS[f[i, 3]], C.THIRD_OF_POS[f[i, 4]]
+            place = (3 * row + col + rng.integers(1, 9)) % 9  # one of the 8 other places
+            f[i, 3], f[i, 4] = rng.choice(thirds[place % 3]), rng.choice(thirds[place // 3])
+    return f
+
+
+def _mismatched_captions(m: GenerativeModel, x, ctx: StepContext, texts: list[str]) -> list[str]:
+    """GAN-CLS's mismatched text per image (--mismatch): 'roll' = the caption of the image before it
+    in the batch (Reed et al.: any text that does not match); 'swap' = a caption of the image's own
+    factors with one of shape, size or place changed, a third of the time each, so the discriminator
+    must check every factor the caption names (rolled captions of random sprites differ mostly in
+    place: 8 of 9 name another place, 2 of 3 another size); 'mix' = each, half of the time."""
+    import numpy as np
+
+    rolled = texts[-1:] + texts[:-1]
+    if m.cfg.mismatch == "roll":
+        return rolled
+    factors = _batch_factors(m, x, ctx)
+    n = len(factors)
+    rng = np.random.default_rng(int(torch.randint(1 << 62, (1,), generator=ctx.gen, device=ctx.gen.device)))
+    swapped = _training_captions(mismatched_factors(factors, rng.integers(0, 3, n), rng), _seeds(n, ctx))
+    if m.cfg.mismatch == "swap":
+        return swapped
+    use_roll = rng.random(n) < 0.5
+    return [r if u else s for r, s, u in zip(rolled, swapped, use_roll)]
 
 
 def _t2i_fake(m: GenerativeModel, h, ctx: StepContext):
@@ -968,13 +1049,16 @@ def _t2i_fake(m: GenerativeModel, h, ctx: StepContext):
 
 def text2image_d_step(m, x, ctx):
     """GAN-CLS's discriminator step (Reed et al. 2016, Alg. 1, lines 3-9): the text encoder is D's, so
-    it learns the words that tell a matching pair from a mismatched one. The mismatched text ĥ is the
-    caption of another image in the batch (the batch rolled by one)."""
-    h = m.nets["text"](torch.from_numpy(_captions_ids(_batch_captions(m, x, ctx))).to(x.device))  # (B, T)
+    it learns the words that tell a matching pair from a mismatched one. The mismatched text ĥ is
+    chosen by --mismatch (_mismatched_captions)."""
+    texts = _batch_captions(m, x, ctx)
+    wrong = _mismatched_captions(m, x, ctx, texts)
+    ids = torch.from_numpy(_captions_ids(texts + wrong)).to(x.device)  # one padding for both
+    h, h_wrong = m.nets["text"](ids).split(len(texts))
     with torch.no_grad():
         fake = _t2i_fake(m, h.detach(), ctx)
     disc = m.nets["disc"]
-    return obj.gan_cls_d_loss(disc(x, h)["logit"], disc(x, h.roll(1, 0))["logit"], disc(fake, h)["logit"],
+    return obj.gan_cls_d_loss(disc(x, h)["logit"], disc(x, h_wrong)["logit"], disc(fake, h)["logit"],
                               real_target=m.cfg.label_smoothing)
 
 
@@ -1243,7 +1327,7 @@ MODELS: dict[str, ModelSpec] = {
                                 lambda c: [Step("d", text2image_d_step, "d", c.d_steps),
                                            Step("g", text2image_g_step, "g", 1, _averaging(c))],
                                 dict(_DCGAN_ADAM, batch_norm=True, text_dim=16),
-                                fields=("latent_dim", "text_dim", "gan_int", "d_steps", "label_smoothing", "ema_decay"),
+                                fields=("latent_dim", "text_dim", "gan_int", "mismatch", "d_steps", "label_smoothing", "ema_decay"),
                                 example="--data dsprites --gan-int 1", inputs=("images",), text=True),
 }
 

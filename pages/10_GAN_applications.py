@@ -149,9 +149,11 @@ def image_to_text(rows: list, pick: int) -> None:
         "maximum likelihood, at similar correctness. **Look at:** each captioner's caption under every sprite and "
         "its marks against the sprite's true factors (– where the caption names nothing).")
     if not rows:
-        st.info("No captioner yet: train both with `genlab caption-train --model caption-mle --out runs/caption-mle` "
-                "and `genlab caption-train --model caption-gan --out runs/caption-gan` (about 10 minutes each on one "
-                "CPU thread).")
+        st.info("No captioner: the shipped ones are `checkpoints/dsprites-caption-mle` and "
+                "`checkpoints/dsprites-caption-gan`; rebuild them with `genlab caption-train --model caption-mle "
+                "--mle-steps 2000 --gan-steps 0 --batch-size 32 --half --out runs/dsprites-caption-mle`, then "
+                "`genlab caption-train --model caption-gan --init runs/dsprites-caption-mle --mle-steps 0 "
+                "--gan-steps 400 --batch-size 32 --half --out runs/dsprites-caption-gan` (docs/results/gan-applications.md).")
         return
     x, f = K.picked_sprites(6, pick)
     truth = [C.meaning_of_bins(b) for b in C.bins_of(f)]
@@ -186,8 +188,9 @@ rows = A.text_model_rows(all_rows)
 seed = int(st.number_input("Noise seed", 0, 10_000, value=qp("seed", 0, int, lo=0, hi=10_000), step=1, key="seed"))
 ui.url_write("seed", seed, 0)
 if not rows:
-    st.info("No text-to-image checkpoint yet: train one with `genlab train --model text2image-gan --data dsprites "
-            "--steps 8000` (an hour or more on one CPU thread; none is shipped: see docs/results/gan-applications.md).")
+    st.info("No text-to-image checkpoint: the shipped one is `checkpoints/dsprites-text2image-gan` (rebuild it with "
+            "`genlab rebuild --only dsprites-text2image-gan`, about 40 minutes on one CPU thread), or train one with "
+            "`genlab train --model text2image-gan --data dsprites --steps 8000`.")
 else:
     paths = [r.path for r in rows]
     path = qp("ckpt", paths[0], choices=paths, what="a listed text-to-image checkpoint")

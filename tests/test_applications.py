@@ -122,3 +122,30 @@ def test_the_reader_round_trips_under_its_own_kind_and_no_feature_search_takes_i
     monkeypatch.setenv("GENLAB_CHECKPOINTS", str(tmp_path / "nothing"))
     with pytest.raises(CheckpointError, match="no caption reader at"):
         A.factor_reader(train_if_missing=False)
+
+
+@pytest.mark.parametrize("size_of", ["true", "all medium"])
+def test_the_corner_bar_measures_place_and_size_on_known_drawings(monkeypatch, size_of):
+    """A stand-in generator draws real sprites of the caption's shape: three quarters in the named
+    corner, one quarter in the opposite one, and at the caption's size or always medium. The centroid
+    check finds 75 % in the quadrant (every caption alike), and large clearly larger than small only
+    when the sizes follow the caption."""
+    def fake_sample(model, n, caption, seed):
+        m = C.parse(caption)
+        rng = np.random.default_rng(seed)
+        pos = {0: 3, 2: 28}
+        place = [(m.column, m.row)] * (3 * n // 4) + [(2 - m.column, 2 - m.row)] * (n - 3 * n // 4)
+        scale = (2 * m.size + rng.integers(0, 2, n)) if size_of == "true" else rng.integers(2, 4, n)
+        f = np.array([[m.shape, s, rng.integers(0, 40), pos[c] + rng.integers(-2, 3), pos[r] + rng.integers(-2, 3)]
+                      for s, (c, r) in zip(scale, place)])
+        return A._render(f).numpy()
+
+    monkeypatch.setattr(A, "sample_images", fake_sample)
+    res = A.corner_bar(None, n=8)
+    assert res["captions"] == 36 and res["in_quadrant"] == 0.75 and res["in_quadrant_worst"] == 0.75
+    if size_of == "true":
+        assert res["large_over_small"] > 2.0 and res["area_separated"] == 1.0
+        assert res["area"]["small"] < res["area"]["medium"] < res["area"]["large"]
+    else:
+        assert 0.8 < res["large_over_small"] < 1.25 and res["area_separated"] < 0.5
+    assert res["real_area"]["large"] > 2 * res["real_area"]["small"]

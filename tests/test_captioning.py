@@ -127,3 +127,22 @@ def test_caption_refuses_a_file_that_is_no_npz_and_a_checkpoint_that_is_no_capti
     save_reader(tmp_path / "r" / "model", clf, facts)
     assert main(["caption", str(tmp_path / "r"), "--images", str(tmp_path / "x.npz")]) == 2
     assert "is a caption-reader checkpoint, not a captioner" in capsys.readouterr().err
+
+
+def test_a_caption_gan_starts_from_a_caption_mle_and_counts_its_steps(tmp_path, capsys):
+    assert main(["caption-train", "--model", "caption-mle", "--mle-steps", "3", "--gan-steps", "0", "--batch-size", "4",
+                 "--out", str(tmp_path / "mle")]) == 0
+    assert main(["caption-train", "--model", "caption-gan", "--mle-steps", "0", "--gan-steps", "0", "--batch-size", "4",
+                 "--out", str(tmp_path / "none")]) == 2  # no step at all
+    assert main(["caption-train", "--model", "caption-gan", "--init", str(tmp_path / "mle"), "--mle-steps", "0",
+                 "--gan-steps", "1", "--batch-size", "4", "--out", str(tmp_path / "gan")]) == 0
+    mle, _ = K.load_captioner(tmp_path / "mle")
+    gan, meta = K.load_captioner(tmp_path / "gan")
+    assert meta["mle_steps"] == 3 and meta["gan_steps"] == 1 and meta["steps"] == 4 and meta["init"] == "mle"
+    # one step of the evaluator alone (the warm-up) leaves the generator as caption-mle left it
+    for (k, a), b in zip(mle.nets["gen"].state_dict().items(), gan.nets["gen"].state_dict().values()):
+        assert torch.equal(a, b), k
+    capsys.readouterr()
+    assert main(["caption-train", "--model", "caption-mle", "--init", str(tmp_path / "mle"), "--mle-steps", "1",
+                 "--gan-steps", "0", "--out", str(tmp_path / "x")]) == 2
+    assert "has no such phase" in capsys.readouterr().err

@@ -10,8 +10,19 @@ from torch import nn
 
 from genlab import captions as C
 from genlab import dsprites
+from genlab.applications import corner_captions
 from genlab.data import load_dataset
-from genlab.models import GenerativeModel, StepContext, make_config, text2image_d_step, text2image_g_step
+from genlab.models import (
+    GenerativeModel,
+    StepContext,
+    _mismatched_captions,
+    _training_captions,
+    held_out_captions,
+    make_config,
+    mismatched_factors,
+    text2image_d_step,
+    text2image_g_step,
+)
 from genlab.objectives import gan_cls_d_loss
 
 L = 12.0  # the oracle's confidence: BCE of a right call is log(1 + e^−12) ≈ 6e-6, of a wrong one ≈ 12
@@ -75,7 +86,7 @@ def _constructed_batch():
 @pytest.mark.parametrize("sign,expected", [(1.0, 0.0), (-1.0, 2 * L)])
 def test_the_discriminator_step_scores_real_match_real_and_mismatch_and_fake_as_fake(sign, expected):
     data = load_dataset("dsprites")
-    m = GenerativeModel(make_config("text2image-gan", "dsprites", data.shape, latent_dim=3, text_dim=6))
+    m = GenerativeModel(make_config("text2image-gan", "dsprites", data.shape, latent_dim=3, text_dim=6, mismatch="roll"))
     x, f = _constructed_batch()
     m.nets["text"], m.nets["disc"] = MeaningText(), Oracle(x, f.numpy(), sign)
     out = text2image_d_step(m, x, StepContext(0, torch.Generator().manual_seed(0), batch={"x": x, "factors": f}))
@@ -106,3 +117,68 @@ def test_a_caption_conditions_the_samples_through_the_common_interface():
         make_config("text2image-gan", "digits", (1, 8, 8))
     with pytest.raises(ValueError, match="GAN-INT .* applies to text2image-gan, not gan"):
         make_config("gan", "dsprites", data.shape, gan_int=1.0)
+
+
+def test_a_swapped_mismatch_differs_from_the_truth_in_the_chosen_factor_alone():
+    rng = np.random.default_rng(0)
+    f = C.random_factors(3000, rng)
+    which = rng.integers(0, 3, len(f))
+    g = mismatched_factors(f, which, rng)
+    b, bg = C.bins_of(f), C.bins_of(g)
+    for w, cols in ((0, [0]), (1, [1]), (2, [3, 4])):
+        sel = which == w
+        assert sel.sum() > 900
+        assert (b[sel][:, cols] != bg[sel][:, cols]).any(1).all()  # the chosen factor's meaning changed, every time
+        others = [k for k in (0, 1, 3, 4) if k not in cols]
+        assert (b[sel][:, others] == bg[sel][:, others]).all()  # and nothing else a corner caption names
+    # a place swap reaches all 8 other places, a size swap both other sizes
+    moved = (3 * bg[which == 2, 4] + bg[which == 2, 3] - 3 * b[which == 2, 4] - b[which == 2, 3]) % 9
+    assert set(moved.tolist()) == set(range(1, 9))
+    assert set(((bg[which == 1, 1] - b[which == 1, 1]) % 3).tolist()) == {1, 2}
+    # and what the discriminator reads: the caption's parsed meaning differs from the image's bins in that factor
+    caps = C.captions_for(g[:300], 0)
+    for cap, w, true in zip(caps, which[:300], b[:300]):
+        mean = C.parse(cap)
+        said = {0: [mean.shape], 1: [mean.size], 2: [mean.column, mean.row]}[int(w)]
+        truth = {0: [true[0]], 1: [true[1]], 2: [true[3], true[4]]}[int(w)]
+        assert said != [int(v) for v in truth]
+
+
+@pytest.mark.parametrize("mode", ["swap", "roll", "mix"])
+def test_the_mismatched_captions_of_a_batch(mode):
+    data = load_dataset("dsprites")
+    m = GenerativeModel(make_config("text2image-gan", "dsprites", data.shape, latent_dim=3, mismatch=mode))
+    rng = np.random.default_rng(1)
+    f = torch.from_numpy(C.random_factors(64, rng))
+    x = torch.zeros(64, 1, 64, 64)
+    texts = C.captions_for(f.numpy(), 0)
+    wrong = _mismatched_captions(m, x, StepContext(0, torch.Generator().manual_seed(0), batch={"x": x, "factors": f}), texts)
+    assert len(wrong) == 64
+    rolled = [a == b for a, b in zip(wrong, texts[-1:] + texts[:-1])]
+    # no mismatched caption describes its own image truly
+    assert not any(C.parse(t).allows(f[i:i + 1].numpy())[0] for i, t in enumerate(wrong) if not rolled[i]) or mode == "roll"
+    if mode == "roll":
+        assert all(rolled)
+    elif mode == "swap":
+        assert sum(rolled) < 4  # by chance only
+        assert all(not C.parse(t).allows(f[i:i + 1].numpy())[0] for i, t in enumerate(wrong))
+    else:
+        assert 16 < sum(rolled) < 48
+
+
+def test_the_corner_captions_are_held_out_of_training():
+    held = held_out_captions()
+    assert held == set(corner_captions()) and len(held) == 36
+    # sprites in the corners, at every size and shape: the seeds that would say a held-out caption say another
+    rng = np.random.default_rng(0)
+    f = C.random_factors(4000, rng)
+    f[:, 3] = rng.choice([0, 31], len(f))
+    f[:, 4] = rng.choice([0, 31], len(f))
+    seeds = rng.integers(0, 1 << 30, len(f))
+    plain = C.captions_for(f, seeds)
+    hits = [i for i, t in enumerate(plain) if t in held]
+    assert len(hits) > 5  # the language does say them (0.3 % of corner captions), so the filter has work to do
+    trained = _training_captions(f, seeds)
+    assert not held & set(trained)
+    assert all(C.parse(t).allows(f[i:i + 1])[0] for i, t in enumerate(trained))  # still true captions
+    assert [t for i, t in enumerate(trained) if i not in hits] == [t for i, t in enumerate(plain) if i not in hits]
