@@ -65,8 +65,9 @@ PAGE_PARAMS = {
     "Train": ("model", "data", "run"),
     "Study": ("study", "metric"),
     "VAE_failure_modes": ("data", "reach", "fix", "index", "step"),
+    "GAN_applications": ("caption", "n", "a", "b", "seed", "ckpt", "pick"),
 }
-_TRICK_KEYS = ("fm", "mbd", "ls", "noise", "ttur", "consensus", "pack", "hist", "ema")
+_TRICK_KEYS = ("fm", "mbd", "ls", "noise", "ttur", "consensus", "pack", "hist", "ema", "replay")
 PAGE_CONTROLS = {
     "Latent_traversal": ("group", "beta", "train_seed*", "step*", "start", "index", "seed", "span", "n_values", "dims",
                          "scores", "redraw", "z*"),
@@ -79,6 +80,7 @@ PAGE_CONTROLS = {
     "Train": ("model", "data"),
     "Study": ("study", "metric"),
     "VAE_failure_modes": ("data", "reach", "fix*", "index", "step"),
+    "GAN_applications": ("caption", "n", "a", "b", "seed", "ckpt", "pick", "upload"),
 }
 
 
@@ -633,6 +635,24 @@ def _metric(state, args, ctx, page) -> Measured:
     return Measured(float(row.metrics[key]), f"{METRIC_LABELS.get(key, key)} of {row.name}", "stored by genlab eval")
 
 
+CAPTION_BAR_STATS = ("in_quadrant", "large_over_small", "area_separated")
+
+
+def _caption_bar(state, args, ctx, page) -> Measured:
+    """text2image-gan's shipping bar on the 36 held-out corner captions (genlab.applications.corner_bar),
+    8 samples a caption: the share in the named quadrant, the large-over-small area ratio, or the share of
+    (large, small) pairs whose areas are clearly apart."""
+    from genlab import applications
+
+    row = _row(ctx, args["checkpoint"])
+    stat = args["stat"]
+    bar = applications.corner_bar(ctx.model(row.path), n=8, seed=0)
+    labels = {"in_quadrant": "share of samples in the named quadrant", "large_over_small":
+              "lit pixels of 'large' over 'small'", "area_separated": "share of large / small pairs clearly apart"}
+    return Measured(float(bar[stat]), f"{labels[stat]} for {row.name}",
+                    "measured as the shipping bar: 36 corner captions held out of training, 8 samples each")
+
+
 POSTERIOR_STATS = ("mean_std", "spread", "overlap_nearest", "overlap_mean", "aggregate_kl_to_prior", "gap")
 
 
@@ -812,6 +832,9 @@ FIGURES = {f.name: f for f in (
            help="the exploding-latent demo at the page's step: mean posterior std, spread of the means, overlaps, "
                 "the aggregate's KL to the prior or the train − held-out bound gap"),
     Figure("classes_produced", "classes produced", _classes_produced, dict(_CKPT), ("checkpoint",)),
+    Figure("caption_bar", "text-to-image bar", _caption_bar, {**_CKPT, "stat": _choice(*CAPTION_BAR_STATS)},
+           ("checkpoint", "stat"), help="a text2image-gan on the held-out corner captions: in the named quadrant, "
+                                        "large against small"),
     Figure("critic_estimate", "critic's estimate E f(real) − E f(fake)", _critic_figure("estimate", "critic's estimate"),
            dict(_LIVE), ("steps",), slow=True),
     Figure("critic_max_weight", "largest critic weight", _critic_figure("max_weight", "largest critic weight"),
