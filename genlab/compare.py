@@ -88,8 +88,11 @@ def has_encoder_row(row: CheckpointRow) -> bool:
 
 
 def z_size(row: CheckpointRow) -> int:
+    """The size of what the generator or decoder reads: z with InfoGAN's codes, or a text-to-image
+    GAN's z with the caption's embedding φ(t)."""
     c = config_of(row)
-    return int(c.get("latent_dim", 0)) + int(c.get("n_categorical", 0)) + int(c.get("n_continuous", 0))
+    text = int(c.get("text_dim", 0)) if row.model in MODELS and MODELS[row.model].text else 0
+    return int(c.get("latent_dim", 0)) + int(c.get("n_categorical", 0)) + int(c.get("n_continuous", 0)) + text
 
 
 def label_of(row: CheckpointRow) -> str:
@@ -350,9 +353,9 @@ def default_lineup(rows: list[CheckpointRow], limit: int = 6) -> list[Checkpoint
 def latent_pairs(rows: list[CheckpointRow]) -> list[tuple[CheckpointRow, CheckpointRow]]:
     """(decoder, generator) pairs on one dataset with the same z size and a plain N(0, I) latent:
     the decoder from a VAE-family or hybrid checkpoint, the generator from a GAN."""
-    def plain(r):
+    def plain(r):  # no InfoGAN codes, no caption: z alone is the whole input
         c = config_of(r)
-        return not c.get("n_categorical") and not c.get("n_continuous")
+        return not c.get("n_categorical") and not c.get("n_continuous") and not (r.model in MODELS and MODELS[r.model].text)
 
     decs = [r for r in model_rows(rows) if is_image_row(r) and has_encoder_row(r) and plain(r)]
     gens = [r for r in model_rows(rows) if is_image_row(r) and family_of(r) == "gan" and plain(r)]

@@ -335,3 +335,20 @@ def test_the_sweep_says_how_long_its_seeds_trained_and_what_that_gives():
     one = [_trial("c", 1.0, 0, 0.02)]
     members = compare.traversal_groups(one)[0]["members"]
     assert compare.sweep_length_note(compare.seed_spread(members, names), compare.sweep_scores(members)) is None
+
+
+def test_latent_pairs_match_plain_codes_of_one_size_and_leave_out_conditional_generators():
+    """"One latent code, two decoders" pairs a VAE with a GAN that reads z alone: not InfoGAN (codes) and
+    not a text-to-image GAN, whose generator reads z with the caption's embedding."""
+    from genlab import compare
+    from genlab.checkpoint import CheckpointRow
+
+    def row(name, model, **cfg):
+        config = {"shape": [1, 64, 64], "latent_dim": 10, **cfg}
+        return CheckpointRow(path=f"ck/{name}/model", model=model, data="dsprites", name=name, meta={"config": config})
+
+    vae, gan = row("vae", "beta-vae"), row("gan", "gan")
+    t2i = row("t2i", "text2image-gan", text_dim=16)
+    info = row("info", "infogan", latent_dim=5, n_categorical=3, n_continuous=2)
+    assert compare.z_size(t2i) == 26 and compare.z_size(info) == 10 and compare.z_size(gan) == 10
+    assert [(d.name, g.name) for d, g in compare.latent_pairs([vae, gan, t2i, info])] == [("vae", "gan")]

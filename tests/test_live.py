@@ -188,7 +188,11 @@ def test_a_player_trains_ab_runs_in_lock_step_in_the_background_up_to_its_cap():
 def test_a_player_stops_when_told_or_when_no_page_draws_it():
     run = live.LiveRun("gan", "ring", live.trick_overrides({}), **SMALL)
     player = live.Player([run], max_steps=10**6).start()
-    time.sleep(0.3)
+    # the first player of a test process waits for the fork server's imports (seconds on a busy machine)
+    deadline = time.time() + 120
+    while not run.snapshot(n_points=0, with_losses=False)["step"] and time.time() < deadline:
+        player.seen()  # as a page drawing it would
+        time.sleep(0.1)
     assert player.running
     player.stop()
     assert not player.running and player.reason == "stopped"
