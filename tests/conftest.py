@@ -1,4 +1,6 @@
+import contextlib
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -19,3 +21,24 @@ def tiny_cfg(model, data, **kw):
 
     kw.setdefault("latent_dim", 3 if data.kind == "images" else 2)
     return make_config(model, data.name, data.shape, **kw)
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Build a fixture's tiny models on one thread, then give the test process its threads back."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def lab_env(root: Path, checkpoints: str = "checkpoints"):
+    """Point the app at ROOT/CHECKPOINTS, with runs and caches of its own under ROOT, for a module's tests."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GENLAB_CHECKPOINTS", str(root / checkpoints))
+        mp.setenv("GENLAB_RUNS", str(root / "runs"))
+        mp.setenv("GENLAB_CACHE", str(root / "cache"))
+        yield root

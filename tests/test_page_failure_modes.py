@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
-import streamlit as st
-import torch
+from conftest import lab_env, one_thread
 from streamlit.testing.v1 import AppTest
+from test_pages import fresh_caches  # noqa: F401  (autouse: cold Streamlit caches for every test)
 
 from genlab import failure_modes as fm
 
@@ -28,9 +28,7 @@ def lab(tmp_path_factory):
     from genlab.train import TrainConfig, fit
 
     root = tmp_path_factory.mktemp("failure-lab")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         data = load_dataset("digits-binary")
         for name, kw in TINY.items():
             cfg = make_config("pixelcnn-vae", "digits-binary", data.shape, latent_dim=3, **kw)
@@ -38,20 +36,8 @@ def lab(tmp_path_factory):
                                        ckpt_every=10, log_every=5), progress=False)
         runs = {k: fm.posterior_paths(k, n_train=20, n_test=10, steps=6, every=3, batch_size=8) for k in fm.PATH_MODELS}
         fm.save_paths(runs, root / "checkpoints" / fm.PATHS_FOLDER)
-    finally:
-        torch.set_num_threads(threads)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GENLAB_CHECKPOINTS", str(root / "checkpoints"))
-        mp.setenv("GENLAB_RUNS", str(root / "runs"))
-        mp.setenv("GENLAB_CACHE", str(root / "cache"))
+    with lab_env(root):
         yield root
-
-
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
 
 
 def open_page(query: dict | None = None) -> AppTest:

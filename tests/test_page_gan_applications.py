@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import streamlit as st
-import torch
+from conftest import lab_env, one_thread
 from streamlit.testing.v1 import AppTest
+from test_pages import fresh_caches  # noqa: F401  (autouse: cold Streamlit caches for every test)
 
 from genlab import applications as A
 from genlab import captioning as K
@@ -41,24 +41,10 @@ def make_t2i_lab(root: Path) -> Path:
 @pytest.fixture(scope="module")
 def t2i_lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("t2i-lab")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         make_t2i_lab(root)
-    finally:
-        torch.set_num_threads(threads)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GENLAB_CHECKPOINTS", str(root / "checkpoints"))
-        mp.setenv("GENLAB_RUNS", str(root / "runs"))
-        mp.setenv("GENLAB_CACHE", str(root / "cache"))
+    with lab_env(root):
         yield root
-
-
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
 
 
 def open_page(query: dict | None = None) -> AppTest:

@@ -5,7 +5,7 @@ from stored measures."""
 from __future__ import annotations
 
 import pytest
-import torch
+from conftest import one_thread
 from test_pages import fresh_caches, open_page, rerun  # noqa: F401
 
 from genlab import unified
@@ -20,17 +20,13 @@ def folders(tmp_path_factory):
     from genlab.train import TrainConfig, fit
 
     root = tmp_path_factory.mktemp("unified")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         for name, model, data in (("cg", "cyclegan", "dsprites-squares-ellipses"), ("ring-iwgan", "iwgan", "ring")):
             ds = load_dataset(data)
             fit(make_config(model, data, ds.shape, latent_dim=2), ds,
                 TrainConfig(steps=4, batch_size=4, out=str(root / "ck" / name), name=name), progress=False)
         update_metadata(root / "ck" / "ring-iwgan" / "model",
                         metrics={"modes": {"modes_captured": 5, "high_quality": 0.4, "reverse_kl": 0.9}})
-    finally:
-        torch.set_num_threads(threads)
     (root / "empty").mkdir()
     return root
 
