@@ -42,3 +42,15 @@ def lab_env(root: Path, checkpoints: str = "checkpoints"):
         mp.setenv("GENLAB_RUNS", str(root / "runs"))
         mp.setenv("GENLAB_CACHE", str(root / "cache"))
         yield root
+
+
+def run_page(path, query: dict | None = None, timeout: float = 180):
+    """Run one page script under AppTest once, with optional query parameters; fail on any exception."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(path), default_timeout=timeout)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import lab_env, one_thread
+from conftest import lab_env, one_thread, run_page
 from streamlit.testing.v1 import AppTest
 from test_pages import fresh_caches  # noqa: F401  (autouse: cold Streamlit caches for every test)
 
@@ -41,12 +41,7 @@ def lab(tmp_path_factory):
 
 
 def open_page(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return run_page(PAGE, query, TIMEOUT)
 
 
 def charts(at: AppTest) -> dict:

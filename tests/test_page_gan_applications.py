@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import lab_env, one_thread
+from conftest import lab_env, one_thread, run_page
 from streamlit.testing.v1 import AppTest
 from test_pages import fresh_caches  # noqa: F401  (autouse: cold Streamlit caches for every test)
 
@@ -48,12 +48,7 @@ def t2i_lab(tmp_path_factory):
 
 
 def open_page(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return run_page(PAGE, query, TIMEOUT)
 
 
 def sample_captions(at: AppTest) -> list[str]:

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import streamlit as st
 import torch
+from conftest import run_page
 from streamlit.testing.v1 import AppTest
 
 from genlab import ui
@@ -81,13 +82,7 @@ def fresh_caches():
 
 def open_page(name: str, query: dict | None = None) -> AppTest:
     """Run pages/<name> (or app.py) once, with optional query parameters; fail on any exception."""
-    path = ROOT / name if name == "app.py" else ROOT / "pages" / name
-    at = AppTest.from_file(str(path), default_timeout=TIMEOUT)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return run_page(ROOT / name if name == "app.py" else ROOT / "pages" / name, query, TIMEOUT)
 
 
 def rerun(at: AppTest) -> AppTest:
