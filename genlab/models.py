@@ -187,7 +187,8 @@ class ModelConfig:
     d_mlp_layers: int | None = hp(None, "--d-mlp-layers", "hidden layers of the 2-D discriminator, if not --mlp-layers",
                                    None, Limit(1))
     conv_width: int = hp(1, "--conv-width", "multiplies the channels of every convolution in an image GAN's generator "
-                          "and discriminator (1 = genlab's small nets, 32–64 channels; DCGAN's own are 8 times wider)",
+                          "and discriminator, and in CycleGAN's translators and discriminators (1 = genlab's small "
+                          "nets, 32–64 channels; DCGAN's own are 8 times wider)",
                           "Radford et al. 2016", Limit(1, 16))
     maxout: int = hp(1, "--maxout", "maxout pieces per unit in the 2-D discriminator; PacGAN uses 5, 1 = LeakyReLU "
                       "units", "Goodfellow et al. 2013", Limit(1))
@@ -1081,8 +1082,9 @@ def text2image_g_step(m, x, ctx):
 
 
 def _cyclegan_nets(c):
-    return {"gen": nets.Translator(c.shape), "gen_ba": nets.Translator(c.shape),
-            "disc": nets.PatchDiscriminator(c.shape), "disc_a": nets.PatchDiscriminator(c.shape)}
+    w = 32 * c.conv_width
+    return {"gen": nets.Translator(c.shape, w), "gen_ba": nets.Translator(c.shape, w),
+            "disc": nets.PatchDiscriminator(c.shape, w), "disc_a": nets.PatchDiscriminator(c.shape, w)}
 def _captions_ids(texts: list[str]):
     from genlab import captions as C
 
@@ -1424,9 +1426,10 @@ def validate_config(c: ModelConfig) -> None:
     if c.replay > 0 and not any(st.fn is gan_d_step for st in spec.steps(c)):
         raise ValueError(f"experience replay (--replay) applies to the discriminator step of "
                          f"{', '.join(k for k, v in MODELS.items() if v.nets is _gan_nets)}, not {c.model}")
-    if c.conv_width != 1 and (spec.nets is not _gan_nets or kind != "images"):
+    if c.conv_width != 1 and (spec.nets not in (_gan_nets, _cyclegan_nets) or kind != "images"):
         raise ValueError(f"--conv-width applies to the image nets of "
-                         f"{', '.join(k for k, v in MODELS.items() if v.nets is _gan_nets)}, not to {c.model} on {c.data}")
+                         f"{', '.join(k for k, v in MODELS.items() if v.nets in (_gan_nets, _cyclegan_nets))}, "
+                         f"not to {c.model} on {c.data}")
     if (c.free_bits > 0 or c.kl_anneal_steps > 0) and not spec.code_remedies:
         raise ValueError(f"free bits and KL annealing apply to {_applies_to('code_remedies')}, not {c.model}")
     if c.maxout > 1 and (kind != "points" or not spec.plain_discriminator):

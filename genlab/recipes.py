@@ -245,6 +245,8 @@ def results_table(folders=("checkpoints",), brief: bool = False) -> str:
         if not group:
             continue
         cells = [_result_cells(r) for r in group]
+        if brief:  # a row with no measure of these columns (a translator's are its own) only in the full table
+            cells = [c for c in cells if any(v != "–" for v in c[5:])] or cells
         any_fast = any_fast or any(c[0].endswith(" ¹") for c in cells)
         # the first five columns always; a measure only where some row of this group has it
         keep = [j for j in range(len(head)) if j < 5 or any(c[j] != "–" for c in cells)]

@@ -224,3 +224,17 @@ def test_conv_width_multiplies_every_image_convolution_of_a_gan_and_nothing_else
     for model, data, shape in (("vae", "dsprites", (1, 64, 64)), ("gan", "ring", (2,))):
         with pytest.raises(ValueError, match="--conv-width applies to the image nets of gan"):
             make_config(model, data, shape, conv_width=2)
+
+
+def test_conv_width_widens_cyclegans_translators_and_discriminators_and_keeps_their_shapes():
+    def channels(net):
+        return [m.out_channels for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+
+    narrow = GenerativeModel(make_config("cyclegan", "dsprites-squares-ellipses", (1, 64, 64)))
+    wide = GenerativeModel(make_config("cyclegan", "dsprites-squares-ellipses", (1, 64, 64), conv_width=2))
+    for name in ("gen", "gen_ba", "disc", "disc_a"):
+        a, b = channels(narrow.nets[name]), channels(wide.nets[name])
+        assert b == [2 * c for c in a[:-1]] + [1], name  # one output channel: the image, or the patch score
+    x = torch.rand(3, 1, 64, 64)
+    assert wide.nets["gen"](x).shape == (3, 1, 64, 64)
+    assert wide.nets["disc"](x)["logit"].shape == (3, 1, 16, 16)
