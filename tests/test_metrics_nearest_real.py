@@ -183,6 +183,23 @@ def test_the_windowed_search_equals_brute_force_over_every_image_of_an_index():
         assert np.array_equal(together.iou, apart.iou) and np.array_equal(together.index, apart.index)
 
 
+def test_both_product_kernels_give_the_same_exact_sums_and_the_search_uses_either(monkeypatch):
+    g = torch.Generator().manual_seed(0)
+    a = torch.randint(-127, 128, (40, 1024), dtype=torch.int8, generator=g)
+    b = torch.randint(0, 2, (1024, 300), dtype=torch.int8, generator=g)
+    exact = a.long() @ b.long()
+    assert nr._int_kernel() in ("int8", "float32")
+    results = {}
+    for kernel in ("int8", "float32"):
+        monkeypatch.setattr(nr, "_KERNEL", kernel)
+        try:
+            results[kernel] = nr._int_matmul(a, b)
+        except (RuntimeError, NotImplementedError):  # a torch without the int8 CPU kernel
+            continue
+        assert results[kernel].dtype == torch.int32 and torch.equal(results[kernel].long(), exact)
+    assert "float32" in results
+
+
 def test_ties_are_drawn_uniformly_so_duplicates_share_the_histogram(index):
     # orientation 0 and 2π (classes 0 and 39) draw the same heart: each is picked about half the time
     x = np.repeat(render([(2, 5, 0, 16, 16)]), 400, axis=0)

@@ -26,9 +26,9 @@ square's corner), so each of the 1,024 positions (posX, posY) has a 32×32 windo
 720 sprites drawn there (3 shapes × 6 scales × 40 orientations); building the index checks this
 for every image and fails otherwise. |A ∩ B| then only needs the sample's pixels inside B's
 window: per position one matrix product of the samples' windows (N × 1,024) with the 720
-sprites' windows, in int8 with int32 sums (exact; torch._int_mm, AMX or VNNI where the CPU has
-them; the soft search splits each grey level into two int8 digits). |A| is counted over the whole
-sample. Every one of the 737,280 images is scored; nothing is pruned. This first pass keeps each
+sprites' windows, with exact integer sums (torch._int_mm in int8 or a float32 product, whichever
+is quicker on the CPU at hand: :func:`_int_kernel`; the soft search splits each grey level into two
+int8 digits). |A| is counted over the whole sample. Every one of the 737,280 images is scored; nothing is pruned. This first pass keeps each
 sample's best score per position; the positions that may hold its best sprite are scored again in
 float64 (see :func:`nearest_real`). The windows are kept as bits (94 MB), on disk under the
 genlab cache once built, and in memory once per process.
@@ -227,18 +227,36 @@ def sprite_index(cache_dir=None) -> SpriteIndex:
 
 
 def _int_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """a (n, K) int8 @ b (K, M) int8 -> int32, exactly; float32 where this torch has no int8 CPU kernel
-    (still exact: the sums are integers below 2²⁴)."""
-    global _HAVE_INT_MM
-    if _HAVE_INT_MM:
-        try:
-            return torch._int_mm(a, b)
-        except (RuntimeError, AttributeError, NotImplementedError):
-            _HAVE_INT_MM = False
+    """a (n, K) int8 @ b (K, M) int8 -> int32, exactly: torch's int8 kernel or a float32 product (also exact:
+    the sums are integers below 2²⁴), whichever :func:`_int_kernel` found quicker on this CPU."""
+    if _int_kernel() == "int8":
+        return torch._int_mm(a, b)
     return (a.float() @ b.float()).to(torch.int32)
 
 
-_HAVE_INT_MM = True
+_KERNEL: str | None = None
+
+
+def _int_kernel() -> str:
+    """"int8" or "float32", chosen once per process by timing both on a small product. The int8 kernel is
+    not always the quicker: on a 2-core AMD EPYC without VNNI (torch 2.15) it ran 20 times slower than
+    float32, which made a 300-sample search take 73 s instead of 5 s; on an AMX Xeon it was the quicker."""
+    global _KERNEL
+    if _KERNEL is None:
+        a = torch.randint(-1, 2, (64, 1024), dtype=torch.int8)
+        b = torch.randint(0, 2, (1024, 1024), dtype=torch.int8)
+        best = {}
+        for name, f in (("float32", lambda: (a.float() @ b.float()).to(torch.int32)),
+                        ("int8", lambda: torch._int_mm(a, b))):
+            try:
+                f()  # warm-up
+                t0 = time.perf_counter()
+                f()
+                best[name] = time.perf_counter() - t0
+            except (RuntimeError, AttributeError, NotImplementedError):
+                pass  # no int8 CPU kernel in this torch
+        _KERNEL = min(best, key=best.get)
+    return _KERNEL
 
 
 def _as_images(samples) -> torch.Tensor:
