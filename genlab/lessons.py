@@ -66,6 +66,7 @@ PAGE_PARAMS = {
     "Study": ("study", "metric"),
     "VAE_failure_modes": ("data", "reach", "fix", "index", "step"),
     "GAN_applications": ("caption", "n", "a", "b", "seed", "ckpt", "pick"),
+    "Unified_view": ("ckpt", "n", "seed"),
 }
 _TRICK_KEYS = ("fm", "mbd", "ls", "noise", "ttur", "consensus", "pack", "hist", "ema", "replay")
 PAGE_CONTROLS = {
@@ -81,6 +82,7 @@ PAGE_CONTROLS = {
     "Study": ("study", "metric"),
     "VAE_failure_modes": ("data", "reach", "fix*", "index", "step"),
     "GAN_applications": ("caption", "n", "a", "b", "seed", "ckpt", "pick", "upload"),
+    "Unified_view": ("ckpt", "n", "seed"),
 }
 
 
@@ -473,6 +475,12 @@ METRIC_LABELS = {
     "nearest_real_blank": "share of blank samples",
     "labels_covered": "classes produced", "label_kl_to_real": "KL of the class shares to the real ones (nats)",
     "laplacian_variance_samples": "Laplacian variance of the samples",
+    "modes_captured": "modes captured", "high_quality": "high-quality share", "reverse_kl": "reverse KL (nats)",
+    **{f"{d}_{k}": f"{arrow}: {label}" for d, arrow in (("a2b", "squares → ellipses"), ("b2a", "ellipses → squares"))
+       for k, label in (("read_as_target", "share read as the other shape"),
+                        ("position_kept", "share with its centroid kept within 4 px"),
+                        ("cycle_iou", "round trip's lit-pixel IoU"), ("cycle_shape_kept", "round trip: shape kept"),
+                        ("median_area_ratio", "median area ratio"))},
 }
 
 

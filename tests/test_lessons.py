@@ -93,6 +93,12 @@ def test_the_shipped_lessons_cover_the_issue():
     assert all(s.settings.get("group", "").endswith("infogan/model") or s.page != "Latent_traversal"
                for s in by["infogan-codes"].steps[:3])
     assert {s.page for s in by["holes-in-the-prior"].steps} == {"Code_space"}
+    unified = by["unified-view"].steps
+    assert {s.page for s in unified} == {"Unified_view"}
+    metrics = {(s.check.args.get("checkpoint"), s.check.args.get("metric")) for s in unified if s.check}
+    assert {("ring-iwgan", "modes_captured"), ("ring-gan", "modes_captured"),  # a transfer beside its baseline
+            ("dsprites-cyclegan", "a2b_read_as_target")} <= metrics
+    assert any(s.settings.get("ckpt") == "checkpoints/dsprites-cyclegan/model" for s in unified)
     for lesson in lessons:  # every step a question and an observation; most a check
         assert all(s.question and s.expected and s.instruction for s in lesson.steps)
         assert sum(s.check is not None for s in lesson.steps) >= len(lesson.steps) - 1
