@@ -341,6 +341,9 @@ def cmd_train(a) -> int:
             options[dest] = getattr(a, dest)
     if recipe and options != recipe.get("options", {}):
         recipe = dict(recipe, options=options)  # record the options as run, not as the file had them
+    if recipe and (model, data_name) != (recipe.get("model"), recipe.get("data")):
+        # likewise another model or data: a run of `--recipe digits-vae.toml --model aavae` is no digits-vae
+        recipe = dict(recipe, model=model, data=data_name)
     if is_spec(data_name):  # your own data: the config keeps its absolute path and size, so pages find it again
         data_name = canonical_spec(data_name, a.image_size)
     elif a.image_size is not None:
@@ -352,6 +355,8 @@ def cmd_train(a) -> int:
     name = (overrides.get("name") or recipe.get("name")
             or (Path(a.out).name if a.out else f"{data_label(data_name)}-{model}"))
     out = a.out or f"runs/{name}"
+    if recipe and name != recipe.get("name"):
+        recipe = dict(recipe, name=name)
     tc = train_config_for(recipe, out, resume=a.resume, channels_last=a.channels_last, half=a.half,
                           **dict(overrides, name=name))
     res = fit(cfg, data, tc, progress=not a.quiet)

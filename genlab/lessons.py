@@ -59,14 +59,14 @@ PAGE_PARAMS = {
     "Latent_traversal": ("ckpt", "group", "beta", "train_seed", "step", "start", "index", "seed", "dims"),
     "Blur_vs_sharpness": ("data", "seed", "n", "ckpts", "space", "pair"),
     "Mode_collapse": ("view", "dataset", "seed", "lr", "batch", "loss", "fm", "mbd", "ls", "noise", "ttur", "consensus",
-                      "pack", "hist", "ema", "dsteps", "b_loss", "b_fm", "b_mbd", "b_ls", "b_noise", "b_ttur",
-                      "b_consensus", "b_pack", "b_hist", "b_ema", "b_dsteps", "label_data", "clusters"),
+                      "pack", "hist", "ema", "replay", "dsteps", "b_loss", "b_fm", "b_mbd", "b_ls", "b_noise", "b_ttur",
+                      "b_consensus", "b_pack", "b_hist", "b_ema", "b_replay", "b_dsteps", "label_data", "clusters"),
     "Code_space": ("ckpt", "method", "n", "colour", "prior", "a", "b"),
     "Train": ("model", "data", "run"),
     "Study": ("study", "metric"),
     "VAE_failure_modes": ("data", "reach", "fix", "index", "step"),
     "GAN_applications": ("caption", "n", "a", "b", "seed", "ckpt", "pick"),
-    "Unified_view": ("ckpt", "n", "seed"),
+    "Unified_view": ("ckpt", "vs", "n", "seed"),
 }
 _TRICK_KEYS = ("fm", "mbd", "ls", "noise", "ttur", "consensus", "pack", "hist", "ema", "replay")
 PAGE_CONTROLS = {
@@ -82,7 +82,7 @@ PAGE_CONTROLS = {
     "Study": ("study", "metric"),
     "VAE_failure_modes": ("data", "reach", "fix*", "index", "step"),
     "GAN_applications": ("caption", "n", "a", "b", "seed", "ckpt", "pick", "upload"),
-    "Unified_view": ("ckpt", "n", "seed"),
+    "Unified_view": ("ckpt", "vs", "n", "seed"),
 }
 
 

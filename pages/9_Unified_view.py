@@ -3,6 +3,8 @@ as actor-critic methods (Pfau & Vinyals 2016), the two transfers the view predic
 CycleGAN's sprites translated and cycled back. Widgets and layout only; the tables are in genlab.unified,
 the translations and their measures in genlab.translation."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -20,6 +22,8 @@ ui.setup_page(
 )
 QP = st.query_params
 SIZES = [4, 8, 12]
+NONE = "none"
+TITLES = {"a2b": ("squares", "G(a): ellipses?", "F(G(a)): back"), "b2a": ("ellipses", "F(b): squares?", "G(F(b)): back")}
 N_MEASURE = 100  # fresh sprites per direction for the measures
 
 
@@ -40,6 +44,11 @@ def translated(path: str, version: int, n: int, seed: int) -> dict:
 def measured(path: str, version: int) -> dict:
     model, _ = ui.model_for(path)
     return translation.measure(model, n=N_MEASURE, seed=1)
+
+
+def short(path: str) -> str:
+    """A translator's short name: its folder's."""
+    return Path(path).parent.name or path
 
 
 def show_table(columns, rows) -> None:
@@ -99,49 +108,80 @@ st.markdown(
     "caveat: the results are not uniformly positive.")
 rows = compare.translator_rows(ui.checkpoint_rows())
 paths = [r.path for r in rows]
+by_path = {r.path: r for r in rows}
 labels = {r.path: compare.label_of(r) for r in rows}
 want = ui.url_value("ckpt", paths[0] if paths else None, choices=paths, what="a listed translator checkpoint")
+want_vs = ui.url_value("vs", None, choices=[NONE, *paths], what=f"'{NONE}' or a listed translator checkpoint")
 n = ui.url_value("n", 8, int, choices=SIZES)
 seed = ui.url_value("seed", 0, int, lo=0, hi=10_000)
+
+
+def cycle_weight(path: str) -> float:
+    return float(by_path[path].config.get("cycle_weight", 10))
+
+
+def draw(path: str, version: int) -> None:
+    """One translator's sprites: each direction's inputs, translations (captioned with the shape read and
+    the shift) and round trips."""
+    res = translated(path, version, n, seed)
+    for direction, r in res.items():
+        st.markdown(f"**{TITLES[direction][0].capitalize()} → {TITLES[direction][1].split(':')[1].strip(' ?')} → back**")
+        for key, title in zip(("x", "y", "back"), TITLES[direction]):
+            caps = None
+            if key == "y":
+                caps = [f"{translation.SHAPE_READINGS[int(s)]}, moved {d:.1f} px" if np.isfinite(d)
+                        else translation.SHAPE_READINGS[int(s)] for s, d in zip(r["read"], r["shift"])]
+            st.image([np.clip(im[0], 0, 1) for im in r[key]], width=72, caption=caps or [title] * len(r[key]))
+
+
 if not rows:
     st.info("No cyclegan checkpoint yet: `genlab train --model cyclegan --data dsprites-squares-ellipses --steps "
             "2000 --out runs/cyclegan` trains one (add `--cycle-weight 0` for the ablation without the cycle loss).")
 else:
-    cols = st.columns([3, 1, 1])
+    cols = st.columns([3, 3, 1, 1])
     path = cols[0].selectbox("Translator", paths, index=paths.index(want), format_func=labels.get, key="ckpt")
-    n = cols[1].select_slider("Sprites", SIZES, value=n, key="n")
-    seed = int(cols[2].number_input("Seed", 0, 10_000, value=seed, key="seed"))
+    # beside it by default: a translator trained with another cycle weight (the ablation), if there is one
+    ablation = next((p for p in paths if p != path and cycle_weight(p) != cycle_weight(path)), NONE)
+    others = [NONE, *[p for p in paths if p != path]]
+    vs = want_vs if want_vs in others else ablation
+    vs = cols[1].selectbox("Side by side with", others, index=others.index(vs),
+                           format_func=lambda p: p if p == NONE else labels[p], key="vs")
+    n = cols[2].select_slider("Sprites", SIZES, value=n, key="n")
+    seed = int(cols[3].number_input("Seed", 0, 10_000, value=seed, key="seed"))
     ui.url_write("ckpt", path, paths[0])
+    ui.url_write("vs", vs, ablation)
     ui.url_write("n", n, 8)
     ui.url_write("seed", seed, 0)
-    row = next(r for r in rows if r.path == path)
-    if tuple(row.config.get("shape", ())) != (1, 64, 64):
-        st.warning(f"{labels[path]} translates {'×'.join(map(str, row.config.get('shape', [])))} images; the sprites "
-                   "here are 64×64 dSprites: train it on dsprites-squares-ellipses.")
+    shown = [p for p in (path, vs) if p != NONE]
+    wrong = [p for p in shown if tuple(by_path[p].config.get("shape", ())) != (1, 64, 64)]
+    if wrong:
+        st.warning(f"{labels[wrong[0]]} translates {'×'.join(map(str, by_path[wrong[0]].config.get('shape', [])))} "
+                   "images; the sprites here are 64×64 dSprites: train it on dsprites-squares-ellipses.")
     else:
-        version = ui.checkpoint_version(path)
-        res = translated(path, version, n, seed)
-        names = {"a2b": ("squares", "G(a): ellipses?", "F(G(a)): back"), "b2a": ("ellipses", "F(b): squares?",
-                                                                             "G(F(b)): back")}
-        shape_names = translation.SHAPE_READINGS
-        for direction, r in res.items():
-            st.markdown(f"**{names[direction][0].capitalize()} → {names[direction][1].split(':')[1].strip(' ?')} → back**")
-            for key, title in zip(("x", "y", "back"), names[direction]):
-                caps = None
-                if key == "y":
-                    caps = [f"{shape_names[int(s)]}, moved {d:.1f} px" if np.isfinite(d) else shape_names[int(s)]
-                            for s, d in zip(r["read"], r["shift"])]
-                st.image([np.clip(im[0], 0, 1) for im in r[key]], width=72, caption=caps or [title] * len(r[key]))
-        figures = measured(path, version)
-        table = pd.DataFrame(figures).T.rename(columns={
+        versions = {p: ui.checkpoint_version(p) for p in shown}
+        if len(shown) == 1:
+            draw(path, versions[path])
+        else:
+            st.caption("The same sprites through both translators; the measures below, one block of rows each.")
+            for col, p in zip(st.columns(2), shown):
+                with col:
+                    st.markdown(f"##### {labels[p]}  \nλ = {cycle_weight(p):g}")
+                    draw(p, versions[p])
+        frames = []
+        for p in shown:
+            frame = pd.DataFrame(measured(p, versions[p])).T
+            if len(shown) > 1:
+                frame.index = [f"{short(p)} · {d}" for d in frame.index]
+            frames.append(frame)
+        table = pd.concat(frames).rename(columns={
             "n": "sprites", "read_as_target": "read as the other shape", "position_kept": f"centroid within "
             f"{translation.KEEP_PX:g} px", "median_shift_px": "median shift (px)", "median_area_ratio":
-            "median area ratio", "blank": "blank", "cycle_error": "cycle error (mean |x − x̂|)", "cycle_iou": "round trip: lit-pixel IoU",
-            "cycle_shape_kept": "round trip: shape kept"})
+            "median area ratio", "blank": "blank", "cycle_error": "cycle error (mean |x − x̂|)",
+            "cycle_iou": "round trip: lit-pixel IoU", "cycle_shape_kept": "round trip: shape kept"})
         st.dataframe(table, width="stretch")
-        cfg = row.config
-        st.caption(f"{N_MEASURE} fresh sprites each way. This translator trained {row.steps or '?'} steps with cycle "
-                   f"weight λ = {cfg.get('cycle_weight', 10):g} and identity weight {cfg.get('identity_weight', 0):g}. "
+        trained = "; ".join(f"{short(p)}: {by_path[p].steps or '?'} steps, cycle weight λ = {cycle_weight(p):g}, "
+                            f"identity weight {by_path[p].config.get('identity_weight', 0):g}" for p in shown)
+        st.caption(f"{N_MEASURE} fresh sprites each way. Trained: {trained}. "
                    "The shape is read from the lit pixels: an ellipse is elongated (its second moments differ by "
                    "direction), a square is not and leaves its corners outside the disc it fills, a round blob "
                    "fills it; position and size from the lit-pixel centroid and area.")

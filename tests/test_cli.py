@@ -70,6 +70,12 @@ def test_a_recipe_run_with_overrides_records_what_was_run(tmp_path):
     assert meta["recipe"]["steps"] == 6 and meta["recipe"]["seed"] == 5 and meta["recipe"]["batch_size"] == 8
     assert meta["recipe"]["options"] == {"latent_dim": 2, "lr": 2e-3}
     assert "log_every" not in meta["recipe"]  # bookkeeping, not part of what the recipe trains
+    # another model and name on the same recipe are recorded too: the run is no longer the file's "tiny"
+    other = tmp_path / "b"
+    assert main(["train", "--recipe", str(recipe), "--out", str(other), "--model", "iwgan", "--name", "tiny-iwgan",
+                 "--quiet"]) == 0
+    ran = json.loads((other / "model.json").read_text())["recipe"]
+    assert (ran["model"], ran["name"], ran["data"], ran["steps"]) == ("iwgan", "tiny-iwgan", "ring", 4)
 
 
 @pytest.mark.parametrize("argv,needle", [

@@ -224,7 +224,7 @@ PAGES = {  # page: (its parameters, those read whatever the others hold: each mu
     "4_Code_space.py": (["ckpt", "method", "n", "colour", "prior", "a", "b"], ["ckpt", "method", "n", "colour", "prior",
                                                                               "a", "b"]),
     "5_Train.py": (["model", "data", "run"], ["model", "data"]),
-    "9_Unified_view.py": (["ckpt", "n", "seed"], ["ckpt", "n", "seed"]),
+    "9_Unified_view.py": (["ckpt", "vs", "n", "seed"], ["ckpt", "vs", "n", "seed"]),
     "app.py": (["page", "x"], []),
 }
 DRAWN = {  # what each page must still draw

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import one_thread
+from test_page_params import ignored
 from test_pages import fresh_caches, open_page, rerun  # noqa: F401
 
 from genlab import unified
@@ -13,7 +14,8 @@ from genlab import unified
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
-    """checkpoints/ with a tiny cyclegan and a measured tiny iwgan, and an empty one."""
+    """checkpoints/ with a tiny cyclegan and a measured tiny iwgan, one with two cyclegans (with and
+    without the cycle loss), and an empty one."""
     from genlab.checkpoint import update_metadata
     from genlab.data import load_dataset
     from genlab.models import make_config
@@ -27,6 +29,10 @@ def folders(tmp_path_factory):
                 TrainConfig(steps=4, batch_size=4, out=str(root / "ck" / name), name=name), progress=False)
         update_metadata(root / "ck" / "ring-iwgan" / "model",
                         metrics={"modes": {"modes_captured": 5, "high_quality": 0.4, "reverse_kl": 0.9}})
+        ds = load_dataset("dsprites-squares-ellipses")  # a pair: λ = 10 and the ablation without the cycle loss
+        for name, weight in (("cg10", 10.0), ("cg0", 0.0)):
+            fit(make_config("cyclegan", "dsprites-squares-ellipses", ds.shape, cycle_weight=weight), ds,
+                TrainConfig(steps=2, batch_size=4, out=str(root / "pair" / name), name=name), progress=False)
     (root / "empty").mkdir()
     return root
 
@@ -79,3 +85,20 @@ def test_the_link_sets_the_sprites_and_seed_and_the_transfer_table_reads_stored_
     transfers = next(f for f in _frames(at) if "modes_captured" in f.columns)
     assert list(transfers["model"]) == ["iwgan"] and transfers["modes_captured"].iloc[0] == 5
     assert "fd" not in transfers.columns  # a measure no checkpoint holds is left out
+
+
+def test_two_translators_stand_side_by_side_the_ablation_by_default(folders, monkeypatch):
+    _use(monkeypatch, folders, "pair")
+    at = open_page("9_Unified_view.py", {"ckpt": str(folders / "pair" / "cg10" / "model"), "n": "4"})
+    assert at.selectbox(key="vs").value == str(folders / "pair" / "cg0" / "model")  # the other cycle weight
+    assert [len(i.proto.imgs) for i in at.image] == [4] * 12  # the same six rows through each translator
+    measures = _frames(at)[-1]
+    assert list(measures.index) == ["cg10 · a2b", "cg10 · b2a", "cg0 · a2b", "cg0 · b2a"]
+    assert "λ = 10" in " ".join(m.value for m in at.markdown) and "λ = 0" in " ".join(m.value for m in at.markdown)
+    at.selectbox(key="vs").set_value("none")
+    rerun(at)
+    assert [len(i.proto.imgs) for i in at.image] == [4] * 6 and at.query_params["vs"] == "none"
+    assert list(_frames(at)[-1].index) == ["a2b", "b2a"]
+    # a link naming a checkpoint that is not listed is named, and the default pair is drawn
+    at = open_page("9_Unified_view.py", {"ckpt": str(folders / "pair" / "cg10" / "model"), "vs": "/etc/passwd"})
+    assert "vs=" in ignored(at) and len(at.image) == 12

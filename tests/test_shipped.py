@@ -62,9 +62,18 @@ def test_the_readme_tables_are_what_genlab_prints_now(monkeypatch):
                 f"{rel}'s {name} table is stale: uv run python scripts/update_readme.py"
 
 
-def test_the_shipped_folder_stays_under_60_mb():
-    total = sum(f.stat().st_size for f in (ROOT / "checkpoints").rglob("*") if f.is_file())
-    assert total < 60e6, f"checkpoints/ holds {total / 1e6:.1f} MB"
+def test_the_shipped_folder_stays_small():
+    """A clone stays quick: the whole set under 65 MB (raised from 60 MB when the unified view's CycleGAN
+    and AAVAE joined a set already all in float16), and no one model folder above 15 MB."""
+    folders = {}
+    for f in (ROOT / "checkpoints").rglob("*"):
+        if f.is_file():
+            top = f.relative_to(ROOT / "checkpoints").parts[0]
+            folders[top] = folders.get(top, 0) + f.stat().st_size
+    total = sum(folders.values())
+    assert total < 65e6, f"checkpoints/ holds {total / 1e6:.1f} MB"
+    big = {k: round(v / 1e6, 1) for k, v in folders.items() if v > 15e6}
+    assert not big, f"checkpoint folders above 15 MB: {big}"
 
 
 PAGES = [("app.py", {}), ("1_Latent_traversal.py", {}), ("2_Blur_vs_sharpness.py", {}),
