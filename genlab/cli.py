@@ -172,7 +172,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("checkpoint", nargs="?", help="checkpoint path (stem, .json or .safetensors)")
     ev.add_argument("--list", action="store_true", help="list every measure (markdown table) and exit")
     ev.add_argument("--metrics", help="comma-separated groups: disentanglement, latent, sharpness, quality, labels, modes, "
-                                      "nearest_real (dSprites) [all that apply]")
+                                      "nearest_real (dSprites), translation (a sprite translator) [all that apply]")
     ev.add_argument("--device", default="auto", help="auto, cpu, cuda [auto]")
     ev.add_argument("--fast", action="store_true", help="smaller sample sizes (a quick look, not comparable with papers)")
     ev.add_argument("--dci-backend", default="hist", choices=("hist", "hist-first", "exact"),

@@ -27,7 +27,7 @@ from genlab.device import pick_device
 from genlab.metrics.modes import PROTOCOL_SAMPLES
 from genlab.userdata import source_problem
 
-GROUPS = ("disentanglement", "latent", "sharpness", "quality", "modes", "labels", "nearest_real")
+GROUPS = ("disentanglement", "latent", "sharpness", "quality", "modes", "labels", "nearest_real", "translation")
 FEATURE_CACHE = Path(os.environ.get("GENLAB_CACHE_DIR", ".cache/genlab")) / "features"
 
 
@@ -60,8 +60,8 @@ def generate(model, n: int, seed: int = 0, batch: int = 1024) -> torch.Tensor:
 
 
 def applicable_groups(model, data) -> list[str]:
-    if model.spec.translator:  # no samples of its own to measure: genlab.translation measures its translations
-        return []
+    if model.spec.translator:  # no samples of its own: genlab.translation measures its translations of sprites
+        return ["translation"] if tuple(model.cfg.shape) == (1, 64, 64) else []
     groups = []
     has_rep = represent_fn(model, model.device) is not None
     if getattr(data, "factor_sizes", None) and has_rep:
@@ -302,6 +302,20 @@ def _modes(model, data, n: int, seed: int, batch_size: int | None = None, fast: 
     return flat, info
 
 
+TRANSLATION_SPRITES = 200  # fresh sprites each way for a translator's measures
+
+
+def _translation(model, n: int, seed: int):
+    """A squares ↔ ellipses translator's measures (genlab.translation.measure), both directions flattened
+    as a2b_* and b2a_*. Its sprites are those of seed + 1 (seed 1 by default, the sprites the shipped
+    CycleGAN was measured on while it trained)."""
+    from genlab.translation import measure
+
+    rows = measure(model, n=n, seed=seed + 1)
+    flat = {f"{d}_{k}": float(v) for d, row in rows.items() for k, v in row.items() if k != "n"}
+    return flat, {"n": n, "sprites_seed": seed + 1, "method": "genlab.translation.measure, fresh sprites each way"}
+
+
 def evaluate_checkpoint(path, metrics: list[str] | None = None, device: str = "auto", fast: bool = False,
                         seed: int = 0, store: bool = True, dci_backend: str = "hist") -> dict:
     """Measure a checkpoint. `metrics`: groups to compute (default: all that apply); `fast`: small
@@ -310,9 +324,10 @@ def evaluate_checkpoint(path, metrics: list[str] | None = None, device: str = "a
     sidecar unless store=False. Returns {"metrics": flat scalars, "info": details}."""
     dev = pick_device(device)
     model, meta = load_checkpoint(path, device=dev)
-    if model.spec.translator:
-        raise ValueError(f"'{path}' is an image translator ({model.cfg.model}): it draws no samples for these "
-                         f"measures; genlab.translation.measure measures its translations (the Unified view page)")
+    if model.spec.translator and tuple(model.cfg.shape) != (1, 64, 64):
+        raise ValueError(f"'{path}' is an image translator ({model.cfg.model}) of "
+                         f"{'×'.join(map(str, model.cfg.shape))} images: it draws no samples, and its translation "
+                         f"measures need 1×64×64 sprites; translate your images with genlab translate")
     if model.is_image:
         # channels_last convolutions: encoding is most of the disentanglement metrics' time, and
         # 4,096 dSprites images went through the Burgess encoder in 2.7 s instead of 4.2 s (fp32,
@@ -346,6 +361,8 @@ def evaluate_checkpoint(path, metrics: list[str] | None = None, device: str = "a
             f, i = _labels(model, data, n_img, seed)
         elif group == "nearest_real":
             f, i = _nearest_real(model, data, 300 if fast else 1000, seed)
+        elif group == "translation":
+            f, i = _translation(model, 100 if fast else TRANSLATION_SPRITES, seed)
         else:
             f, i = _modes(model, data, PROTOCOL_SAMPLES, seed, meta.get("batch_size"), fast)
         i["seconds"] = round(time.perf_counter() - t0, 2)

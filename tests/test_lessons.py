@@ -97,7 +97,8 @@ def test_the_shipped_lessons_cover_the_issue():
     assert {s.page for s in unified} == {"Unified_view"}
     metrics = {(s.check.args.get("checkpoint"), s.check.args.get("metric")) for s in unified if s.check}
     assert {("ring-iwgan", "modes_captured"), ("ring-gan", "modes_captured"),  # a transfer beside its baseline
-            ("dsprites-cyclegan", "a2b_read_as_target")} <= metrics
+            ("dsprites-cyclegan", "a2b_read_as_target"),
+            ("dsprites-cyclegan-no-cycle", "b2a_position_kept")} <= metrics  # what the cycle loss buys
     assert any(s.settings.get("ckpt") == "checkpoints/dsprites-cyclegan/model" for s in unified)
     for lesson in lessons:  # every step a question and an observation; most a check
         assert all(s.question and s.expected and s.instruction for s in lesson.steps)

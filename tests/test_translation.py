@@ -185,8 +185,22 @@ def test_the_new_settings_apply_only_where_they_mean_something():
         model.translate(torch.zeros(1, 1, 8, 8), "up")
 
 
-def test_genlab_eval_refuses_a_translator_in_one_sentence(trained, capsys):
+def test_genlab_eval_stores_a_translator_s_measures_and_refuses_one_of_other_images(trained, tmp_path, capsys):
+    import json
+
+    from genlab.checkpoint import load_checkpoint
+
+    path = trained / "run" / "model"
+    assert main(["eval", str(path)]) == 0
+    stored = json.loads(path.with_suffix(".json").read_text())["metrics"]
+    model, _ = load_checkpoint(path)
+    expected = T.measure(model, n=200, seed=1)  # the shipped figures' sprites
+    assert stored == pytest.approx({f"{d}_{k}": v for d, row in expected.items() for k, v in row.items() if k != "n"},
+                                   abs=1e-5)  # eval runs the convolutions channels-last
+    assert 0 <= stored["a2b_read_as_target"] <= 1 and "a2b_n" not in stored
+    assert main(["train", "--model", "cyclegan", "--data", "digits", "--steps", "2", "--batch-size", "4",
+                 "--out", str(tmp_path / "digits-cg"), "--quiet"]) == 0
     capsys.readouterr()
-    assert main(["eval", str(trained / "run" / "model")]) == 2
+    assert main(["eval", str(tmp_path / "digits-cg" / "model")]) == 2
     err = capsys.readouterr().err.strip()
-    assert "is an image translator (cyclegan)" in err and "\n" not in err
+    assert "is an image translator (cyclegan) of 1×8×8 images" in err and "genlab translate" in err and "\n" not in err
