@@ -252,3 +252,17 @@ def measure(model, n: int = 200, seed: int = 0) -> dict:
         out[direction] = summarise(x, y, back, read_shape(y), target)
         out[direction]["cycle_shape_kept"] = float(np.mean(read_shape(back) == source))
     return out
+
+
+def stored_measures(path) -> dict | None:
+    """The measures `genlab eval` stored in a translator's sidecar, shaped as :func:`measure` gives them
+    ({"a2b": row, "b2a": row}, each row with its "n"), or None when it holds none."""
+    from genlab.checkpoint import read_metadata
+
+    meta = read_metadata(path)
+    metrics = meta.get("metrics") or {}
+    n = ((meta.get("metrics_info") or {}).get("translation") or {}).get("n")
+    rows = {d: {k[len(d) + 1:]: v for k, v in metrics.items() if k.startswith(f"{d}_")} for d in ("a2b", "b2a")}
+    if n is None or not all(rows.values()):
+        return None
+    return {d: {"n": int(n), **row} for d, row in rows.items()}

@@ -41,9 +41,13 @@ def translated(path: str, version: int, n: int, seed: int) -> dict:
 
 
 @st.cache_data(show_spinner="Measuring the translations on fresh sprites…", max_entries=16)
-def measured(path: str, version: int) -> dict:
+def measured(path: str, version: int) -> tuple[dict, bool]:
+    """The translator's measures and whether `genlab eval` stored them (else measured now)."""
+    stored = translation.stored_measures(path)
+    if stored is not None:
+        return stored, True
     model, _ = ui.model_for(path)
-    return translation.measure(model, n=N_MEASURE, seed=1)
+    return translation.measure(model, n=N_MEASURE, seed=1), False
 
 
 def short(path: str) -> str:
@@ -167,9 +171,11 @@ else:
                 with col:
                     st.markdown(f"##### {labels[p]}  \nλ = {cycle_weight(p):g}")
                     draw(p, versions[p])
-        frames = []
+        frames, sources = [], []
         for p in shown:
-            frame = pd.DataFrame(measured(p, versions[p])).T
+            figures, stored = measured(p, versions[p])
+            sources.append(f"{short(p)}: {'stored by genlab eval' if stored else 'measured now'}")
+            frame = pd.DataFrame(figures).T
             if len(shown) > 1:
                 frame.index = [f"{short(p)} · {d}" for d in frame.index]
             frames.append(frame)
@@ -181,7 +187,7 @@ else:
         st.dataframe(table, width="stretch")
         trained = "; ".join(f"{short(p)}: {by_path[p].steps or '?'} steps, cycle weight λ = {cycle_weight(p):g}, "
                             f"identity weight {by_path[p].config.get('identity_weight', 0):g}" for p in shown)
-        st.caption(f"{N_MEASURE} fresh sprites each way. Trained: {trained}. "
+        st.caption(f"Fresh sprites each way ({'; '.join(sources)}). Trained: {trained}. "
                    "The shape is read from the lit pixels: an ellipse is elongated (its second moments differ by "
                    "direction), a square is not and leaves its corners outside the disc it fills, a round blob "
                    "fills it; position and size from the lit-pixel centroid and area.")

@@ -88,12 +88,19 @@ def test_the_link_sets_the_sprites_and_seed_and_the_transfer_table_reads_stored_
 
 
 def test_two_translators_stand_side_by_side_the_ablation_by_default(folders, monkeypatch):
+    from genlab.evaluate import evaluate_checkpoint
+
     _use(monkeypatch, folders, "pair")
+    stored = evaluate_checkpoint(folders / "pair" / "cg10" / "model")["metrics"]  # 200 sprites each way
     at = open_page("9_Unified_view.py", {"ckpt": str(folders / "pair" / "cg10" / "model"), "n": "4"})
     assert at.selectbox(key="vs").value == str(folders / "pair" / "cg0" / "model")  # the other cycle weight
     assert [len(i.proto.imgs) for i in at.image] == [4] * 12  # the same six rows through each translator
     measures = _frames(at)[-1]
     assert list(measures.index) == ["cg10 · a2b", "cg10 · b2a", "cg0 · a2b", "cg0 · b2a"]
+    # the evaluated one's figures are read from its sidecar, the other's measured on the page's 100 sprites
+    assert list(measures["sprites"]) == [200, 200, 100, 100]
+    assert measures.loc["cg10 · b2a", "round trip: lit-pixel IoU"] == pytest.approx(stored["b2a_cycle_iou"])
+    assert "cg10: stored by genlab eval; cg0: measured now" in " ".join(c.value for c in at.caption)
     assert "λ = 10" in " ".join(m.value for m in at.markdown) and "λ = 0" in " ".join(m.value for m in at.markdown)
     at.selectbox(key="vs").set_value("none")
     rerun(at)

@@ -28,9 +28,9 @@ for every image and fails otherwise. |A ∩ B| then only needs the sample's pixe
 window: per position one matrix product of the samples' windows (N × 1,024) with the 720
 sprites' windows, with exact integer sums (torch._int_mm in int8 or a float32 product, whichever
 is quicker on the CPU at hand: :func:`_int_kernel`; the soft search splits each grey level into two
-int8 digits). |A| is counted over the whole sample. Every one of the 737,280 images is scored; nothing is pruned. This first pass keeps each
-sample's best score per position; the positions that may hold its best sprite are scored again in
-float64 (see :func:`nearest_real`). The windows are kept as bits (94 MB), on disk under the
+int8 digits). |A| is counted over the whole sample. Every one of the 737,280 images is scored;
+nothing is pruned. This first pass keeps each sample's best score per position; the positions that
+may hold its best sprite are scored again in float64 (see :func:`nearest_real`). The windows are kept as bits (94 MB), on disk under the
 genlab cache once built, and in memory once per process.
 
 Ties: the best IoU can be shared (orientation 0 and 2π draw the same image); the nearest sprite
