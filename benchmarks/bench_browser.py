@@ -221,7 +221,7 @@ def navigate(driver, title: str, plot: bool, timeout: float) -> float:
     return time.perf_counter() - t0
 
 
-def bench_pages(driver, base, log: ServerLog, repeats: int, timeout: float) -> None:
+def bench_pages(driver, base, log: ServerLog, repeats: int, timeout: float, only: set | None = None) -> None:
     print("\n## Each page on a warm server")
     print("sidebar: a click on the page's link in the sidebar (from Home) until the page is drawn; fresh: the "
           "page's link opened in the browser (a new session: the app's scripts loaded from the browser's cache and "
@@ -230,6 +230,8 @@ def bench_pages(driver, base, log: ServerLog, repeats: int, timeout: float) -> N
     print(f"{'page':<20} {'sidebar':>9} {'fresh':>9} {'slowest':>9} {'script starts':>14} {'script ends':>12} "
           f"{'server':>9}  (medians of {repeats})")
     for title, path in PAGE_URLS:
+        if only and title not in only:
+            continue
         plot = path.split("?")[0] in PLOTTED
         page = path.strip("/").split("?")[0] or "Home"
         clicks, times, server, phases = [], [], [], []
@@ -359,7 +361,9 @@ def load_pages(browser, base: str, stop: threading.Event, counts: list, i: int, 
 
 def niced_browser(browser: tuple, nice: int, folder: Path) -> tuple:
     """(chromium, chromedriver) with chromium started at niceness `nice`: the other sessions' browsers stand
-    for browsers on other machines, which on a real server would not take its CPU."""
+    for browsers on other machines, which on a real server would not take its CPU. Only roughly: run as
+    root, Chromium sets its renderers' niceness itself, and where the kernel groups processes by session
+    (Linux's autogroup) a niceness counts only within the session (docs/benchmarks.md)."""
     if not nice:
         return browser
     wrapper = folder / "chromium-niced"
@@ -428,6 +432,7 @@ def main(argv=None) -> int:
     ap.add_argument("--others", type=int, default=4, help="sessions loading pages beside the live page")
     ap.add_argument("--others-nice", type=int, default=0,
                     help="run the other sessions' browsers at this niceness, as if they ran on other machines [0]")
+    ap.add_argument("--pages", default="", help="comma-separated page titles to time in the pages part [every page]")
     ap.add_argument("--timeout", type=float, default=240)
     ap.add_argument("--port", type=int, default=None)
     args = ap.parse_args(argv)
@@ -435,6 +440,9 @@ def main(argv=None) -> int:
     unknown = set(parts) - set(PARTS)
     if unknown:
         ap.error(f"unknown parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
+    bad_pages = {t.strip() for t in args.pages.split(",") if t.strip()} - {t for t, _ in PAGE_URLS}
+    if bad_pages:
+        ap.error(f"unknown pages {sorted(bad_pages)}; choose from {', '.join(t for t, _ in PAGE_URLS)}")
     checkpoints = Path(args.checkpoints).resolve()
     browser = shots.find_browser()
     print(f"machine: {machine()}")
@@ -443,17 +451,19 @@ def main(argv=None) -> int:
         env = {"GENLAB_CHECKPOINTS": str(checkpoints), "GENLAB_RUNS": str(Path(tmp) / "runs"),
                "GENLAB_CACHE": str(Path(tmp) / "cache"), runlog.ENV: str(log.path)}
         t_start, failed = time.perf_counter(), []
+        only_pages = {t.strip() for t in args.pages.split(",") if t.strip()}
         with shots.serve(env, args.port, Path(tmp) / "streamlit.log", timeout=180) as base:
             driver = shots.make_driver(*browser)
             track_visits(driver)
             try:
                 t0 = time.perf_counter()
-                for _, path in PAGE_URLS:  # warm: imports, models, caches
-                    visit(driver, base, path, args.timeout)
+                for title, path in PAGE_URLS:  # warm: imports, models, caches (of the pages timed)
+                    if path == "/" or not only_pages or title in only_pages or "live" in parts:
+                        visit(driver, base, path, args.timeout)
                 print(f"server up and every page visited once in {time.perf_counter() - t_start:.0f} s "
                       f"(the visits {time.perf_counter() - t0:.0f} s)")
                 group = sweep_group(checkpoints)
-                runs = {"pages": lambda: bench_pages(driver, base, log, args.repeats, args.timeout),
+                runs = {"pages": lambda: bench_pages(driver, base, log, args.repeats, args.timeout, only_pages),
                         "beta": lambda: (bench_beta(driver, base, log, group, args.timeout) if group else
                                          print("\n(no dSprites β sweep of three or more βs here: no β change)")),
                         "umap": lambda: bench_umap(driver, base, log, checkpoints, args.timeout),

@@ -25,6 +25,7 @@ import os
 import pickle
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -529,6 +530,14 @@ def _play_in_child(conn, payload: bytes, max_steps: int, chunk: int, publish_s: 
             pass
 
 
+_PLAYERS: "weakref.WeakSet[Player]" = weakref.WeakSet()  # every Player started in this process
+
+
+def any_playing() -> bool:
+    """Whether a Player of this process is training now (the app's pages then yield the CPU to it)."""
+    return any(p.running for p in list(_PLAYERS))
+
+
 class Player:
     """Plays live runs in a process of its own: trains them in lock-step, `chunk` steps each at a time, until
     `stop()`, `max_steps`, a diverged run, or `idle_s` seconds without a `seen()` (a closed tab: the page
@@ -561,6 +570,7 @@ class Player:
     def start(self) -> "Player":
         if any(r._away is not None for r in self.runs):
             raise RuntimeError("a run is already being played")
+        _PLAYERS.add(self)
         payload = pickle.dumps(self.runs)  # a copy: the process trains it and sends it back when it stops
         self._losses = [list(r.losses) for r in self.runs]
         self._history = [list(r.history) for r in self.runs]

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 import os
 import re
+import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,8 +75,33 @@ def _use_the_router() -> None:
         st.rerun()
 
 
+SCRIPT_NICE_ENV = "GENLAB_SCRIPT_NICE"
+
+
+def yield_to_live_training() -> None:
+    """While a live run trains (a genlab.live.Player of this server), run this script below it: raise the
+    niceness of the script's own thread by $GENLAB_SCRIPT_NICE (default 5; 0 turns it off), so that other
+    sessions loading pages take the CPU the training process leaves rather than the other way round
+    (issue 29: a live run keeps its speed with a class on the app). Linux sets niceness per thread, and
+    Streamlit runs each script run in a thread of its own, so only this run is slowed, and only when the
+    cores are contended. The players' fork server is started by the live page before any player exists,
+    so it and every player keep the server's priority. Elsewhere (no per-thread niceness) nothing."""
+    live = sys.modules.get("genlab.live")  # no player can exist before the live page imported it
+    if live is None or not sys.platform.startswith("linux") or not live.any_playing():
+        return
+    try:
+        step = int(os.environ.get(SCRIPT_NICE_ENV, "5"))
+        tid = threading.get_native_id()
+        target = min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + step)
+        if step > 0 and os.getpriority(os.PRIO_PROCESS, tid) < target:
+            os.setpriority(os.PRIO_PROCESS, tid, target)
+    except (ValueError, OSError):  # a malformed setting or a refusal: run at the usual priority
+        pass
+
+
 def setup_page(title: str, intro: str, icon: str = "🧪") -> None:
     """Page config, title and the two or three sentences for the class."""
+    yield_to_live_training()
     _use_the_router()
     st.set_page_config(page_title=f"genlab · {title}", page_icon=icon, layout="wide")
     st.title(title)

@@ -546,13 +546,14 @@ def live_view(points: Points, settings: RunSettings, switches: dict) -> None:
             st.error(snap["error"])
         metric_row(snap)
         st.plotly_chart(field_figure(snap, live.describe_switches(switches)), key="field_a")
-        st.plotly_chart(mode_share_figure(snap, f"samples per mode (step {snap['history'][-1]['step']})",
-                                          height=320), key="modes_a")
 
+    # The samples per mode change only when the metrics are measured (every 50 steps): drawn with the curves.
     @st.fragment(run_every=CURVES_TICK_S if playing else None)
     @runlog.timed_fragment("fragment:curves", "Mode_collapse")
     def curves():
         snap = run.snapshot(n_points=0)
+        st.plotly_chart(mode_share_figure(snap, f"samples per mode (step {snap['history'][-1]['step']})",
+                                          height=320), key="modes_a")
         st.plotly_chart(history_figure({"run": (snap["history"], COLOURS["A"])}, points.published,
                                        snap["metric_every"]), key="hist_a")
         st.plotly_chart(loss_figure({"run": (snap, COLOURS["A"])}), key="loss_a")
@@ -582,7 +583,7 @@ def ab_view(points: Points, settings: RunSettings, switches_a: dict) -> None:
     @runlog.timed_fragment("fragment:ab", "Mode_collapse")
     def frame():
         tick()
-        snaps = {"A": run_a.snapshot(), "B": run_b.snapshot()}
+        snaps = {"A": run_a.snapshot(with_losses=False), "B": run_b.snapshot(with_losses=False)}
         cols = st.columns(2)
         for (label, snap), col, sw in zip(snaps.items(), cols, (switches_a, switches_b)):
             with col:
@@ -591,12 +592,19 @@ def ab_view(points: Points, settings: RunSettings, switches_a: dict) -> None:
                 metric_row(snap)
                 st.plotly_chart(field_figure(snap, f"{label}: {live.describe_switches(sw)}", height=420),
                                 key=f"field_{label}")
+
+    # the curves over steps once a second, as in the single view
+    @st.fragment(run_every=CURVES_TICK_S if st.session_state.playing else None)
+    @runlog.timed_fragment("fragment:curves", "Mode_collapse")
+    def curves():
+        snaps = {"A": run_a.snapshot(n_points=0), "B": run_b.snapshot(n_points=0)}
         st.plotly_chart(history_figure({k: (s["history"], COLOURS[k]) for k, s in snaps.items()}, points.published,
                                        snaps["A"]["metric_every"]), key="hist_ab")
         st.plotly_chart(loss_figure({k: (s, COLOURS[k]) for k, s in snaps.items()}), key="loss_ab")
-        reference_caption(points)
 
     frame()
+    curves()
+    reference_caption(points)
 
 
 @st.cache_resource(show_spinner=False)

@@ -145,3 +145,44 @@ class BrokenRing(MixtureData):
 
     def sample(self, n, generator=None):
         raise RuntimeError("the data went away\nwith a second line no page should show")
+
+
+def test_page_scripts_yield_the_cpu_to_a_playing_run(monkeypatch):
+    """While a player trains, each page script's thread (ui.setup_page calls yield_to_live_training) runs
+    5 nicer than the server, and the training process keeps the server's priority; before a player
+    starts, after it stops and with GENLAB_SCRIPT_NICE=0, scripts keep the server's priority too."""
+    import threading
+
+    from genlab import ui
+
+    monkeypatch.delenv(ui.SCRIPT_NICE_ENV, raising=False)
+
+    def script_nice() -> int:
+        seen = []
+
+        def script():  # a script run: a thread of its own, as Streamlit gives each
+            ui.yield_to_live_training()
+            seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+        t = threading.Thread(target=script)
+        t.start()
+        t.join()
+        return seen[0]
+
+    base = os.getpriority(os.PRIO_PROCESS, os.getpid())
+    assert script_nice() == base  # nobody plays
+    run = live.LiveRun("gan", "ring", live.trick_overrides({}), **SMALL)
+    player = live.Player([run], max_steps=10**6).start()
+    try:
+        pid = wait_for(lambda: player.pid, START_S, "training process")
+        assert live.any_playing()
+        assert script_nice() == min(19, base + 5)
+        assert os.getpriority(os.PRIO_PROCESS, pid) == base  # the training keeps the server's priority
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # only the script's thread
+        monkeypatch.setenv(ui.SCRIPT_NICE_ENV, "0")
+        assert script_nice() == base
+        monkeypatch.setenv(ui.SCRIPT_NICE_ENV, "2")
+        assert script_nice() == min(19, base + 2)
+    finally:
+        player.stop()
+    assert not live.any_playing() and script_nice() == base
