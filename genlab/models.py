@@ -162,6 +162,8 @@ class ModelConfig:
                                     "Sønderby et al. 2017", Limit(0))
     consensus: float = hp(0.0, "--consensus", "γ of consensus optimisation; 0 = off", "Mescheder et al. 2017",
                            Limit(0, 1000))
+    r1_gamma: float = hp(0.0, "--r1-gamma", "γ of the R1 penalty, (γ/2)·E‖∇D(x)‖² at real data, on a classifier D; "
+                           "0 = off", "Mescheder et al. 2018", Limit(0, 10_000))
     pack: int = hp(1, "--pack", "PacGAN: samples D judges together; 1 = off", "Lin et al. 2018", Limit(1))
     historical_averaging: float = hp(0.0, "--historical-averaging", "λ on ‖θ − θ̄‖², θ̄ each player's mean past "
                                       "parameters; 0 = off", "Salimans et al. 2016", Limit(0, 10_000))
@@ -735,6 +737,10 @@ def _d_loss(m, x, fake, z, ctx) -> dict:
             out["loss"] = out["loss"] + c.gp_weight * gp
     else:
         out = obj.gan_d_loss(dr["logit"], df["logit"], real_target=c.label_smoothing)
+        if c.r1_gamma > 0:
+            r1 = obj.r1_penalty(lambda v: m.nets["disc"](v)["logit"], _noisy(m, x, ctx))
+            out["r1"] = r1.detach()
+            out["loss"] = out["loss"] + 0.5 * c.r1_gamma * r1
     if "q" in df:
         info, parts = _infogan_term(m, df["q"], z)
         out["loss"] = out["loss"] + info
@@ -1209,7 +1215,7 @@ _GAN_GROUPS = {"d": ["disc"], "g": ["gen"]}
 _DCGAN_ADAM = {"lr": 2e-4, "adam_beta1": 0.5, "adam_beta2": 0.999}
 
 _GAN_TRICKS = ("gan_loss", "d_steps", "feature_matching", "minibatch_discrimination", "label_smoothing",
-               "instance_noise", "consensus", "historical_averaging", "ema_decay", "replay")
+               "instance_noise", "consensus", "historical_averaging", "ema_decay", "replay", "r1_gamma")
 
 MODELS: dict[str, ModelSpec] = {
     "vae": ModelSpec("vae", "vae", "Kingma & Welling 2014, Auto-Encoding Variational Bayes",
@@ -1269,7 +1275,7 @@ MODELS: dict[str, ModelSpec] = {
                          {"lr_d": 2e-4, "lr_g": 1e-3, "adam_beta1": 0.5, "n_categorical": 3, "n_continuous": 5,
                           "latent_dim": 5, "info_weight": 1.0},
                          fields=("latent_dim", "n_categorical", "n_continuous", "info_weight", "d_steps", "label_smoothing",
-                                 "historical_averaging", "ema_decay"),
+                                 "historical_averaging", "ema_decay", "r1_gamma"),
                          example="--data dsprites --n-categorical 3 --n-continuous 5", gan_game=True, drs=True, codes=True),
     "ebgan": ModelSpec("ebgan", "gan", "Zhao, Mathieu & LeCun 2017, Energy-based GAN",
                        "an auto-encoder discriminator whose reconstruction error is the energy",
@@ -1426,6 +1432,10 @@ def validate_config(c: ModelConfig) -> None:
     if c.replay > 0 and not any(st.fn is gan_d_step for st in spec.steps(c)):
         raise ValueError(f"experience replay (--replay) applies to the discriminator step of "
                          f"{', '.join(k for k, v in MODELS.items() if v.nets is _gan_nets)}, not {c.model}")
+    if c.r1_gamma > 0 and (spec.critic or not any(st.fn is gan_d_step for st in spec.steps(c))):
+        raise ValueError(f"the R1 penalty (--r1-gamma) applies to the classifier discriminator of "
+                         f"{', '.join(k for k, v in MODELS.items() if v.nets is _gan_nets and not v.critic)}, "
+                         f"not {c.model}")
     if c.conv_width != 1 and (spec.nets not in (_gan_nets, _cyclegan_nets) or kind != "images"):
         raise ValueError(f"--conv-width applies to the image nets of "
                          f"{', '.join(k for k, v in MODELS.items() if v.nets in (_gan_nets, _cyclegan_nets))}, "

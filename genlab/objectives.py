@@ -237,6 +237,16 @@ def gradient_penalty(critic, real, fake, generator=None):
     return (grad.flatten(1).norm(dim=1) - 1.0).pow(2).mean()
 
 
+def r1_penalty(disc, real):
+    """R1 (Mescheder, Geiger & Nowozin 2018, Which training methods for GANs actually converge?):
+    E‖∇ₓD(x)‖² at real samples, D's logit differentiated with respect to its input; a discriminator loss
+    adds γ/2 of it. It pushes D's gradient on the data towards zero, where the non-saturating game then
+    converges locally. `disc` maps a batch to logits (B,)."""
+    x = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(disc(x).sum(), x, create_graph=True)
+    return grad.flatten(1).pow(2).sum(1).mean()
+
+
 def feature_matching(real_features, fake_features):
     """Feature matching (Salimans et al. 2016, §3.1): the generator matches the mean of an
     intermediate discriminator layer on real data, ‖E f(x) − E f(G(z))‖²."""

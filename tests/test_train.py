@@ -334,6 +334,24 @@ def test_historical_averaging_adds_lambda_times_the_distance_to_the_loss():
     assert float(a["loss"].detach()) == pytest.approx(float(b["loss"].detach()) + 0.25 * n_d * 0.01, rel=1e-5)
 
 
+def test_r1_adds_half_gamma_times_the_squared_gradient_at_real_images_to_d_loss():
+    data = load_dataset("dsprites")
+    on = GenerativeModel(tiny_cfg("infogan", data, r1_gamma=4.0))
+    off = GenerativeModel(tiny_cfg("infogan", data))
+    off.load_state_dict(on.state_dict())
+    x = data.sample(8, torch.Generator().manual_seed(0))["x"]
+    a = on.update_steps()[0].fn(on, x, StepContext(0, torch.Generator().manual_seed(3)))
+    b = off.update_steps()[0].fn(off, x, StepContext(0, torch.Generator().manual_seed(3)))
+    xr = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(on.nets["disc"](xr)["logit"].sum(), xr)
+    expected = float(grad.flatten(1).pow(2).sum(1).mean())
+    assert expected > 0 and float(a["r1"]) == pytest.approx(expected, rel=1e-4)
+    assert float(a["loss"].detach()) == pytest.approx(float(b["loss"].detach()) + 2.0 * expected, rel=1e-5)
+    assert "r1" not in b
+    with pytest.raises(ValueError, match="R1 penalty"):
+        tiny_cfg("wgan-gp", data, r1_gamma=1.0)
+
+
 def test_historical_averaging_is_refused_where_it_does_not_apply():
     data = load_dataset("ring")
     with pytest.raises(ValueError, match="historical averaging applies to"):
