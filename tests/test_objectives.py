@@ -36,9 +36,9 @@ def test_gradient_penalty_is_zero_for_a_unit_norm_gradient_critic():
 def test_r1_penalty_is_the_squared_gradient_norm_at_the_data():
     w = torch.tensor([1.0, -2.0, 2.0])  # D(x) = w·x: ∇D = w everywhere, ‖w‖² = 9
     real = torch.randn(8, 3)
-    assert float(obj.r1_penalty(lambda v: v @ w, real)) == pytest.approx(9.0, rel=1e-6)
+    assert float(obj.r1_penalty(lambda v: v @ w, real).detach()) == pytest.approx(9.0, rel=1e-6)
     # D(x) = ½‖x‖²: ∇D = x, so the penalty is the mean squared norm of the real samples
-    penalty = float(obj.r1_penalty(lambda v: 0.5 * v.pow(2).sum(1), real))
+    penalty = float(obj.r1_penalty(lambda v: 0.5 * v.pow(2).sum(1), real).detach())
     assert penalty == pytest.approx(float(real.pow(2).sum(1).mean()), rel=1e-5)
 
 
