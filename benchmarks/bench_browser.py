@@ -13,8 +13,10 @@ Prints, each beside the server's own measure of its script runs ($GENLAB_TIMING_
          second one;
   live   the Mode-collapse page playing its live GAN: training steps per second and screen updates
          per second (changes of the Step figure the browser sees), alone and while N other sessions
-         (their own Chromium each) load pages one after another; beside them, the training process's
-         own steps per second and share of a core (its "train" records in the timing log).
+         (their own Chromium each, or with --others-kind protocol a client that speaks Streamlit's
+         websocket protocol and fetches the images but draws nothing: browsers on other machines, as
+         in a class) load pages one after another; beside them, the training process's own steps per
+         second and share of a core (its "train" records in the timing log).
 Targets (issue 29): every page < 2 s warm, a β change < 1 s, the first UMAP of a shipped
 checkpoint < 3 s, the live page ≥ 200 steps/s at ≥ 4 updates/s, keeping ≥ 75 % of that while four
 other sessions load pages. Every figure depends on the machine and on what else runs on it (the
@@ -31,13 +33,15 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import re
 import statistics
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -338,25 +342,74 @@ def trained_rate(records: list) -> tuple[float, float]:
     return sum(r["steps"] for r in records) / seconds, sum(r["cpu"] for r in records) / seconds
 
 
+class ProtocolSession:
+    """A session that asks the server for pages as a browser does, over Streamlit's websocket protocol
+    (BackMsg.rerun_script with the page's URL path; ForwardMsgs until script_finished), and fetches the
+    page's images from /media, but lays out and draws nothing: the server's share of a visit, as from
+    a browser on another machine. Streamlit's protocol is internal to it (checked with 1.67)."""
+
+    MEDIA = re.compile(rb"/media/[0-9a-f]+\.[a-z0-9]+")
+
+    def __init__(self, base: str, timeout: float):
+        import websocket  # websocket-client: comes with selenium
+
+        self.base = base
+        self.ws = websocket.create_connection(base.replace("http", "ws", 1) + "/_stcore/stream",
+                                              subprotocols=["streamlit"], timeout=timeout)
+
+    def visit(self, path: str) -> float:
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        url = urlsplit(path)
+        msg = BackMsg()
+        msg.rerun_script.page_name = url.path.strip("/")
+        msg.rerun_script.query_string = url.query
+        t0 = time.perf_counter()
+        self.ws.send_binary(msg.SerializeToString())
+        media = set()
+        while True:
+            raw = self.ws.recv()
+            media.update(self.MEDIA.findall(raw))
+            fwd = ForwardMsg()
+            fwd.ParseFromString(raw)
+            if fwd.WhichOneof("type") == "script_finished":
+                break
+        for m in media:
+            with urllib.request.urlopen(self.base + m.decode(), timeout=self.ws.gettimeout()) as r:
+                r.read()
+        return time.perf_counter() - t0
+
+    def quit(self) -> None:
+        self.ws.close()
+
+
 def load_pages(browser, base: str, stop: threading.Event, counts: list, i: int, timeout: float,
                ready: threading.Barrier) -> None:
-    driver = shots.make_driver(*browser)
+    """Session i loads LOAD_CYCLE's pages one after another until `stop`, counting the loads; `browser`
+    is (chromium, chromedriver) or None for a ProtocolSession."""
+    if browser is None:
+        session = ProtocolSession(base, timeout)
+        load = session.visit
+    else:
+        session = shots.make_driver(*browser)
+        load = lambda path: visit(session, base, path, timeout)  # noqa: E731
     try:
         k = i
         try:
-            visit(driver, base, LOAD_CYCLE[k % len(LOAD_CYCLE)], timeout)  # started and loading before we measure
+            load(LOAD_CYCLE[k % len(LOAD_CYCLE)])  # started and loading before we measure
         finally:
             ready.wait(timeout)
         k += 1
         while not stop.is_set():
             try:
-                visit(driver, base, LOAD_CYCLE[k % len(LOAD_CYCLE)], timeout)
+                load(LOAD_CYCLE[k % len(LOAD_CYCLE)])
                 counts[i] += 1
             except Exception:  # noqa: BLE001 - a load cut short by the stop; the count is what matters
                 pass
             k += 1
     finally:
-        driver.quit()
+        session.quit()
 
 
 def niced_browser(browser: tuple, nice: int, folder: Path) -> tuple:
@@ -373,7 +426,7 @@ def niced_browser(browser: tuple, nice: int, folder: Path) -> tuple:
 
 
 def bench_live(driver, browser, base, log: ServerLog, seconds: float, others: int, timeout: float,
-               others_nice: int = 0) -> None:
+               others_nice: int = 0, others_kind: str = "browser") -> None:
     from selenium.webdriver.common.by import By
 
     print(f"\n## The live Mode-collapse page playing (ring, defaults), {seconds:.0f} s a measure")
@@ -392,7 +445,7 @@ def bench_live(driver, browser, base, log: ServerLog, seconds: float, others: in
           f"training process: {alone_trained[0]:.1f} steps/s ({100 * alone_trained[1]:.0f} % of a core)")
     if others:
         stop, counts = threading.Event(), [0] * others
-        other_browser = niced_browser(browser, others_nice, log.path.parent)
+        other_browser = niced_browser(browser, others_nice, log.path.parent) if others_kind == "browser" else None
         ready = threading.Barrier(others + 1)
         threads = [threading.Thread(target=load_pages, args=(other_browser, base, stop, counts, i, timeout, ready),
                                     daemon=True) for i in range(others)]
@@ -411,7 +464,8 @@ def bench_live(driver, browser, base, log: ServerLog, seconds: float, others: in
         kept = busy[0] / alone[0] if alone[0] else float("nan")
         busy_trained = trained_rate(log.since(t0, what="train"))
         kept_trained = busy_trained[0] / alone_trained[0] if alone_trained[0] else float("nan")
-        niced = f" (their browsers at nice {others_nice})" if others_nice else ""
+        niced = (" (protocol clients: no browser)" if other_browser is None else
+                 f" (their browsers at nice {others_nice})" if others_nice else "")
         print(f"with {others} others loading{niced}: {busy[0]:7.1f} steps/s, {busy[1]:4.1f} updates/s "
               f"({100 * kept:.0f} % of the steps alone); the others finished {loaded} page loads; server: "
               f"{len(frames)} frame runs, median {fmt(med([r['seconds'] for r in frames]))} "
@@ -432,6 +486,9 @@ def main(argv=None) -> int:
     ap.add_argument("--others", type=int, default=4, help="sessions loading pages beside the live page")
     ap.add_argument("--others-nice", type=int, default=0,
                     help="run the other sessions' browsers at this niceness, as if they ran on other machines [0]")
+    ap.add_argument("--others-kind", choices=("browser", "protocol"), default="browser",
+                    help="the other sessions: a Chromium each, or a client of Streamlit's protocol that draws "
+                         "nothing (browsers on other machines) [browser]")
     ap.add_argument("--pages", default="", help="comma-separated page titles to time in the pages part [every page]")
     ap.add_argument("--timeout", type=float, default=240)
     ap.add_argument("--port", type=int, default=None)
@@ -468,7 +525,7 @@ def main(argv=None) -> int:
                                          print("\n(no dSprites β sweep of three or more βs here: no β change)")),
                         "umap": lambda: bench_umap(driver, base, log, checkpoints, args.timeout),
                         "live": lambda: bench_live(driver, browser, base, log, args.live_seconds, args.others,
-                                                   args.timeout, args.others_nice)}
+                                                   args.timeout, args.others_nice, args.others_kind)}
                 for part in PARTS:
                     if part in parts:
                         try:  # one part failing leaves the others' figures

@@ -51,6 +51,17 @@ def factor_info(path: str, version: int, data_name: str, weights_sha256: str | N
     return latent.factor_information(model, dataset(data_name), n=latent.FACTOR_MATRIX_N, seed=latent.FACTOR_MATRIX_SEED)
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def traversal(path: str, version: int, z: tuple, dims: tuple, values: tuple) -> tuple:
+    """(images, the grid as a PNG data URI): kept, so that a class opening the same model at the same
+    sliders decodes it once (90 images of the default grid were the page's largest server cost under load,
+    docs/benchmarks.md)."""
+    model, _ = ui.model_for(path)
+    grid = latent.traverse(model, np.asarray(z, np.float32), dims, values)
+    picture = latent.image_grid(grid, pad=2)
+    return grid, picture.shape[:2], latent.png_data_uri(picture)
+
+
 def mark_beta(fig: go.Figure, beta: float, log_x: bool, largest: float) -> None:
     """A dotted line at the β shown above, its label right beside it. Not add_vline's own label: on a
     log axis plotly places a shape at x but an annotation at log10(x) (plotly.py#2580), which put the
@@ -261,16 +272,15 @@ dims = [d for d in order if f"z{d}" in chosen]  # rows by KL, largest first
 values = np.linspace(-span, span, n_values)
 if dims:
     try:
-        grid = latent.traverse(model, z, dims, values)
-        picture = latent.image_grid(grid, pad=2)
+        grid, (ph, pw), uri = traversal(path, version, tuple(np.asarray(z, np.float32).tolist()), tuple(dims),
+                                        tuple(values.tolist()))
         h, w = grid.shape[-2:]
         cell = latent.auto_upscale(h, w)
         step_y, step_x = h * cell + 2, w * cell + 2
         ticks = [f"z{d} · {kl[d]:.2f} nats" + ("" if stats["active"][d] else " (ignored)") if kl is not None else f"z{d}"
                  for d in dims]
         # the picture as a PNG (tens of KB), not as a z array of every pixel (MBs the browser must parse)
-        fig = go.Figure(go.Image(source=latent.png_data_uri(picture), hoverinfo="skip"))
-        ph, pw = picture.shape[:2]
+        fig = go.Figure(go.Image(source=uri, hoverinfo="skip"))
         fig.update_layout(title="Traversal grid", height=max(260, ph + 80), margin=dict(l=10, r=10, t=40, b=30),
                           yaxis=dict(tickmode="array", tickvals=[2 + step_y * i + step_y / 2 for i in range(len(dims))],
                                      ticktext=ticks, showgrid=False, range=[ph - 0.5, -0.5], scaleanchor="x"),

@@ -33,7 +33,8 @@ from genlab.models import MODELS  # noqa: E402
 from genlab.rejection import drs_summary  # noqa: E402
 
 TICK_S = 0.2  # seconds between frames while playing (≥ 4 a second); the runs train in their own process meanwhile
-CURVES_TICK_S = 1.0  # seconds between redraws of the curves over steps (a measure every 50 steps)
+CURVES_TICK_S = 2.0  # seconds between redraws of the curves over steps (a measure every 50 steps): 3 plotly charts
+# redrawn once a second held the field to ~3 frames a second on two cores (docs/benchmarks.md)
 MAX_STEPS = 20_000  # play pauses itself here
 VIEWS = {"live": "Live training", "ab": "A/B: same seed, two settings", "trained": "Trained checkpoints",
          "labels": "Label histogram (digits)"}
@@ -295,6 +296,17 @@ def field_figure(snap: dict, title: str, height: int = 480) -> go.Figure:
     return square_axes(fig, snap["bounds"])
 
 
+def draw_field(snap: dict, title: str, key: str, playing: bool, height: int = 480) -> None:
+    """The field: while the run plays, a picture drawn in the server (a frame then costs the browser one
+    image, not a plotly chart of 1,000 points and a heatmap: 4 frames a second instead of 2 to 3 on two
+    cores, docs/benchmarks.md); paused, the plotly chart, to hover and zoom."""
+    if playing:
+        st.image(live.field_png(snap, size=height - 60, colours=COLOURS), caption=f"{title}: a picture while it plays "
+                 f"(pause to hover and zoom); background {snap['heatmap']['label']}, blue low to red high")
+    else:
+        st.plotly_chart(field_figure(snap, title, height=height), key=key)
+
+
 HISTORY_PANELS = (("modes_captured", "modes"), ("high_quality", "high quality"), ("reverse_kl", "reverse KL"))
 
 
@@ -536,7 +548,7 @@ def live_view(points: Points, settings: RunSettings, switches: dict) -> None:
     playing = st.session_state.playing
 
     # Two fragments: the figures and the field change with every step, four frames a second; the curves
-    # over steps once a second, which halves what the server and the browser redraw while playing.
+    # over steps every two seconds, which halves what the server and the browser redraw while playing.
     @st.fragment(run_every=TICK_S if playing else None)
     @runlog.timed_fragment("fragment:live", "Mode_collapse")
     def frame():
@@ -545,7 +557,7 @@ def live_view(points: Points, settings: RunSettings, switches: dict) -> None:
         if snap["error"]:
             st.error(snap["error"])
         metric_row(snap)
-        st.plotly_chart(field_figure(snap, live.describe_switches(switches)), key="field_a")
+        draw_field(snap, live.describe_switches(switches), "field_a", playing)
 
     # The samples per mode change only when the metrics are measured (every 50 steps): drawn with the curves.
     @st.fragment(run_every=CURVES_TICK_S if playing else None)
@@ -590,10 +602,10 @@ def ab_view(points: Points, settings: RunSettings, switches_a: dict) -> None:
                 if snap["error"]:
                     st.error(f"{label}: {snap['error']}")
                 metric_row(snap)
-                st.plotly_chart(field_figure(snap, f"{label}: {live.describe_switches(sw)}", height=420),
-                                key=f"field_{label}")
+                draw_field(snap, f"{label}: {live.describe_switches(sw)}", f"field_{label}", st.session_state.playing,
+                           height=420)
 
-    # the curves over steps once a second, as in the single view
+    # the curves over steps every two seconds, as in the single view
     @st.fragment(run_every=CURVES_TICK_S if st.session_state.playing else None)
     @runlog.timed_fragment("fragment:curves", "Mode_collapse")
     def curves():

@@ -150,6 +150,46 @@ def test_snapshot_shapes_and_heat_map_cover_the_data():
     assert critic["heatmap"]["kind"] == "critic"
 
 
+def _field_snap(z, kind="probability", real=((0.0, 0.0),), fake=((0.5, 0.5),)):
+    return {"heatmap": {"x": np.linspace(-1, 1, 60), "y": np.linspace(-1, 1, 60), "z": np.asarray(z, np.float32),
+                        "kind": kind, "label": "D(x)"},
+            "real": np.asarray(real, np.float32), "fake": np.asarray(fake, np.float32), "bounds": (-1.0, 1.0, -1.0, 1.0)}
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+
+
+def test_the_field_picture_puts_each_point_where_the_chart_would_in_the_charts_colours():
+    size, left, top = 200, 44, 8  # the plot's pixels start at (left, top)
+    z = np.zeros((60, 60))
+    z[:, 30:] = 1.0  # D says "real" on the right half only
+    img = _pixels(live.field_png(_field_snap(z, real=((0.0, 0.0),), fake=((0.5, 0.5), (3.0, 3.0))), size=size))
+    assert img.shape == (top + size + 26, left + size + 16, 3)
+    at = lambda x, y: img[top + round((1 - (y + 1) / 2) * size), left + round((x + 1) / 2 * size)]  # noqa: E731
+    assert (at(0.0, 0.0) == [0x1B, 0x9E, 0x77]).all()  # the real point, green
+    assert (at(0.5, 0.5) == [0x7B, 0x32, 0x94]).all()  # the generated one, purple, above and right of it
+    # RdBu reversed at 55 % over white: D = 1 is red, D = 0 blue, as the chart's zmin 0 / zmax 1
+    right, left_half = at(0.8, -0.6), at(-0.8, -0.6)
+    assert right[0] > right[2] + 30 and left_half[2] > left_half[0] + 30
+    assert np.allclose(right, np.array([103, 0, 31]) * 0.55 + 255 * 0.45, atol=2)
+    # each point a disc of 21 pixels; the one outside the axes is clipped, as plotly does, not drawn in the margin
+    assert (img == [0x7B, 0x32, 0x94]).all(axis=-1).sum() == 21
+
+
+def test_the_field_picture_centres_a_critics_scores_on_zero():
+    z = np.full((60, 60), -2.0)
+    z[:, 30:] = 1.0  # a critic: -2 is as low as the map goes, so +1 is only part way to red
+    img = _pixels(live.field_png(_field_snap(z, kind="critic", real=(), fake=()), size=200))
+    low, high = img[8 + 100, 44 + 20], img[8 + 100, 44 + 180]
+    assert np.allclose(low, np.array([5, 48, 97]) * 0.55 + 255 * 0.45, atol=2)  # -max|z|: the blue end
+    assert high[0] > high[2] and not np.allclose(high, np.array([103, 0, 31]) * 0.55 + 255 * 0.45, atol=20)
+
+
 def test_mode_metrics_are_recorded_every_k_steps_on_the_protocol_sample():
     run = live.LiveRun("gan", "grid", live.trick_overrides({}), metric_every=10, batch_size=16)
     run.step(25)

@@ -23,7 +23,7 @@ import torch
 from conftest import run_page
 from streamlit.testing.v1 import AppTest
 
-from genlab import ui
+from genlab import live, ui
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 120  # seconds per script run: the first run of a page imports torch, sklearn, plotly
@@ -196,6 +196,24 @@ def test_traversal_slider_and_beta_change_the_pictures(lab):
     assert at.query_params["beta"] == "4"
 
 
+def test_traversal_grid_is_decoded_once_per_model_and_sliders(lab, monkeypatch):
+    from genlab import latent
+
+    calls = []
+    real = latent.traverse
+    monkeypatch.setattr(latent, "traverse", lambda *a, **k: calls.append(a[2:]) or real(*a, **k))
+    at = open_page("1_Latent_traversal.py", {"seed": "3", "start": "prior"})
+    grid = charts(at)["Traversal grid"]
+    first = len(calls)  # 1, or 0 where an earlier test drew this very grid
+    rerun(at)  # a student opening the same view again: the kept grid, nothing decoded
+    at2 = open_page("1_Latent_traversal.py", {"seed": "3", "start": "prior"})
+    assert len(calls) == first and charts(at)["Traversal grid"] == grid == charts(at2)["Traversal grid"]
+    at.slider(key="span").set_value(2.0)  # new values: decoded once
+    rerun(at)
+    assert len(calls) == first + 1 and list(calls[-1][1]) == pytest.approx(list(np.linspace(-2, 2, 9)))
+    assert charts(at)["Traversal grid"] != grid
+
+
 def test_traversal_query_parameters_set_the_view(lab):
     at = open_page("1_Latent_traversal.py", {"beta": "4", "start": "prior", "seed": "7", "dims": "z0,z2"})
     assert at.select_slider(key="beta").value == 4.0
@@ -315,9 +333,16 @@ def test_mode_collapse_play_advances_and_pause_stops(lab):
         rerun(at)
     played = int(metric(at, "Step"))
     assert played >= 50
+    # while it plays the field is a picture drawn in the server (one image a frame for the browser) ...
+    title = live.describe_switches({"loss": "non-saturating"})  # the default settings
+    pictures = [c for img in at.get("image") for c in img.proto.imgs if "a picture while it plays" in c.caption]
+    assert len(pictures) == 1 and pictures[0].caption.startswith(title) and title not in charts(at)
     at.button(key="play").click()
     rerun(at)
     assert at.button(key="play").label == "▶ Play"
+    # ... and paused, the plotly chart again, to hover and zoom
+    assert title in charts(at) and not any("a picture while it plays" in c.caption
+                                            for img in at.get("image") for c in img.proto.imgs)
     assert not player.running and "player" not in at.session_state
     paused = int(metric(at, "Step"))
     time.sleep(0.5)
