@@ -24,6 +24,17 @@ def _canvas(driver):
     return next((el for el in driver.find_elements(By.CSS_SELECTOR, shots.PLOT) if TITLE in el.text), None)
 
 
+def _wait_canvas(driver, timeout: float = 120):
+    """The canvas once Plotly has drawn it: seconds after the script finished, on a loaded machine (the
+    first chart of a session loads plotly.js), so a fixed pause was not enough."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.25).until(_canvas)
+    except Exception:  # noqa: BLE001 - the assertion below names what is missing, with the server's log
+        return None
+
+
 def _pixel(driver, el, x: float, y: float) -> tuple[int, int]:
     """Offset from the chart's centre (what Selenium's move_to_element_with_offset takes) of data point (x, y)."""
     px, py, w, h = driver.execute_script(
@@ -56,8 +67,7 @@ def test_a_click_and_a_box_on_the_canvas_add_clusters(browser, tmp_path):  # noq
         try:
             driver.get(base + "/Mode_collapse?dataset=draw")
             shots.wait_done(driver, 180)
-            time.sleep(2)  # Plotly draws after the script has finished
-            el = _canvas(driver)
+            el = _wait_canvas(driver)
             assert el is not None, shots.tail(log)
             ActionChains(driver).move_to_element_with_offset(el, *_pixel(driver, el, 2.0, -1.0)).click().perform()
             assert _clusters(driver) == [[2.0, -1.0, 0.2, 200.0]]  # the spread and count of the form
