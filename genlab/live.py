@@ -450,6 +450,7 @@ def field_png(snap: dict, size: int = 440, colours: dict | None = None) -> bytes
     dx, dy = dx[disc], dy[disc]
     for key, colour in (("real", colours["real"]), ("fake", colours["generated"])):
         pts = np.asarray(snap[key], np.float64).reshape(-1, 2)
+        pts = pts[np.isfinite(pts).all(axis=1)]  # a diverged generator's NaNs are not drawn
         a, b = to_px(pts[:, 0], pts[:, 1])
         cols = (np.floor(a)[:, None] + dx).astype(int).ravel()
         rows = (np.floor(b)[:, None] + dy).astype(int).ravel()

@@ -168,7 +168,7 @@ def test_the_field_picture_puts_each_point_where_the_chart_would_in_the_charts_c
     size, left, top = 200, 44, 8  # the plot's pixels start at (left, top)
     z = np.zeros((60, 60))
     z[:, 30:] = 1.0  # D says "real" on the right half only
-    img = _pixels(live.field_png(_field_snap(z, real=((0.0, 0.0),), fake=((0.5, 0.5), (3.0, 3.0))), size=size))
+    img = _pixels(live.field_png(_field_snap(z, real=((0.0, 0.0),), fake=((0.5, 0.5), (3.0, 3.0), (np.nan, 0.3))), size=size))
     assert img.shape == (top + size + 26, left + size + 16, 3)
     at = lambda x, y: img[top + round((1 - (y + 1) / 2) * size), left + round((x + 1) / 2 * size)]  # noqa: E731
     assert (at(0.0, 0.0) == [0x1B, 0x9E, 0x77]).all()  # the real point, green
@@ -177,7 +177,7 @@ def test_the_field_picture_puts_each_point_where_the_chart_would_in_the_charts_c
     right, left_half = at(0.8, -0.6), at(-0.8, -0.6)
     assert right[0] > right[2] + 30 and left_half[2] > left_half[0] + 30
     assert np.allclose(right, np.array([103, 0, 31]) * 0.55 + 255 * 0.45, atol=2)
-    # each point a disc of 21 pixels; the one outside the axes is clipped, as plotly does, not drawn in the margin
+    # each point a disc of 21 pixels; the one outside the axes is clipped, as plotly does, and a NaN is not drawn
     assert (img == [0x7B, 0x32, 0x94]).all(axis=-1).sum() == 21
 
 
