@@ -53,7 +53,7 @@ def factor_info(path: str, version: int, data_name: str, weights_sha256: str | N
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def traversal(path: str, version: int, z: tuple, dims: tuple, values: tuple) -> tuple:
-    """(images, the grid as a PNG data URI): kept, so that a class opening the same model at the same
+    """(images, the grid picture's (height, width), the picture as a PNG data URI): kept, so that a class opening the same model at the same
     sliders decodes it once (90 images of the default grid were the page's largest server cost under load,
     docs/benchmarks.md)."""
     model, _ = ui.model_for(path)

@@ -48,7 +48,7 @@ TRICK_KEYS = {"feature_matching": "fm", "minibatch_discrimination": "mbd", "labe
               "historical_averaging": "hist", "generator_averaging": "ema", "replay": "replay"}
 LRS = ["paper", "1e-4", "2e-4", "5e-4", "1e-3", "2e-3"]
 BATCHES = [32, 64, 128, 256]
-COLOURS = {"real": "#1b9e77", "generated": "#7b3294", "A": "#7b3294", "B": "#e66101"}
+COLOURS = {**live.FIELD_COLOURS, "A": live.FIELD_COLOURS["generated"], "B": "#e66101"}
 CANVAS = (-6.0, 6.0, 0.25)  # the drawing canvas: from, to, spacing of the points you can click
 MAX_DRAWN_POINTS = 20_000
 
@@ -301,7 +301,7 @@ def draw_field(snap: dict, title: str, key: str, playing: bool, height: int = 48
     image, not a plotly chart of 1,000 points and a heatmap: 4 frames a second instead of 2 to 3 on two
     cores, docs/benchmarks.md); paused, the plotly chart, to hover and zoom."""
     if playing:
-        st.image(live.field_png(snap, size=height - 60, colours=COLOURS), caption=f"{title}: a picture while it plays "
+        st.image(live.field_png(snap, size=height - 60), caption=f"{title}: a picture while it plays "
                  f"(pause to hover and zoom); background {snap['heatmap']['label']}, blue low to red high")
     else:
         st.plotly_chart(field_figure(snap, title, height=height), key=key)
