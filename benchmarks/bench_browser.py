@@ -7,6 +7,8 @@ Prints, each beside the server's own measure of its script runs ($GENLAB_TIMING_
   pages  each page's draw time on a warm server, after one visit to every page has warmed it: from a
          click on its sidebar link, and from its link opened afresh (a new session), until the script
          has finished, the charts are drawn and the images loaded;
+  tabs   a click on each tab of Blur vs sharpness until its section is drawn (the first time each
+         runs in the server, and again)
   beta   a β change on Latent traversal (the arrow key on the β slider of the dSprites β sweep),
          each β the first time and again;
   umap   the first UMAP map of a shipped checkpoint on Code space in this server process, and of a
@@ -58,14 +60,14 @@ def _screenshots():
 
 
 shots = _screenshots()
-PARTS = ("pages", "beta", "umap", "live")
+PARTS = ("pages", "tabs", "beta", "umap", "live")
 # every page of the app at its defaults, as a first visit opens it
 PAGE_URLS = [("Home", "/"), ("Latent traversal", "/Latent_traversal"), ("Blur vs sharpness", "/Blur_vs_sharpness"),
              ("Mode collapse", "/Mode_collapse"), ("Code space", "/Code_space"), ("Train", "/Train"),
              ("Study", "/Study")]
 NAV_TITLES = {"Home": "Home", "Latent traversal": "Latent traversal", "Blur vs sharpness": "VAE blur vs GAN sharpness",
               "Mode collapse": "Mode collapse", "Code space": "Code space", "Train": "Train", "Study": "Study"}
-PLOTTED = {"/Latent_traversal", "/Blur_vs_sharpness", "/Mode_collapse", "/Code_space"}
+PLOTTED = {"/Latent_traversal", "/Mode_collapse", "/Code_space"}  # Blur vs sharpness opens on its pictures
 LOAD_CYCLE = ["/", "/Latent_traversal", "/Blur_vs_sharpness", "/Code_space", "/Train", "/Study"]
 
 # Records, in page time (performance.now(), ms), every change of the app's script state, so a run that
@@ -267,6 +269,33 @@ def sweep_group(checkpoints: Path) -> str | None:
     groups = [g for g in traversal_groups(list_checkpoints(checkpoints))
               if g["data"] == "dsprites" and g["sweep"] and not g["study"] and len(g["members"]) > 2]
     return groups[0]["id"] if groups else None
+
+
+# Blur vs sharpness's tabs (each runs only when opened), in the order a class reads them: whether each
+# draws a plotly chart
+BLUR_TABS = [("Sharpness", True), ("Precision and recall", True), ("Nearest real sprite", True),
+             ("One z, two decoders", False), ("Pictures", False)]
+
+
+def bench_tabs(driver, base, log: ServerLog, timeout: float) -> None:
+    """A click on each tab of Blur vs sharpness until its section is drawn, twice round the tabs."""
+    from selenium.webdriver.common.by import By
+
+    print("\n## The tabs of Blur vs sharpness (dSprites): a click until the tab's section is drawn")
+    visit(driver, base, "/Blur_vs_sharpness", timeout)
+    for round_ in ("first time", "again"):
+        cells = []
+        for label, plot in BLUR_TABS:
+            tab = next(e for e in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stTab"]') if e.text.strip() == label)
+            t_action = driver.execute_script(WATCH_STATE)
+            t0 = log.mark()
+            tab.click()
+            seconds = wait_rerun(driver, t_action, timeout)
+            wait_drawn(driver, plot, timeout)
+            drawn = (driver.execute_script("return performance.now()") - t_action) / 1000
+            server = sum(r["seconds"] for r in log.since(t0, what="script"))
+            cells.append(f"{label} {drawn:.2f} s (script done {seconds:.2f} s, server {server:.2f} s)")
+        print(f"{round_:<11} " + "; ".join(cells))
 
 
 def bench_beta(driver, base, log: ServerLog, group: str, timeout: float, changes: int = 4) -> None:
@@ -521,6 +550,7 @@ def main(argv=None) -> int:
                       f"(the visits {time.perf_counter() - t0:.0f} s)")
                 group = sweep_group(checkpoints)
                 runs = {"pages": lambda: bench_pages(driver, base, log, args.repeats, args.timeout, only_pages),
+                        "tabs": lambda: bench_tabs(driver, base, log, args.timeout),
                         "beta": lambda: (bench_beta(driver, base, log, group, args.timeout) if group else
                                          print("\n(no dSprites β sweep of three or more βs here: no β change)")),
                         "umap": lambda: bench_umap(driver, base, log, checkpoints, args.timeout),

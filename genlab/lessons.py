@@ -57,7 +57,7 @@ def lessons_dir() -> Path:
 
 PAGE_PARAMS = {
     "Latent_traversal": ("ckpt", "group", "beta", "train_seed", "step", "start", "index", "seed", "dims"),
-    "Blur_vs_sharpness": ("data", "seed", "n", "ckpts", "space", "pair"),
+    "Blur_vs_sharpness": ("data", "seed", "n", "ckpts", "space", "pair", "section"),
     "Mode_collapse": ("view", "dataset", "seed", "lr", "batch", "loss", "fm", "mbd", "ls", "noise", "ttur", "consensus",
                       "pack", "hist", "ema", "replay", "dsteps", "b_loss", "b_fm", "b_mbd", "b_ls", "b_noise", "b_ttur",
                       "b_consensus", "b_pack", "b_hist", "b_ema", "b_replay", "b_dsteps", "label_data", "clusters"),

@@ -1,8 +1,8 @@
 """VAE blur vs GAN sharpness: real images beside samples and reconstructions, a zoomed crop,
 sharpness measures, power spectra, precision/recall/Fréchet distance, on dSprites each sample's
-nearest real sprite, and one set of latent sliders driving a VAE decoder and a GAN generator.
-Widgets and layout only; the work is in genlab.compare, genlab.latent and
-genlab.metrics.nearest_real."""
+nearest real sprite, and one set of latent sliders driving a VAE decoder and a GAN generator: each
+section a tab of its own, which runs only when open. Widgets and layout only; the work is in
+genlab.compare, genlab.latent and genlab.metrics.nearest_real."""
 
 
 import io
@@ -206,90 +206,99 @@ try:
 except Exception as e:
     ui.show_error(e, "Could not compare these checkpoints")
     st.stop()
+sets = [r["images"] for r in rep["sharpness"]]  # every image set, in the order the charts draw them
+pairs = compare.latent_pairs(cands)  # VAE decoders and GAN generators that take the same z
+pair = qp("pair", 0, int, lo=0, hi=len(pairs) - 1) if pairs else 0
 
-# --------------------------------------------------------------------------- pictures
-st.subheader("Real images, samples and reconstructions")
-blocks = image_blocks(rep)
-# one element for all the grids (they flow four to a row), not a column each: less for the browser to lay out
-st.image(grid_pngs(*key), caption=[c for c, _ in blocks], width=290)
 
-st.subheader("Zoomed crop")
-h, w = data.shape[-2:]
-z1, z2, z3, z4 = st.columns(4)
-idx = z1.slider("Image", 0, len(rep["real"]) - 1, 0, key="crop_img")
-size = z2.slider("Crop size (pixels)", 2, min(h, w), max(2, min(h, w) // 2), key="crop_size")
-top = z3.slider("Top", 0, h - size, min((h - size) // 2, h - size), key="crop_top")
-left = z4.slider("Left", 0, w - size, min((w - size) // 2, w - size), key="crop_left")
-crops = [b for b in blocks if len(b[1]) > idx]
-st.image([latent.zoom_crop(imgs[idx], top, left, size, 160) for _, imgs in crops], caption=[c for c, _ in crops],
-         width=180)
+# --------------------------------------------------------------------------- the sections, one tab each
 
-# --------------------------------------------------------------------------- sharpness
-st.subheader("Sharpness")
-st.caption(f"genlab.metrics.sharpness on {rep['n']} images per set, grey levels in [0, 1]: variance of the 3×3 "
-           "Laplacian, mean Sobel gradient magnitude, and the share of spectral power above a quarter of the "
-           "Nyquist frequency. Higher = sharper; read each number against the real data's.")
-sharp = rep["sharpness"]
-sets = [r["images"] for r in sharp]
-st.dataframe(sharp, hide_index=True, column_config={k: st.column_config.NumberColumn(format="%.4f")
-                                                    for k in sharp[0] if k != "images"})
-# Full-width charts: the image sets' names are long, and a bar chart or a legend squeezed into half
-# the page leaves no room for the plot.
-fig = go.Figure(go.Bar(y=[r["images"] for r in sharp], x=[r["Laplacian variance"] for r in sharp], orientation="h",
-                       error_x=dict(type="data", array=[r["Laplacian variance (std)"] for r in sharp]),
-                       marker_color=[style(r["images"], sets)["color"] for r in sharp]))
-real = sharp[0]["Laplacian variance"]  # the real data's line, as a shape (add_vline costs 40 ms a run)
-fig.update_layout(title=ui.chart_title("Laplacian variance (mean ± std over images)"), xaxis_title="Laplacian variance",
-                  height=110 + 26 * len(sharp), margin=dict(l=10, r=10, t=60, b=10), yaxis_autorange="reversed",
-                  shapes=[dict(type="line", x0=real, x1=real, xref="x", y0=0, y1=1, yref="y domain",
-                               line=dict(dash="dot"))],
-                  annotations=[dict(text="real data", x=real, xref="x", xanchor="left", y=0, yref="y domain",
-                                    yanchor="bottom", showarrow=False)])
-st.plotly_chart(fig, key="laplacian")
-fig = go.Figure()
-for name, (freqs, power) in rep["spectra"].items():
-    look = style(name, sets)
-    fig.add_trace(go.Scatter(x=freqs, y=power, mode="lines", name=name,
-                             line=dict(dash=look["dash"], width=3 if name == "real" else 2, color=look["color"])))
-fig.update_layout(title=ui.chart_title("Radially averaged power spectrum"), xaxis_title="frequency (cycles per pixel)",
-                  yaxis_title="power", yaxis_type="log", height=420, margin=dict(l=10, r=10, t=60, b=10))
-st.plotly_chart(fig, key="spectrum")
 
-# --------------------------------------------------------------------------- quality
-st.subheader("Precision, recall and Fréchet distance")
-fs = rep["feature_space"]
-st.caption(f"Measured in **{fs['name']}** features: {fs['description']}. Precision = share of generated images "
-           "inside the real data's k-nearest-neighbour balls (k = 3; quality), recall = the reverse (coverage); "
-           "'real (held out)' shows the scores of real images against other real images.")
-st.dataframe([{**r, "feature space": fs["name"]} for r in rep["quality"]], hide_index=True,
-             column_config={k: st.column_config.NumberColumn(format="%.3f")
-                            for k in ("precision", "recall", "density", "coverage", "Fréchet distance")})
-fig = go.Figure()
-for r in rep["quality"]:  # one trace per image set: a legend instead of labels piled on each other
-    look = style(r["images"], sets)
-    fig.add_trace(go.Scatter(x=[r["recall"]], y=[r["precision"]], mode="markers", name=r["images"],
-                             marker=dict(size=13, color=look["color"], symbol=look["symbol"]),
-                             hovertemplate=f"{r['images']}<br>recall %{{x:.3f}}, precision %{{y:.3f}}<extra></extra>"))
-fig.update_layout(title=ui.chart_title(f"Precision vs recall ({fs['name']} features)"), xaxis_title="recall",
-                  yaxis_title="precision", xaxis_range=[-0.05, 1.05], yaxis_range=[-0.05, 1.05], height=460,
-                  margin=dict(l=10, r=10, t=60, b=10))
-st.plotly_chart(fig, key="precision_recall")
+def pictures() -> None:
+    """Real images, samples and reconstructions, and a zoomed crop of one image of each set."""
+    st.subheader("Real images, samples and reconstructions")
+    blocks = image_blocks(rep)
+    # one element for all the grids (they flow four to a row), not a column each: less for the browser to lay out
+    st.image(grid_pngs(*key), caption=[c for c, _ in blocks], width=290)
 
-# --------------------------------------------------------------------------- nearest real sprite
-if nearest_real.applies_to(data):
-    st.subheader("Nearest real sprite")
+    st.subheader("Zoomed crop")
+    h, w = data.shape[-2:]
+    z1, z2, z3, z4 = st.columns(4)
+    idx = z1.slider("Image", 0, len(rep["real"]) - 1, 0, key="crop_img")
+    size = z2.slider("Crop size (pixels)", 2, min(h, w), max(2, min(h, w) // 2), key="crop_size")
+    top = z3.slider("Top", 0, h - size, min((h - size) // 2, h - size), key="crop_top")
+    left = z4.slider("Left", 0, w - size, min((w - size) // 2, w - size), key="crop_left")
+    crops = [b for b in blocks if len(b[1]) > idx]
+    st.image([latent.zoom_crop(imgs[idx], top, left, size, 160) for _, imgs in crops], caption=[c for c, _ in crops],
+             width=180)
+
+
+def sharpness() -> None:
+    """The sharpness table, the Laplacian variances and the power spectra."""
+    st.caption(f"genlab.metrics.sharpness on {rep['n']} images per set, grey levels in [0, 1]: variance of the 3×3 "
+               "Laplacian, mean Sobel gradient magnitude, and the share of spectral power above a quarter of the "
+               "Nyquist frequency. Higher = sharper; read each number against the real data's.")
+    sharp = rep["sharpness"]
+    st.dataframe(sharp, hide_index=True, column_config={k: st.column_config.NumberColumn(format="%.4f")
+                                                        for k in sharp[0] if k != "images"})
+    # Full-width charts: the image sets' names are long, and a bar chart or a legend squeezed into half
+    # the page leaves no room for the plot.
+    fig = go.Figure(go.Bar(y=[r["images"] for r in sharp], x=[r["Laplacian variance"] for r in sharp], orientation="h",
+                           error_x=dict(type="data", array=[r["Laplacian variance (std)"] for r in sharp]),
+                           marker_color=[style(r["images"], sets)["color"] for r in sharp]))
+    real = sharp[0]["Laplacian variance"]  # the real data's line, as a shape (add_vline costs 40 ms a run)
+    fig.update_layout(title=ui.chart_title("Laplacian variance (mean ± std over images)"), xaxis_title="Laplacian variance",
+                      height=110 + 26 * len(sharp), margin=dict(l=10, r=10, t=60, b=10), yaxis_autorange="reversed",
+                      shapes=[dict(type="line", x0=real, x1=real, xref="x", y0=0, y1=1, yref="y domain",
+                                   line=dict(dash="dot"))],
+                      annotations=[dict(text="real data", x=real, xref="x", xanchor="left", y=0, yref="y domain",
+                                        yanchor="bottom", showarrow=False)])
+    st.plotly_chart(fig, key="laplacian")
+    fig = go.Figure()
+    for name, (freqs, power) in rep["spectra"].items():
+        look = style(name, sets)
+        fig.add_trace(go.Scatter(x=freqs, y=power, mode="lines", name=name,
+                                 line=dict(dash=look["dash"], width=3 if name == "real" else 2, color=look["color"])))
+    fig.update_layout(title=ui.chart_title("Radially averaged power spectrum"), xaxis_title="frequency (cycles per pixel)",
+                      yaxis_title="power", yaxis_type="log", height=420, margin=dict(l=10, r=10, t=60, b=10))
+    st.plotly_chart(fig, key="spectrum")
+
+
+def quality() -> None:
+    """Precision, recall and Fréchet distance in the chosen feature space."""
+    fs = rep["feature_space"]
+    st.caption(f"Measured in **{fs['name']}** features: {fs['description']}. Precision = share of generated images "
+               "inside the real data's k-nearest-neighbour balls (k = 3; quality), recall = the reverse (coverage); "
+               "'real (held out)' shows the scores of real images against other real images.")
+    st.dataframe([{**r, "feature space": fs["name"]} for r in rep["quality"]], hide_index=True,
+                 column_config={k: st.column_config.NumberColumn(format="%.3f")
+                                for k in ("precision", "recall", "density", "coverage", "Fréchet distance")})
+    fig = go.Figure()
+    for r in rep["quality"]:  # one trace per image set: a legend instead of labels piled on each other
+        look = style(r["images"], sets)
+        fig.add_trace(go.Scatter(x=[r["recall"]], y=[r["precision"]], mode="markers", name=r["images"],
+                                 marker=dict(size=13, color=look["color"], symbol=look["symbol"]),
+                                 hovertemplate=f"{r['images']}<br>recall %{{x:.3f}}, precision %{{y:.3f}}<extra></extra>"))
+    fig.update_layout(title=ui.chart_title(f"Precision vs recall ({fs['name']} features)"), xaxis_title="recall",
+                      yaxis_title="precision", xaxis_range=[-0.05, 1.05], yaxis_range=[-0.05, 1.05], height=460,
+                      margin=dict(l=10, r=10, t=60, b=10))
+    st.plotly_chart(fig, key="precision_recall")
+
+
+def nearest() -> None:
+    """On dSprites: each sample beside its nearest real sprite, and the factors of the nearest sprites."""
     st.caption("dSprites is finite, so every sample has an exact nearest real image: each sample is thresholded at "
                "0.5 and compared by IoU with all 737,280 sprites (genlab.metrics.nearest_real). *Grey* is the same "
                "search on the grey levels, not thresholded (weighted Jaccard, Σ min / Σ max): for a VAE, its mean "
-               "image, whose blur the threshold hides. Below: the first samples shown above, each beside its "
-               "nearest sprite.")
+               "image, whose blur the threshold hides. Below: the first samples of the Pictures tab, each beside "
+               "its nearest sprite.")
     try:
         near = nearest_pairs({name: imgs["samples"][:8] for name, imgs in rep["images"].items()}, seed)
         for name, found in near.items():
             st.markdown(f"**{name}**")
             # one element per checkpoint, not eight columns of one image each: a lighter page for the browser
-            pairs = tuple((np.ascontiguousarray(p, np.float32).tobytes(), np.shape(p)) for p in found["pairs"])
-            st.image(pair_pngs(pairs), width=150,
+            shown = tuple((np.ascontiguousarray(p, np.float32).tobytes(), np.shape(p)) for p in found["pairs"])
+            st.image(pair_pngs(shown), width=150,
                      caption=[f"IoU {iou:.2f} · grey {grey:.2f}" for iou, grey in zip(found["iou"], found["soft_iou"])])
         figs = {names[p]: nearest_figures(p, mtime(p)) for p in chosen}
     except Exception as e:
@@ -308,46 +317,57 @@ if nearest_real.applies_to(data):
                    f"{nearest_real.LIVE_N} (store them with `genlab eval CHECKPOINT --metrics nearest_real`).")
         st.plotly_chart(factors_figure(figs, sets), key="nearest_factors")
 
-# --------------------------------------------------------------------------- one z, two decoders
-st.subheader("One latent code, two decoders")
-pairs = compare.latent_pairs(cands)
-if not pairs:
-    st.info(f"No VAE-family model and GAN on {data_name} share a latent size: train both with the same "
-            "`--latent-dim` (the button on an empty page trains a matching pair).")
-    st.stop()
-labels = [f"{compare.short_name(d)}  ↔  {compare.short_name(g)}" for d, g in pairs]
-k = st.selectbox("Decoder and generator (same z size)", range(len(pairs)), format_func=lambda i: labels[i],
-                 index=qp("pair", 0, int, lo=0, hi=len(pairs) - 1), key="pair")
-QP["pair"] = str(k)
-dec_row, gen_row = pairs[k]
-try:
-    dec_model, gen_model = ui.model_for(dec_row.path)[0], ui.model_for(gen_row.path)[0]
-except Exception as e:
-    ui.show_error(e, "Could not load the pair")
-    st.stop()
-d_z = compare.z_size(dec_row)
-keys = [f"shared_z{i}" for i in range(d_z)]
-for key in keys:
-    st.session_state.setdefault(key, 0.0)
 
-
-def random_z():
-    z = np.random.default_rng().standard_normal(d_z)
-    for key, v in zip(keys, z):
-        st.session_state[key] = float(np.clip(round(v, 2), -3, 3))
-
-
-st.caption("Both networks map the same z ~ N(0, I) to an image: the VAE decoder was trained to reconstruct, "
-           "the GAN generator to fool a discriminator. Move a slider and compare.")
-left_col, right_col = st.columns([2, 3])
-with left_col:
-    st.button("Random z", on_click=random_z)
-    sc = st.columns(2)
-    z = np.array([sc[i % 2].slider(f"z{i}", -3.0, 3.0, step=0.05, key=key) for i, key in enumerate(keys)], np.float32)
-with right_col:
-    i1, i2 = st.columns(2)
+def shared_z() -> None:
+    """One z ~ N(0, I) through a VAE decoder and a GAN generator of the same latent size."""
+    if not pairs:
+        st.info(f"No VAE-family model and GAN on {data_name} share a latent size: train both with the same "
+                "`--latent-dim` (the button on an empty page trains a matching pair).")
+        st.stop()
+    labels = [f"{compare.short_name(d)}  ↔  {compare.short_name(g)}" for d, g in pairs]
+    k = st.selectbox("Decoder and generator (same z size)", range(len(pairs)), format_func=lambda i: labels[i],
+                     index=pair, key="pair")
+    QP["pair"] = str(k)
+    dec_row, gen_row = pairs[k]
     try:
-        i1.image(latent.to_display(latent.decode_codes(dec_model, z)[0], 256), caption=compare.short_name(dec_row))
-        i2.image(latent.to_display(latent.decode_codes(gen_model, z)[0], 256), caption=compare.short_name(gen_row))
+        dec_model, gen_model = ui.model_for(dec_row.path)[0], ui.model_for(gen_row.path)[0]
     except Exception as e:
-        ui.show_error(e, "Could not decode")
+        ui.show_error(e, "Could not load the pair")
+        st.stop()
+    d_z = compare.z_size(dec_row)
+    keys = [f"shared_z{i}" for i in range(d_z)]
+    for key in keys:
+        st.session_state.setdefault(key, 0.0)
+
+    def random_z():
+        z = np.random.default_rng().standard_normal(d_z)
+        for key, v in zip(keys, z):
+            st.session_state[key] = float(np.clip(round(v, 2), -3, 3))
+
+    st.caption("Both networks map the same z ~ N(0, I) to an image: the VAE decoder was trained to reconstruct, "
+               "the GAN generator to fool a discriminator. Move a slider and compare.")
+    left_col, right_col = st.columns([2, 3])
+    with left_col:
+        st.button("Random z", on_click=random_z)
+        sc = st.columns(2)
+        z = np.array([sc[i % 2].slider(f"z{i}", -3.0, 3.0, step=0.05, key=key) for i, key in enumerate(keys)], np.float32)
+    with right_col:
+        i1, i2 = st.columns(2)
+        try:
+            i1.image(latent.to_display(latent.decode_codes(dec_model, z)[0], 256), caption=compare.short_name(dec_row))
+            i2.image(latent.to_display(latent.decode_codes(gen_model, z)[0], 256), caption=compare.short_name(gen_row))
+        except Exception as e:
+            ui.show_error(e, "Could not decode")
+
+
+# Only the open tab runs and reaches the browser: a first visit draws the pictures alone (about a
+# third of the whole page's time in the browser, which plotly's charts and the tables took), and
+# each other section is computed when its tab is opened. The open tab is in the link (?section=).
+SECTIONS = {"Pictures": pictures, "Sharpness": sharpness, "Precision and recall": quality,
+            "Nearest real sprite": nearest, "One z, two decoders": shared_z}
+shown = [s for s in SECTIONS if s != "Nearest real sprite" or nearest_real.applies_to(data)]
+qp("section", shown[0], choices=shown)  # a tab this dataset lacks is named with the link's other ignored parameters
+for label, tab in zip(shown, st.tabs(shown, key="section", bind="query-params")):
+    if tab.open:
+        with tab:
+            SECTIONS[label]()

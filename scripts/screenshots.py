@@ -57,7 +57,7 @@ class Page:
 PAGES = [
     Page("home", "/", plot=False, title="genlab: a lab for deep generative models"),
     Page("latent_traversal", "/Latent_traversal", plot=True, title="Latent traversal"),
-    Page("blur_vs_sharpness", "/Blur_vs_sharpness", plot=True, query="n=200", title="VAE blur vs GAN sharpness"),
+    Page("blur_vs_sharpness", "/Blur_vs_sharpness", plot=False, query="n=200", title="VAE blur vs GAN sharpness"),
     Page("mode_collapse", "/Mode_collapse", plot=True, steps=500, title="Mode collapse"),
     Page("code_space", "/Code_space", plot=True, title="Code space"),
     Page("train", "/Train", plot=False, title="Train"),

@@ -282,8 +282,8 @@ def test_the_blur_page_shows_each_sample_beside_its_nearest_sprite_and_the_facto
     st.cache_data.clear()
     st.cache_resource.clear()
 
-    at = open_page("2_Blur_vs_sharpness.py", {"n": "100", "data": "dsprites"})
-    assert "Nearest real sprite" in [s.value for s in at.subheader]
+    at = open_page("2_Blur_vs_sharpness.py", {"n": "100", "data": "dsprites", "section": "Nearest real sprite"})
+    assert "Nearest real sprite" in [t.label for t in at.tabs]
     captions = [c for im in at.image for c in im.captions if c.startswith("IoU ")]
     assert len(captions) == 16  # the first 8 samples of each checkpoint
     for c in captions:  # "IoU 0.42 · grey 0.31"
@@ -305,13 +305,15 @@ def test_the_blur_page_shows_each_sample_beside_its_nearest_sprite_and_the_facto
     stem = root / "checkpoints" / "bvae-b1" / "model"
     stored = evaluate_checkpoint(stem, metrics=["nearest_real"], fast=True, device="cpu")["metrics"]
     st.cache_data.clear()
-    at = open_page("2_Blur_vs_sharpness.py", {"n": "100", "data": "dsprites"})
+    at = open_page("2_Blur_vs_sharpness.py", {"n": "100", "data": "dsprites", "section": "Nearest real sprite"})
     table = at.dataframe[-1].value.set_index("checkpoint")
     assert table.loc["beta-vae: bvae-b1", "figures"] == "stored by genlab eval"
     assert table.loc["beta-vae: bvae-b1", "KL shape"] == pytest.approx(stored["nearest_real_kl_shape"])
     assert table.loc["gan: gan-dsprites", "figures"] == "measured now"
 
-    # digits are not dSprites: no nearest-real view
+    # digits are not dSprites: no nearest-real tab, and a link that asks for it opens the first tab
     at.selectbox(key="data").set_value("digits")
     rerun(at)
-    assert "Nearest real sprite" not in [s.value for s in at.subheader]
+    assert "Nearest real sprite" not in [t.label for t in at.tabs]
+    assert not [c for im in at.image for c in im.captions if c.startswith("IoU ")]
+    assert "real data" in [c for im in at.image for c in im.captions]

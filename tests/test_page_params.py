@@ -170,15 +170,19 @@ def test_traversal_seed_and_step_of_a_study_and_a_timeline(seeds_lab, monkeypatc
 
 
 def test_blur_links_with_bad_seed_n_and_data_draw_the_comparison(lab):
-    at = open_page("2_Blur_vs_sharpness.py", {"seed": "99999999", "n": "abc", "data": "nope"})
+    at = open_page("2_Blur_vs_sharpness.py", {"seed": "99999999", "n": "abc", "data": "nope", "section": "Sharpness"})
     assert "Laplacian variance (mean ± std over images)" in charts(at)
     assert at.number_input(key="seed").value == 0 and at.select_slider(key="n").value == 500
     note = ignored(at)
     assert "seed=99999999 (must be 0–10,000)" in note and "n=abc (not a number)" in note
     assert "data=nope (must be one of dsprites, digits)" in note
-    at = open_page("2_Blur_vs_sharpness.py", {"seed": "-1"})
+    at = open_page("2_Blur_vs_sharpness.py", {"seed": "-1", "section": "Sharpness"})
     assert "Laplacian variance (mean ± std over images)" in charts(at)
     assert ignored(at) == "Ignored in the link: seed=-1 (must be 0–10,000)"
+    # a tab that is not there: the first tab, and the link's section named
+    at = open_page("2_Blur_vs_sharpness.py", {"section": "Sharpnes"})
+    assert "real data" in [c for im in at.image for c in im.captions] and not charts(at)
+    assert ignored(at).startswith("Ignored in the link: section=Sharpnes (must be one of Pictures, Sharpness")
 
 
 def test_other_pages_name_what_they_used_to_drop_silently(lab):
@@ -216,7 +220,8 @@ def test_train_loads_no_run_through_a_path(lab, monkeypatch, tmp_path):
 PAGES = {  # page: (its parameters, those read whatever the others hold: each must be named)
     "1_Latent_traversal.py": (["ckpt", "group", "beta", "train_seed", "step", "start", "index", "seed", "dims"],
                               ["ckpt", "group", "start", "index"]),
-    "2_Blur_vs_sharpness.py": (["data", "seed", "n", "ckpts", "space", "pair"], ["data", "seed", "n", "space", "pair"]),
+    "2_Blur_vs_sharpness.py": (["data", "seed", "n", "ckpts", "space", "pair", "section"],
+                               ["data", "seed", "n", "space", "pair", "section"]),
     "3_Mode_collapse.py": (["view", "dataset", "loss", "seed", "lr", "batch", "fm", "mbd", "ls", "noise", "ttur",
                             "consensus", "pack", "hist", "ema", "dsteps", "per_click"],
                            ["view", "dataset", "loss", "seed", "lr", "batch", "fm", "mbd", "ls", "noise", "ttur",
@@ -229,7 +234,7 @@ PAGES = {  # page: (its parameters, those read whatever the others hold: each mu
 }
 DRAWN = {  # what each page must still draw
     "1_Latent_traversal.py": lambda at: "Traversal grid" in charts(at),
-    "2_Blur_vs_sharpness.py": lambda at: "Radially averaged power spectrum" in charts(at),
+    "2_Blur_vs_sharpness.py": lambda at: "real data" in [c for im in at.image for c in im.captions],  # the first tab
     "3_Mode_collapse.py": lambda at: len(at.get("plotly_chart")) >= 3,
     "4_Code_space.py": lambda at: len(at.get("plotly_chart")) == 1 and len(at.image) >= 1,
     "5_Train.py": lambda at: at.button(key="train_start") is not None,

@@ -238,42 +238,63 @@ def test_traversal_without_image_checkpoints_says_how_to_get_one(lab, monkeypatc
 # --------------------------------------------------------------------------- 2 blur vs sharpness
 
 
-def test_blur_page_compares_and_the_shared_z_drives_both_decoders(lab):
+def test_blur_page_opens_each_section_in_its_own_tab_and_the_shared_z_drives_both_decoders(lab):
     at = open_page("2_Blur_vs_sharpness.py", {"n": "100"})  # 100 images measured keeps it quick
     assert at.select_slider(key="n").value == 100
     assert at.selectbox(key="data").value == "dsprites"  # the dataset with the most checkpoints
     assert sorted(Path(p).parent.name for p in at.multiselect(key="ckpts:dsprites").value) == ["bvae-b1", "gan-dsprites"]
+    assert [t.label for t in at.tabs] == ["Pictures", "Sharpness", "Precision and recall", "Nearest real sprite",
+                                          "One z, two decoders"]
     caps = by_caption(at)
     assert {"real data", "beta-vae: bvae-b1: samples", "gan: gan-dsprites: samples"} <= set(caps)
-    figs = charts(at)
+    # only the open tab runs: a first visit sends the pictures and the crop, and no chart or table
+    assert not at.get("plotly_chart") and not at.dataframe
+    assert at.slider(key="crop_img") is not None
+
+    def open_tab(label: str) -> dict:  # as a click on the tab does: its state, and the link's ?section=
+        at.session_state["section"] = at.query_params["section"] = label
+        rerun(at)
+        assert ("real data" in by_caption(at)) == (label == "Pictures"), f"the pictures under {label}?"
+        return charts(at)
+
+    figs = open_tab("Sharpness")
+    assert set(figs) == {"Laplacian variance (mean ± std over images)", "Radially averaged power spectrum"}
     assert len(figs["Radially averaged power spectrum"]) == 4  # real, VAE samples, VAE recons, GAN samples
+    assert [d.value.columns[0] for d in at.dataframe] == ["images"] and len(at.dataframe[0].value) == 4
+    figs.update(open_tab("Precision and recall"))
     pr = figs["Precision vs recall (random projection features)"]  # one trace per image set, named in the legend
     assert [t["name"] for t in pr] == ["real (held out)", "beta-vae: bvae-b1: samples",
                                        "beta-vae: bvae-b1: reconstructions", "gan: gan-dsprites: samples"]
+    assert "Radially averaged power spectrum" not in charts(at)
     # a checkpoint's samples and reconstructions share its colour, in every chart
     assert pr[1]["marker"]["color"] == pr[2]["marker"]["color"] != pr[3]["marker"]["color"]
     spectra = {t["name"]: t["line"] for t in figs["Radially averaged power spectrum"]}
     assert spectra["beta-vae: bvae-b1: reconstructions"]["color"] == pr[1]["marker"]["color"]
     bars = figs["Laplacian variance (mean ± std over images)"][0]
     assert list(bars["y"])[0] == "real" and bars["marker"]["color"][3] == pr[3]["marker"]["color"]
-    decoders = ["beta-vae: bvae-b1", "gan: gan-dsprites"]  # one z, two decoders
-    assert set(decoders) <= set(caps), caps
 
+    open_tab("One z, two decoders")
+    caps = by_caption(at)
+    decoders = ["beta-vae: bvae-b1", "gan: gan-dsprites"]  # one z, two decoders
+    assert set(decoders) == set(caps), caps
     at.slider(key="shared_z0").set_value(2.0)
     rerun(at)
     new = by_caption(at)
     for c in decoders:
         assert new[c] != caps[c], f"{c} did not follow the z slider"
-    assert new["real data"] == caps["real data"]
 
-    # switching dataset picks that dataset's line-up and redraws everything on digits
+    # switching dataset picks that dataset's line-up and redraws the open tab on digits; digits have no
+    # nearest-real tab
+    at.session_state["section"] = at.query_params["section"] = "Sharpness"
     at.selectbox(key="data").set_value("digits")
     rerun(at)
     assert not at.info, texts(at.info)
     assert sorted(Path(p).parent.name for p in at.multiselect(key="ckpts:digits").value) == ["gan-digits", "vae-digits"]
-    assert {"vae: vae-digits: samples", "gan: gan-digits: samples"} <= set(by_caption(at))
     assert at.query_params["data"] == "digits"
+    assert "Nearest real sprite" not in [t.label for t in at.tabs]
     assert charts(at)["Radially averaged power spectrum"] != figs["Radially averaged power spectrum"]
+    open_tab("Pictures")
+    assert {"vae: vae-digits: samples", "gan: gan-digits: samples"} <= set(by_caption(at))
 
 
 def test_blur_page_without_image_checkpoints_says_how_to_get_one(lab, monkeypatch, tmp_path):

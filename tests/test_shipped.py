@@ -77,12 +77,13 @@ def test_the_shipped_folder_stays_small():
 
 
 PAGES = [("app.py", {}), ("1_Latent_traversal.py", {}), ("2_Blur_vs_sharpness.py", {}),
+         *[("2_Blur_vs_sharpness.py", {"section": s}) for s in ("Sharpness", "Precision and recall", "One z, two decoders")],
          ("3_Mode_collapse.py", {"view": "labels"}), ("3_Mode_collapse.py", {"view": "trained", "dataset": "grid"}),
          ("3_Mode_collapse.py", {"view": "trained", "dataset": "ring"}), ("4_Code_space.py", {"n": "500"}),
          ("5_Train.py", {}), ("7_VAE_failure_modes.py", {}), ("10_GAN_applications.py", {})]
 
 
-@pytest.mark.parametrize("page,query", PAGES, ids=[f"{p}{'-' + q.get('view', '') + q.get('dataset', '') if q.get('view') else ''}"
+@pytest.mark.parametrize("page,query", PAGES, ids=[p + "".join(f"-{v}" for k, v in q.items() if k != "n")
                                                     for p, q in PAGES])
 def test_every_page_opens_on_the_shipped_checkpoints(page, query, monkeypatch, tmp_path):
     monkeypatch.setenv("GENLAB_CHECKPOINTS", str(ROOT / "checkpoints"))
@@ -97,6 +98,9 @@ def test_every_page_opens_on_the_shipped_checkpoints(page, query, monkeypatch, t
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, " ".join(e.value for e in at.error)
     assert not [i.value for i in at.info if "no checkpoint" in i.value.lower()]
+    drawn = {"Sharpness": (2, 0), "Precision and recall": (1, 0), "One z, two decoders": (0, 2)}  # charts, images
+    if query.get("section") in drawn:  # the Blur page's tab in the link is the one drawn
+        assert (len(at.get("plotly_chart")), len(at.image)) == drawn[query["section"]]
     if query.get("view") == "labels":  # the shipped digits classifier labels the shipped digits models
         assert not at.info, " ".join(i.value for i in at.info)
         (chart,) = at.get("plotly_chart")
