@@ -270,7 +270,11 @@ def test_genlab_eval_stores_the_figures_and_the_results_table_shows_them(tmp_pat
 def test_the_blur_page_shows_each_sample_beside_its_nearest_sprite_and_the_factor_histograms(
         index, tmp_path_factory, monkeypatch):
     import streamlit as st
-    from test_pages import charts, make_tiny_lab, open_page, rerun, values
+    from conftest import run_page
+    from test_pages import ROOT, charts, make_tiny_lab, rerun, values
+
+    def open_page(name, query):  # the first run measures two checkpoints on 300 samples each: more than
+        return run_page(ROOT / "pages" / name, query, 300)  # test_pages' 120 s on a busy 2-core machine
 
     from genlab.evaluate import evaluate_checkpoint
 
