@@ -56,7 +56,7 @@ def lessons_dir() -> Path:
 # (the pages key some widgets per checkpoint, e.g. "train_seed|<family>|<β>").
 
 PAGE_PARAMS = {
-    "Latent_traversal": ("ckpt", "group", "beta", "train_seed", "step", "start", "index", "seed", "dims"),
+    "Latent_traversal": ("ckpt", "group", "beta", "train_seed", "step", "start", "index", "seed", "dims", "section"),
     "Blur_vs_sharpness": ("data", "seed", "n", "ckpts", "space", "pair", "section"),
     "Mode_collapse": ("view", "dataset", "seed", "lr", "batch", "loss", "fm", "mbd", "ls", "noise", "ttur", "consensus",
                       "pack", "hist", "ema", "replay", "dsteps", "b_loss", "b_fm", "b_mbd", "b_ls", "b_noise", "b_ttur",

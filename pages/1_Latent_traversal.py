@@ -1,5 +1,6 @@
 """Latent traversal: β sweeps, one slider per latent dimension, traversal grids, KL per dimension,
-disentanglement scores against β. Widgets and layout only; the work is in genlab.latent and
+the factor matrix and disentanglement scores against β (those two sections tabs of their own, which
+run only when open). Widgets and layout only; the work is in genlab.latent and
 genlab.compare."""
 
 import dataclasses
@@ -183,143 +184,146 @@ if model.has_encoder and data is not None:
 d_z = model.z_dim
 order = list(stats["order"]) if stats else list(range(d_z))
 
-# --------------------------------------------------------------------------- starting code and sliders
-st.subheader("Move one latent dimension at a time")
-can_encode = stats is not None
-sources = ["a real image", "the prior"] if can_encode else ["the prior"]
-src_default = ("the prior" if qp("start", "image", choices=["image", "prior"]) == "prior" or not can_encode
-               else "a real image")
-ctrl = st.container()
-with ctrl:
-    source = st.radio("Start from", sources, index=sources.index(src_default), horizontal=True, key="start")
-    QP["start"] = "image" if source == "a real image" else "prior"
-    if source == "a real image":
-        n_data = len(data)
 
-        def random_index():
-            st.session_state["index"] = int(np.random.default_rng().integers(n_data))
+def traversal_tab() -> None:
+    """Sliders from a starting code, the traversal grid and the KL of each dimension."""
+    # --------------------------------------------------------------------------- starting code and sliders
+    st.subheader("Move one latent dimension at a time")
+    can_encode = stats is not None
+    sources = ["a real image", "the prior"] if can_encode else ["the prior"]
+    src_default = ("the prior" if qp("start", "image", choices=["image", "prior"]) == "prior" or not can_encode
+                   else "a real image")
+    ctrl = st.container()
+    with ctrl:
+        source = st.radio("Start from", sources, index=sources.index(src_default), horizontal=True, key="start")
+        QP["start"] = "image" if source == "a real image" else "prior"
+        if source == "a real image":
+            n_data = len(data)
 
-        c1, c2 = st.columns([3, 2])
-        if "index" not in st.session_state:
-            st.session_state["index"] = qp("index", 0, int, lo=0, hi=n_data - 1)
-        index = c1.number_input("Image index", 0, n_data - 1, step=1, key="index")
-        c2.button("Random image", on_click=random_index)
-        QP["index"] = str(index)
+            def random_index():
+                st.session_state["index"] = int(np.random.default_rng().integers(n_data))
+
+            c1, c2 = st.columns([3, 2])
+            if "index" not in st.session_state:
+                st.session_state["index"] = qp("index", 0, int, lo=0, hi=n_data - 1)
+            index = c1.number_input("Image index", 0, n_data - 1, step=1, key="index")
+            c2.button("Random image", on_click=random_index)
+            QP["index"] = str(index)
+            try:
+                x0, z0 = start_code(path, version, row.data, int(index))
+            except Exception as e:
+                ui.show_error(e, "Could not encode that image")
+                st.stop()
+            token = f"{path}|i{index}"
+        else:
+            seed = st.number_input("Prior seed", 0, 10_000, value=qp("seed", 0, int, lo=0, hi=10_000), step=1, key="seed")
+            QP["seed"] = str(seed)
+            x0, z0 = None, latent.prior_overlay(model, 1, seed=int(seed))[0]
+            token = f"{path}|s{seed}"
+    kl = stats["kl_per_dim"] if stats else None
+
+
+    @st.fragment
+    def slider_panel():
+        """Sliders and the decoded image: a slider change reruns only this fragment (one decode),
+        not the grid and charts below, so the picture follows the hand."""
+        z = np.array(z0, dtype=np.float32)
+        ctrl2, view2 = st.columns([2, 3])  # a fragment draws only into containers it creates
+        with ctrl2:
+            scols = st.columns(2)
+            for j, d in enumerate(order):
+                lab = f"z{d}" + (f" · KL {kl[d]:.2f} nats" if kl is not None else "")
+                z[d] = scols[j % 2].slider(lab, -4.0, 4.0, float(np.clip(z0[d], -4, 4)), 0.05, key=f"z{d}|{token}")
+            st.button("Redraw the grid around these values", key="redraw",
+                      help="The traversal grid below is drawn around the slider values of the last full update.")
+        with view2:
+            cols = st.columns(2)
+            if x0 is not None:
+                cols[0].image(latent.to_display(x0, 224), caption=f"image {index}")
+            try:
+                cols[1].image(latent.to_display(latent.decode_codes(model, z)[0], 224), caption="decoded from the sliders")
+            except Exception as e:
+                ui.show_error(e, "Could not decode")
+        return z
+
+
+    z = slider_panel()
+    if row.data == "dsprites":
+        st.caption(
+            "**Why a small square can come back as a round blob.** The smallest dSprites shapes are about 9 × 9 "
+            "pixels of the 64 × 64 image, so a small square, ellipse and heart differ in a few dozen pixels only. "
+            "Telling them apart buys the decoder little reconstruction, while a latent that holds shape costs KL "
+            "(weighted by β), so these models learn shape last, or not at all; without it the decoder draws what "
+            "suits every shape at that place and size: a rounded blob. Large sprites (up to 19 × 19) keep their "
+            "corners better, and the Factor matrix tab shows how little of *shape* any latent holds.")
+
+    # --------------------------------------------------------------------------- traversal grid
+    st.subheader("Traversal grid")
+    st.caption("Each row sweeps one dimension from −span to +span while the others keep the slider values; "
+               "rows are sorted by KL, largest first. A disentangled model changes one factor per row.")
+    g1, g2, g3 = st.columns(3)
+    span = g1.slider("Span (standard deviations)", 1.0, 4.0, 3.0, 0.5, key="span")
+    n_values = g2.slider("Values per row", 5, 13, 9, 2, key="n_values")
+    all_dims = [f"z{d}" for d in order]
+    want_dims = ui.url_list("dims", all_dims[:10], all_dims, what="a dimension of this model")
+    # The chips in the grid's order (KL, largest first): after a β change re-sorts the grid, the chips
+    # follow, keeping the same dimensions picked.
+    kept = st.session_state.get("dims", want_dims)
+    st.session_state["dims"] = [d for d in all_dims if d in kept]
+    chosen = g3.multiselect("Dimensions", all_dims, key="dims")
+    QP["dims"] = ",".join(chosen)
+    dims = [d for d in order if f"z{d}" in chosen]  # rows by KL, largest first
+    values = np.linspace(-span, span, n_values)
+    if dims:
         try:
-            x0, z0 = start_code(path, version, row.data, int(index))
+            grid, (ph, pw), uri = traversal(path, version, tuple(np.asarray(z, np.float32).tolist()), tuple(dims),
+                                            tuple(values.tolist()))
+            h, w = grid.shape[-2:]
+            cell = latent.auto_upscale(h, w)
+            step_y, step_x = h * cell + 2, w * cell + 2
+            ticks = [f"z{d} · {kl[d]:.2f} nats" + ("" if stats["active"][d] else " (ignored)") if kl is not None else f"z{d}"
+                     for d in dims]
+            # the picture as a PNG (tens of KB), not as a z array of every pixel (MBs the browser must parse)
+            fig = go.Figure(go.Image(source=uri, hoverinfo="skip"))
+            fig.update_layout(title="Traversal grid", height=max(260, ph + 80), margin=dict(l=10, r=10, t=40, b=30),
+                              yaxis=dict(tickmode="array", tickvals=[2 + step_y * i + step_y / 2 for i in range(len(dims))],
+                                         ticktext=ticks, showgrid=False, range=[ph - 0.5, -0.5], scaleanchor="x"),
+                              xaxis=dict(tickmode="array", tickvals=[2 + step_x * i + step_x / 2 for i in range(len(values))],
+                                         ticktext=[f"{v:+.1f}" for v in values], showgrid=False, side="bottom",
+                                         range=[-0.5, pw - 0.5], constrain="domain"))
+            st.plotly_chart(fig, key="grid")
+            dl1, dl2 = st.columns(2)
+            stem = Path(path).parent.name or "model"
+            # callables: the PNG and GIF are only encoded when a download is asked for
+            dl1.download_button("Download grid (PNG)", lambda g=grid: latent.grid_png_bytes(g), f"traversal-{stem}.png",
+                                "image/png")
+            dl2.download_button("Download animation (GIF: one frame per value, all dimensions side by side)",
+                                lambda g=grid: latent.grid_gif_bytes(g.swapaxes(0, 1), duration_ms=150),
+                                f"traversal-{stem}.gif", "image/gif")
         except Exception as e:
-            ui.show_error(e, "Could not encode that image")
-            st.stop()
-        token = f"{path}|i{index}"
+            ui.show_error(e, "Could not draw the traversal")
+
+    # --------------------------------------------------------------------------- KL per dimension
+    st.subheader("KL per dimension")
+    if stats is None:
+        st.caption("This model has no encoder (or no data), so it has no q(z|x) and no KL per dimension; "
+                   "its rows above are in index order.")
     else:
-        seed = st.number_input("Prior seed", 0, 10_000, value=qp("seed", 0, int, lo=0, hi=10_000), step=1, key="seed")
-        QP["seed"] = str(seed)
-        x0, z0 = None, latent.prior_overlay(model, 1, seed=int(seed))[0]
-        token = f"{path}|s{seed}"
-kl = stats["kl_per_dim"] if stats else None
+        thr = stats["threshold"]
+        st.caption(f"Mean KL(q(z_i|x) ‖ N(0, 1)) over 256 fixed images. A dimension counts as **active** above "
+                   f"{thr:g} nats: an ignored dimension copies the prior and sits near 0, one that encodes a factor "
+                   f"carries about a nat or more. {int(stats['active'].sum())} of {d_z} dimensions are active.")
+        fig = go.Figure(go.Bar(x=[f"z{d}" for d in range(d_z)], y=stats["kl_per_dim"],
+                               marker_color=["#d62728" if a else "#bbbbbb" for a in stats["active"]],
+                               hovertemplate="%{x}: %{y:.3f} nats<extra></extra>"))
+        fig.add_hline(y=thr, line_dash="dot", annotation_text=f"active above {thr:g} nats")
+        fig.update_layout(title=f"KL per dimension (β = {member['beta']:g})" if member["beta"] is not None else "KL per dimension",
+                          yaxis_title="KL (nats)", height=320, margin=dict(l=10, r=10, t=40, b=10))
+        st.plotly_chart(fig, key="kl")
 
 
-@st.fragment
-def slider_panel():
-    """Sliders and the decoded image: a slider change reruns only this fragment (one decode),
-    not the grid and charts below, so the picture follows the hand."""
-    z = np.array(z0, dtype=np.float32)
-    ctrl2, view2 = st.columns([2, 3])  # a fragment draws only into containers it creates
-    with ctrl2:
-        scols = st.columns(2)
-        for j, d in enumerate(order):
-            lab = f"z{d}" + (f" · KL {kl[d]:.2f} nats" if kl is not None else "")
-            z[d] = scols[j % 2].slider(lab, -4.0, 4.0, float(np.clip(z0[d], -4, 4)), 0.05, key=f"z{d}|{token}")
-        st.button("Redraw the grid around these values", key="redraw",
-                  help="The traversal grid below is drawn around the slider values of the last full update.")
-    with view2:
-        cols = st.columns(2)
-        if x0 is not None:
-            cols[0].image(latent.to_display(x0, 224), caption=f"image {index}")
-        try:
-            cols[1].image(latent.to_display(latent.decode_codes(model, z)[0], 224), caption="decoded from the sliders")
-        except Exception as e:
-            ui.show_error(e, "Could not decode")
-    return z
-
-
-z = slider_panel()
-if row.data == "dsprites":
-    st.caption(
-        "**Why a small square can come back as a round blob.** The smallest dSprites shapes are about 9 × 9 "
-        "pixels of the 64 × 64 image, so a small square, ellipse and heart differ in a few dozen pixels only. "
-        "Telling them apart buys the decoder little reconstruction, while a latent that holds shape costs KL "
-        "(weighted by β), so these models learn shape last, or not at all; without it the decoder draws what "
-        "suits every shape at that place and size: a rounded blob. Large sprites (up to 19 × 19) keep their "
-        "corners better, and the factor matrix below shows how little of *shape* any latent holds.")
-
-# --------------------------------------------------------------------------- traversal grid
-st.subheader("Traversal grid")
-st.caption("Each row sweeps one dimension from −span to +span while the others keep the slider values; "
-           "rows are sorted by KL, largest first. A disentangled model changes one factor per row.")
-g1, g2, g3 = st.columns(3)
-span = g1.slider("Span (standard deviations)", 1.0, 4.0, 3.0, 0.5, key="span")
-n_values = g2.slider("Values per row", 5, 13, 9, 2, key="n_values")
-all_dims = [f"z{d}" for d in order]
-want_dims = ui.url_list("dims", all_dims[:10], all_dims, what="a dimension of this model")
-# The chips in the grid's order (KL, largest first): after a β change re-sorts the grid, the chips
-# follow, keeping the same dimensions picked.
-kept = st.session_state.get("dims", want_dims)
-st.session_state["dims"] = [d for d in all_dims if d in kept]
-chosen = g3.multiselect("Dimensions", all_dims, key="dims")
-QP["dims"] = ",".join(chosen)
-dims = [d for d in order if f"z{d}" in chosen]  # rows by KL, largest first
-values = np.linspace(-span, span, n_values)
-if dims:
-    try:
-        grid, (ph, pw), uri = traversal(path, version, tuple(np.asarray(z, np.float32).tolist()), tuple(dims),
-                                        tuple(values.tolist()))
-        h, w = grid.shape[-2:]
-        cell = latent.auto_upscale(h, w)
-        step_y, step_x = h * cell + 2, w * cell + 2
-        ticks = [f"z{d} · {kl[d]:.2f} nats" + ("" if stats["active"][d] else " (ignored)") if kl is not None else f"z{d}"
-                 for d in dims]
-        # the picture as a PNG (tens of KB), not as a z array of every pixel (MBs the browser must parse)
-        fig = go.Figure(go.Image(source=uri, hoverinfo="skip"))
-        fig.update_layout(title="Traversal grid", height=max(260, ph + 80), margin=dict(l=10, r=10, t=40, b=30),
-                          yaxis=dict(tickmode="array", tickvals=[2 + step_y * i + step_y / 2 for i in range(len(dims))],
-                                     ticktext=ticks, showgrid=False, range=[ph - 0.5, -0.5], scaleanchor="x"),
-                          xaxis=dict(tickmode="array", tickvals=[2 + step_x * i + step_x / 2 for i in range(len(values))],
-                                     ticktext=[f"{v:+.1f}" for v in values], showgrid=False, side="bottom",
-                                     range=[-0.5, pw - 0.5], constrain="domain"))
-        st.plotly_chart(fig, key="grid")
-        dl1, dl2 = st.columns(2)
-        stem = Path(path).parent.name or "model"
-        # callables: the PNG and GIF are only encoded when a download is asked for
-        dl1.download_button("Download grid (PNG)", lambda g=grid: latent.grid_png_bytes(g), f"traversal-{stem}.png",
-                            "image/png")
-        dl2.download_button("Download animation (GIF: one frame per value, all dimensions side by side)",
-                            lambda g=grid: latent.grid_gif_bytes(g.swapaxes(0, 1), duration_ms=150),
-                            f"traversal-{stem}.gif", "image/gif")
-    except Exception as e:
-        ui.show_error(e, "Could not draw the traversal")
-
-# --------------------------------------------------------------------------- KL per dimension
-st.subheader("KL per dimension")
-if stats is None:
-    st.caption("This model has no encoder (or no data), so it has no q(z|x) and no KL per dimension; "
-               "its rows above are in index order.")
-else:
-    thr = stats["threshold"]
-    st.caption(f"Mean KL(q(z_i|x) ‖ N(0, 1)) over 256 fixed images. A dimension counts as **active** above "
-               f"{thr:g} nats: an ignored dimension copies the prior and sits near 0, one that encodes a factor "
-               f"carries about a nat or more. {int(stats['active'].sum())} of {d_z} dimensions are active.")
-    fig = go.Figure(go.Bar(x=[f"z{d}" for d in range(d_z)], y=stats["kl_per_dim"],
-                           marker_color=["#d62728" if a else "#bbbbbb" for a in stats["active"]],
-                           hovertemplate="%{x}: %{y:.3f} nats<extra></extra>"))
-    fig.add_hline(y=thr, line_dash="dot", annotation_text=f"active above {thr:g} nats")
-    fig.update_layout(title=f"KL per dimension (β = {member['beta']:g})" if member["beta"] is not None else "KL per dimension",
-                      yaxis_title="KL (nats)", height=320, margin=dict(l=10, r=10, t=40, b=10))
-    st.plotly_chart(fig, key="kl")
-
-# --------------------------------------------------------------------------- factor matrix
-if data is not None and getattr(data, "factor_sizes", None) and latent.gives_codes(model):
-    st.subheader("Which latent holds which factor")
+def factor_tab() -> None:
+    """How much of each dSprites factor each latent holds, and MIG."""
     try:
         info = factor_info(path, version, row.data, row.meta.get("weights_sha256"))
     except Exception as e:
@@ -347,9 +351,9 @@ if data is not None and getattr(data, "factor_sizes", None) and latent.gives_cod
                    "that lowers MIG. The stored scores use 10,000 images (`genlab eval`); this matrix uses fewer "
                    "to draw quickly, so its MIG differs from them in the second decimal.")
 
-# --------------------------------------------------------------------------- across β
-if group["sweep"] and len(members) > 1 and data is not None:
-    st.subheader("Across β")
+
+def beta_tab() -> None:
+    """Reconstruction, active dimensions and disentanglement scores against β, over the sweep's seeds."""
     rec, actives = [], []
     for m in members:
         try:
@@ -429,3 +433,19 @@ if group["sweep"] and len(members) > 1 and data is not None:
     elif row.data == "dsprites":
         st.info("No disentanglement scores are stored for these checkpoints yet: measure them with "
                 f"`genlab eval {path}` for each β, then reload.")
+
+
+
+# Each section is a tab that runs only when open (as on Blur vs sharpness): a first visit and a β change
+# draw the traversal and its KL bars, not the factor matrix and the sweep's charts too. ?section= keeps it.
+SECTIONS = {"Traversal": traversal_tab, "Factor matrix": factor_tab, "Across β": beta_tab}
+shown = ["Traversal"]
+if data is not None and getattr(data, "factor_sizes", None) and latent.gives_codes(model):
+    shown.append("Factor matrix")
+if group["sweep"] and len(members) > 1 and data is not None:
+    shown.append("Across β")
+qp("section", shown[0], choices=shown)  # a tab this model lacks is named with the link's other ignored parameters
+for label, tab in zip(shown, st.tabs(shown, key="section", bind="query-params")):
+    if tab.open:
+        with tab:
+            SECTIONS[label]()

@@ -16,7 +16,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from test_pages import by_caption, charts, fresh_caches, lab, only, open_page, rerun, texts, values  # noqa: F401
+from test_pages import by_caption, charts, fresh_caches, lab, only, open_page, open_tab, rerun, texts, values  # noqa: F401
 
 
 def layouts(at) -> dict:
@@ -40,7 +40,7 @@ def test_traversal_says_why_small_shapes_come_back_round_on_dsprites_only(lab):
 
 
 def test_traversal_labels_the_shown_beta_beside_its_line_on_the_log_axis(lab):
-    at = open_page("1_Latent_traversal.py")
+    at = open_page("1_Latent_traversal.py", {"section": "Across β"})
     for beta in (1.0, 4.0):
         at.select_slider(key="beta").set_value(beta)
         rerun(at)
@@ -54,7 +54,7 @@ def test_traversal_labels_the_shown_beta_beside_its_line_on_the_log_axis(lab):
 
 
 def test_traversal_says_when_the_betas_trained_for_different_lengths(lab, tmp_path, monkeypatch):
-    at = open_page("1_Latent_traversal.py")  # the lab's βs all trained 20 steps: no labels, no sentence
+    at = open_page("1_Latent_traversal.py", {"section": "Across β"})  # the lab's βs all trained 20 steps: no labels, no sentence
     rec = charts(at)["Reconstruction error vs β"][0]
     assert "text" not in rec and "Not every β" not in texts(at.caption) and "different number" not in texts(at.caption)
 
@@ -63,7 +63,7 @@ def test_traversal_says_when_the_betas_trained_for_different_lengths(lab, tmp_pa
     folder = only(tmp_path / "ckpts", lab / "checkpoints", "bvae-b1", "bvae-b4")
     update_metadata(folder / "bvae-b4" / "model", steps=50_000)
     monkeypatch.setenv("GENLAB_CHECKPOINTS", str(folder))
-    at = open_page("1_Latent_traversal.py")
+    at = open_page("1_Latent_traversal.py", {"section": "Across β"})
     rec = charts(at)["Reconstruction error vs β"][0]
     assert list(rec["text"]) == ["20 steps", "50k steps"]
     active = next(v for k, v in charts(at).items() if k.startswith("Active dimensions"))[0]
@@ -202,9 +202,11 @@ def test_traversal_reads_a_stored_factor_matrix_instead_of_encoding_2000_images(
     monkeypatch.setattr(latent, "factor_information", lambda m, *a, **k: encoded.append(1) or real(m, *a, **k))
     monkeypatch.setenv("GENLAB_CHECKPOINTS", str(folder))
     at = open_page("1_Latent_traversal.py")  # β = 1: its matrix is stored
+    kl = values(charts(at)["KL per dimension (β = 1)"][0]["y"]).astype(float)
+    open_tab(at, "Factor matrix")
     title = next(t for t in charts(at) if t.startswith("Share of each factor's entropy"))
-    np.testing.assert_allclose(values(charts(at)[title][0]["z"]).astype(float), stored["share"][np.argsort(
-        -values(charts(at)["KL per dimension (β = 1)"][0]["y"]).astype(float), kind="stable")], rtol=1e-6)
+    np.testing.assert_allclose(values(charts(at)[title][0]["z"]).astype(float),
+                               stored["share"][np.argsort(-kl, kind="stable")], rtol=1e-6)
     assert not encoded
     at.select_slider(key="beta").set_value(4.0)  # β = 4 has none stored: encoded as before
     rerun(at)

@@ -218,8 +218,8 @@ def test_train_loads_no_run_through_a_path(lab, monkeypatch, tmp_path):
 # --------------------------------------------------------------------------- every parameter, generated
 
 PAGES = {  # page: (its parameters, those read whatever the others hold: each must be named)
-    "1_Latent_traversal.py": (["ckpt", "group", "beta", "train_seed", "step", "start", "index", "seed", "dims"],
-                              ["ckpt", "group", "start", "index"]),
+    "1_Latent_traversal.py": (["ckpt", "group", "beta", "train_seed", "step", "start", "index", "seed", "dims", "section"],
+                              ["ckpt", "group", "start", "index", "section"]),
     "2_Blur_vs_sharpness.py": (["data", "seed", "n", "ckpts", "space", "pair", "section"],
                                ["data", "seed", "n", "space", "pair", "section"]),
     "3_Mode_collapse.py": (["view", "dataset", "loss", "seed", "lr", "batch", "fm", "mbd", "ls", "noise", "ttur",

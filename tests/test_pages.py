@@ -91,6 +91,12 @@ def rerun(at: AppTest) -> AppTest:
     return at
 
 
+def open_tab(at: AppTest, label: str) -> AppTest:
+    """Open a page's tab as a click on it does (its state, and the link's ?section=), and rerun."""
+    at.session_state["section"] = at.query_params["section"] = label
+    return rerun(at)
+
+
 def charts(at: AppTest) -> dict:
     """{chart key or title: plotly data} for every plotly chart on the page."""
     out = {}
@@ -157,29 +163,39 @@ def test_traversal_slider_and_beta_change_the_pictures(lab):
     at = open_page("1_Latent_traversal.py")
     assert at.selectbox(key="group").value == "beta-vae:dsprites:z3"
     assert at.select_slider(key="beta").value == 1.0
+    assert [t.label for t in at.tabs] == ["Traversal", "Factor matrix", "Across β"]
     figs = charts(at)
-    assert {"Traversal grid", "KL per dimension (β = 1)", "Reconstruction error vs β"} <= set(figs)
+    # only the open tab runs: the traversal and its KL bars, not the other tabs' charts
+    assert set(figs) == {"Traversal grid", "KL per dimension (β = 1)"}
     assert len(values(figs["KL per dimension (β = 1)"][0]["y"])) == 3
-    # across β: the swept values are the ticks, and the active-dimension bars one per β, evenly spaced
-    layouts = {json.loads(c.proto.spec)["layout"]["title"]["text"]: json.loads(c.proto.spec)["layout"]
-               for c in at.get("plotly_chart")}
-    betas = sorted({float(b) for b in at.select_slider(key="beta").options})
-    assert layouts["Reconstruction error vs β"]["xaxis"]["tickvals"] == betas
-    active = next(t for t in layouts if t.startswith("Active dimensions"))
-    assert layouts[active]["xaxis"]["type"] == "category" and list(figs[active][0]["x"]) == [f"{b:g}" for b in betas]
     caps = by_caption(at)
     assert "decoded from the sliders" in caps and "image 0" in caps
     z_sliders = [s for s in at.slider if s.key.startswith("z")]
     assert len(z_sliders) == 3
 
+    # across β: the swept values are the ticks, and the active-dimension bars one per β, evenly spaced
+    open_tab(at, "Across β")
+    beta_figs = charts(at)
+    assert "Traversal grid" not in beta_figs and not [s for s in at.slider if s.key.startswith("z")]
+    layouts = {json.loads(c.proto.spec)["layout"]["title"]["text"]: json.loads(c.proto.spec)["layout"]
+               for c in at.get("plotly_chart")}
+    betas = sorted({float(b) for b in at.select_slider(key="beta").options})
+    assert layouts["Reconstruction error vs β"]["xaxis"]["tickvals"] == betas
+    active = next(t for t in layouts if t.startswith("Active dimensions"))
+    assert layouts[active]["xaxis"]["type"] == "category" and list(beta_figs[active][0]["x"]) == [f"{b:g}" for b in betas]
+
     # the factor matrix: 3 latents × dSprites' 5 factors, shares of entropy, and MIG = mean(best − runner-up)
-    title = next(t for t in figs if t.startswith("Share of each factor's entropy"))
-    share = values(figs[title][0]["z"]).astype(float)
+    open_tab(at, "Factor matrix")
+    matrix = charts(at)
+    title = next(t for t in matrix if t.startswith("Share of each factor's entropy"))
+    share = values(matrix[title][0]["z"]).astype(float)
     assert share.shape == (3, 5) and share.min() >= 0 and share.max() <= 1
     top2 = np.sort(share, axis=0)[::-1][:2]
     assert float(title.rsplit("MIG ", 1)[1]) == pytest.approx((top2[0] - top2[1]).mean(), abs=1e-3)
-    assert [x.split("<br>")[0] for x in figs[title][0]["x"]] == ["shape", "scale", "orientation", "posX", "posY"]
+    assert [x.split("<br>")[0] for x in matrix[title][0]["x"]] == ["shape", "scale", "orientation", "posX", "posY"]
 
+    open_tab(at, "Traversal")
+    z_sliders = [s for s in at.slider if s.key.startswith("z")]
     # one latent slider: the decoded image and the traversal grid follow it
     z_sliders[0].set_value(2.5)
     rerun(at)
@@ -251,17 +267,16 @@ def test_blur_page_opens_each_section_in_its_own_tab_and_the_shared_z_drives_bot
     assert not at.get("plotly_chart") and not at.dataframe
     assert at.slider(key="crop_img") is not None
 
-    def open_tab(label: str) -> dict:  # as a click on the tab does: its state, and the link's ?section=
-        at.session_state["section"] = at.query_params["section"] = label
-        rerun(at)
+    def show(label: str) -> dict:
+        open_tab(at, label)
         assert ("real data" in by_caption(at)) == (label == "Pictures"), f"the pictures under {label}?"
         return charts(at)
 
-    figs = open_tab("Sharpness")
+    figs = show("Sharpness")
     assert set(figs) == {"Laplacian variance (mean ± std over images)", "Radially averaged power spectrum"}
     assert len(figs["Radially averaged power spectrum"]) == 4  # real, VAE samples, VAE recons, GAN samples
     assert [d.value.columns[0] for d in at.dataframe] == ["images"] and len(at.dataframe[0].value) == 4
-    figs.update(open_tab("Precision and recall"))
+    figs.update(show("Precision and recall"))
     pr = figs["Precision vs recall (random projection features)"]  # one trace per image set, named in the legend
     assert [t["name"] for t in pr] == ["real (held out)", "beta-vae: bvae-b1: samples",
                                        "beta-vae: bvae-b1: reconstructions", "gan: gan-dsprites: samples"]
@@ -273,7 +288,7 @@ def test_blur_page_opens_each_section_in_its_own_tab_and_the_shared_z_drives_bot
     bars = figs["Laplacian variance (mean ± std over images)"][0]
     assert list(bars["y"])[0] == "real" and bars["marker"]["color"][3] == pr[3]["marker"]["color"]
 
-    open_tab("One z, two decoders")
+    show("One z, two decoders")
     caps = by_caption(at)
     decoders = ["beta-vae: bvae-b1", "gan: gan-dsprites"]  # one z, two decoders
     assert set(decoders) == set(caps), caps
@@ -293,7 +308,7 @@ def test_blur_page_opens_each_section_in_its_own_tab_and_the_shared_z_drives_bot
     assert at.query_params["data"] == "digits"
     assert "Nearest real sprite" not in [t.label for t in at.tabs]
     assert charts(at)["Radially averaged power spectrum"] != figs["Radially averaged power spectrum"]
-    open_tab("Pictures")
+    show("Pictures")
     assert {"vae: vae-digits: samples", "gan: gan-digits: samples"} <= set(by_caption(at))
 
 
@@ -656,6 +671,7 @@ def test_traversal_shows_the_median_seed_and_every_seed_of_a_study(seeds_lab, mo
     assert seed_box.value == 2 and seed_box.options[2].endswith("(median)")  # MIGs 0.02, 0.05, 0.03
     assert "beta-1_seed-2" in texts(at.caption)
     # the spread over seeds: one dot per seed, the median line through the medians, the sentence
+    open_tab(at, "Across β")
     scores = charts(at)["Disentanglement scores vs β: every seed, and the median"]
     dots = next(d for d in scores if d["name"] == "MIG: each seed")
     assert sorted(zip(values(dots["x"]).tolist(), values(dots["y"]).tolist())) == sorted(
@@ -664,8 +680,9 @@ def test_traversal_shows_the_median_seed_and_every_seed_of_a_study(seeds_lab, mo
     assert values(median["y"]).tolist() == pytest.approx([0.03, 0.20])
     assert "β = 4: 2 of 3" in texts(at.markdown) and "β = 1: 0 of 3" in texts(at.markdown)
     # another seed: another checkpoint, and the URL says which
+    open_tab(at, "Traversal")
     kl_before = charts(at)["KL per dimension (β = 1)"]
-    seed_box.set_value(0)
+    at.selectbox(key="train_seed|study:tiny-sweep:dsprites:z3|1.0").set_value(0)
     rerun(at)
     assert "beta-1_seed-0" in texts(at.caption) and at.query_params["train_seed"] == "0"
     assert charts(at)["KL per dimension (β = 1)"] != kl_before

@@ -76,7 +76,9 @@ def test_the_shipped_folder_stays_small():
     assert not big, f"checkpoint folders above 15 MB: {big}"
 
 
-PAGES = [("app.py", {}), ("1_Latent_traversal.py", {}), ("2_Blur_vs_sharpness.py", {}),
+PAGES = [("app.py", {}), ("1_Latent_traversal.py", {}),
+         *[("1_Latent_traversal.py", {"section": s}) for s in ("Factor matrix", "Across β")],
+         ("2_Blur_vs_sharpness.py", {}),
          *[("2_Blur_vs_sharpness.py", {"section": s}) for s in ("Sharpness", "Precision and recall", "One z, two decoders")],
          ("3_Mode_collapse.py", {"view": "labels"}), ("3_Mode_collapse.py", {"view": "trained", "dataset": "grid"}),
          ("3_Mode_collapse.py", {"view": "trained", "dataset": "ring"}), ("4_Code_space.py", {"n": "500"}),
@@ -98,8 +100,9 @@ def test_every_page_opens_on_the_shipped_checkpoints(page, query, monkeypatch, t
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, " ".join(e.value for e in at.error)
     assert not [i.value for i in at.info if "no checkpoint" in i.value.lower()]
-    drawn = {"Sharpness": (2, 0), "Precision and recall": (1, 0), "One z, two decoders": (0, 2)}  # charts, images
-    if query.get("section") in drawn:  # the Blur page's tab in the link is the one drawn
+    drawn = {"Sharpness": (2, 0), "Precision and recall": (1, 0), "One z, two decoders": (0, 2),  # charts, images
+             "Factor matrix": (1, 0), "Across β": (3, 0)}
+    if query.get("section") in drawn:  # the tab in the link is the one drawn
         assert (len(at.get("plotly_chart")), len(at.image)) == drawn[query["section"]]
     if query.get("view") == "labels":  # the shipped digits classifier labels the shipped digits models
         assert not at.info, " ".join(i.value for i in at.info)
