@@ -415,6 +415,19 @@ def url_list(name: str, default, choices, what: str | None = None, sep: str = ",
     return good or list(default)
 
 
+def section_tabs(sections: dict) -> None:
+    """A page's sections ({label: function that draws it}) as tabs of which only the open one runs: a
+    visit sends one section to the browser, and each other runs when its tab is opened. The open tab
+    is in the link (?section=LABEL); a label that is not among them is named with the link's other
+    ignored parameters, and the first tab opens."""
+    labels = list(sections)
+    url_value("section", labels[0], choices=labels)
+    for label, tab in zip(labels, st.tabs(labels, key="section", bind="query-params")):
+        if tab.open:
+            with tab:
+                sections[label]()
+
+
 def url_write(name: str, value, default) -> None:
     """Keep a setting in the URL as url_value reads it back ('true'/'false' for a switch), and out of
     the URL at its default, so links stay short."""

@@ -435,17 +435,11 @@ def beta_tab() -> None:
                 f"`genlab eval {path}` for each β, then reload.")
 
 
-
 # Each section is a tab that runs only when open (as on Blur vs sharpness): a first visit and a β change
-# draw the traversal and its KL bars, not the factor matrix and the sweep's charts too. ?section= keeps it.
-SECTIONS = {"Traversal": traversal_tab, "Factor matrix": factor_tab, "Across β": beta_tab}
-shown = ["Traversal"]
+# draw the traversal and its KL bars, not the factor matrix and the sweep's charts too.
+SECTIONS = {"Traversal": traversal_tab}
 if data is not None and getattr(data, "factor_sizes", None) and latent.gives_codes(model):
-    shown.append("Factor matrix")
+    SECTIONS["Factor matrix"] = factor_tab
 if group["sweep"] and len(members) > 1 and data is not None:
-    shown.append("Across β")
-qp("section", shown[0], choices=shown)  # a tab this model lacks is named with the link's other ignored parameters
-for label, tab in zip(shown, st.tabs(shown, key="section", bind="query-params")):
-    if tab.open:
-        with tab:
-            SECTIONS[label]()
+    SECTIONS["Across β"] = beta_tab
+ui.section_tabs(SECTIONS)

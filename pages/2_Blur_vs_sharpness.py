@@ -362,12 +362,9 @@ def shared_z() -> None:
 
 # Only the open tab runs and reaches the browser: a first visit draws the pictures alone (about a
 # third of the whole page's time in the browser, which plotly's charts and the tables took), and
-# each other section is computed when its tab is opened. The open tab is in the link (?section=).
+# each other section is computed when its tab is opened (docs/benchmarks.md).
 SECTIONS = {"Pictures": pictures, "Sharpness": sharpness, "Precision and recall": quality,
             "Nearest real sprite": nearest, "One z, two decoders": shared_z}
-shown = [s for s in SECTIONS if s != "Nearest real sprite" or nearest_real.applies_to(data)]
-qp("section", shown[0], choices=shown)  # a tab this dataset lacks is named with the link's other ignored parameters
-for label, tab in zip(shown, st.tabs(shown, key="section", bind="query-params")):
-    if tab.open:
-        with tab:
-            SECTIONS[label]()
+if not nearest_real.applies_to(data):
+    del SECTIONS["Nearest real sprite"]
+ui.section_tabs(SECTIONS)
