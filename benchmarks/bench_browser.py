@@ -414,10 +414,19 @@ class ProtocolSession:
 
 
 def load_pages(browser, base: str, stop: threading.Event, counts: list, i: int, timeout: float,
-               ready: threading.Barrier) -> None:
+               ready: threading.Barrier, cpu: list | None = None, nice: int = 0, pause: float = 0.0) -> None:
     """Session i loads LOAD_CYCLE's pages one after another until `stop`, counting the loads; `browser`
-    is (chromium, chromedriver) or None for a ProtocolSession."""
+    is (chromium, chromedriver) or None for a ProtocolSession. A ProtocolSession runs in this thread: its
+    own CPU time goes into cpu[i] (it stands for a browser on another machine, yet takes these cores), and
+    with `nice` the thread runs at that much more niceness (Linux sets it per thread). `pause`: seconds
+    between the end of one load and the next (a student reading the page; 0: back to back)."""
     if browser is None:
+        if nice and sys.platform.startswith("linux"):
+            try:
+                tid = threading.get_native_id()
+                os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + int(nice)))
+            except OSError:
+                pass
         session = ProtocolSession(base, timeout)
         load = session.visit
     else:
@@ -434,6 +443,10 @@ def load_pages(browser, base: str, stop: threading.Event, counts: list, i: int, 
             try:
                 load(LOAD_CYCLE[k % len(LOAD_CYCLE)])
                 counts[i] += 1
+                if cpu is not None:
+                    cpu[i] = time.thread_time()
+                if pause > 0:
+                    stop.wait(pause)
             except Exception:  # noqa: BLE001 - a load cut short by the stop; the count is what matters
                 pass
             k += 1
@@ -455,7 +468,7 @@ def niced_browser(browser: tuple, nice: int, folder: Path) -> tuple:
 
 
 def bench_live(driver, browser, base, log: ServerLog, seconds: float, others: int, timeout: float,
-               others_nice: int = 0, others_kind: str = "browser") -> None:
+               others_nice: int = 0, others_kind: str = "browser", others_pause: float = 0.0) -> None:
     from selenium.webdriver.common.by import By
 
     print(f"\n## The live Mode-collapse page playing (ring, defaults), {seconds:.0f} s a measure")
@@ -476,15 +489,19 @@ def bench_live(driver, browser, base, log: ServerLog, seconds: float, others: in
         stop, counts = threading.Event(), [0] * others
         other_browser = niced_browser(browser, others_nice, log.path.parent) if others_kind == "browser" else None
         ready = threading.Barrier(others + 1)
-        threads = [threading.Thread(target=load_pages, args=(other_browser, base, stop, counts, i, timeout, ready),
+        cpu = [0.0] * others  # the protocol clients' own CPU seconds (this process's threads)
+        threads = [threading.Thread(target=load_pages, args=(other_browser, base, stop, counts, i, timeout, ready, cpu,
+                                                             others_nice if other_browser is None else 0,
+                                                             others_pause),
                                     daemon=True) for i in range(others)]
         for t in threads:
             t.start()
         ready.wait(timeout)  # every other browser started and has loaded a first page
         t0 = log.mark()
-        c0 = sum(counts)
+        c0, cpu0, w0 = sum(counts), sum(cpu), time.perf_counter()
         busy = live_rate(driver, seconds)
         loaded = sum(counts) - c0
+        clients_cpu = (sum(cpu) - cpu0) / (time.perf_counter() - w0)
         frames = log.since(t0, what="fragment")
         scripts = log.since(t0, what="script")
         stop.set()
@@ -493,9 +510,11 @@ def bench_live(driver, browser, base, log: ServerLog, seconds: float, others: in
         kept = busy[0] / alone[0] if alone[0] else float("nan")
         busy_trained = trained_rate(log.since(t0, what="train"))
         kept_trained = busy_trained[0] / alone_trained[0] if alone_trained[0] else float("nan")
-        niced = (" (protocol clients: no browser)" if other_browser is None else
+        niced = (f" (protocol clients: no browser; their own CPU {clients_cpu:.2f} of a core"
+                 + (f", at nice +{others_nice})" if others_nice else ")") if other_browser is None else
                  f" (their browsers at nice {others_nice})" if others_nice else "")
-        print(f"with {others} others loading{niced}: {busy[0]:7.1f} steps/s, {busy[1]:4.1f} updates/s "
+        paced = f", each pausing {others_pause:g} s between loads" if others_pause > 0 else ""
+        print(f"with {others} others loading{niced}{paced}: {busy[0]:7.1f} steps/s, {busy[1]:4.1f} updates/s "
               f"({100 * kept:.0f} % of the steps alone); the others finished {loaded} page loads; server: "
               f"{len(frames)} frame runs, median {fmt(med([r['seconds'] for r in frames]))} "
               f"({fmt(med([r['cpu'] for r in frames]))} CPU); {len(scripts)} page runs, median "
@@ -514,10 +533,14 @@ def main(argv=None) -> int:
     ap.add_argument("--live-seconds", type=float, default=10.0)
     ap.add_argument("--others", type=int, default=4, help="sessions loading pages beside the live page")
     ap.add_argument("--others-nice", type=int, default=0,
-                    help="run the other sessions' browsers at this niceness, as if they ran on other machines [0]")
+                    help="run the other sessions' browsers (or protocol clients' threads) at this much niceness, as if "
+                         "they ran on other machines [0]")
     ap.add_argument("--others-kind", choices=("browser", "protocol"), default="browser",
                     help="the other sessions: a Chromium each, or a client of Streamlit's protocol that draws "
                          "nothing (browsers on other machines) [browser]")
+    ap.add_argument("--others-pause", type=float, default=0.0,
+                    help="seconds each other session waits after a page has loaded before the next, as a student "
+                         "reads it [0: back to back]")
     ap.add_argument("--pages", default="", help="comma-separated page titles to time in the pages part [every page]")
     ap.add_argument("--timeout", type=float, default=240)
     ap.add_argument("--port", type=int, default=None)
@@ -555,7 +578,8 @@ def main(argv=None) -> int:
                                          print("\n(no dSprites β sweep of three or more βs here: no β change)")),
                         "umap": lambda: bench_umap(driver, base, log, checkpoints, args.timeout),
                         "live": lambda: bench_live(driver, browser, base, log, args.live_seconds, args.others,
-                                                   args.timeout, args.others_nice, args.others_kind)}
+                                                   args.timeout, args.others_nice, args.others_kind,
+                                                   args.others_pause)}
                 for part in PARTS:
                     if part in parts:
                         try:  # one part failing leaves the others' figures
