@@ -110,21 +110,38 @@ def _contiguous(state: dict, dtype: torch.dtype | None) -> dict:
     return out
 
 
-def _save(stem, module: torch.nn.Module, info: dict, half: bool) -> Path:
+def _save(stem, module: torch.nn.Module, info: dict, half: bool, state: dict | None = None) -> Path:
     stem = stem_of(stem)
     info = dict(info, genlab_version=__version__, dtype="float16" if half else "float32")
     weights = stem.with_suffix(".safetensors")
-    _atomic_save_tensors(weights, _contiguous(module.state_dict(), torch.float16 if half else None),
+    state = module.state_dict() if state is None else state
+    _atomic_save_tensors(weights, _contiguous(state, torch.float16 if half else None),
                          {HEADER_KEY: json.dumps(info)})
     sidecar = dict(info, weights_file=weights.name, weights_sha256=_sha256(weights))
     atomic_write_json(stem.with_suffix(".json"), sidecar)
     return stem
 
 
-def save_checkpoint(stem, model: GenerativeModel, meta: dict | None = None, half: bool = False) -> Path:
+AVERAGE_ONLY = "average"  # the sidecar's "generator" when only the generator's moving average is stored
+
+
+def save_checkpoint(stem, model: GenerativeModel, meta: dict | None = None, half: bool = False,
+                    average_only: bool = False) -> Path:
     """Write STEM.safetensors and STEM.json atomically; returns the stem. `meta`: dataset, steps,
-    device, wall time, recipe, metrics… (JSON-able). `half`: store weights as float16."""
-    return _save(stem, model, {"kind": "model", "config": model.cfg.to_dict(), **(meta or {})}, half)
+    device, wall time, recipe, metrics… (JSON-able). `half`: store weights as float16.
+    `average_only`, for a model that keeps a moving average of its generator (ema_decay > 0): store the
+    average in the generator's place and not the generator itself, which sampling never reads (a third
+    less for a GAN; what a shipped checkpoint needs). Such a file samples as the full one does, and
+    `load_checkpoint` gives a model without a separate average (TrainConfig.average_only)."""
+    info = {"kind": "model", "config": model.cfg.to_dict(), **(meta or {})}
+    if not average_only or model.average is None:
+        return _save(stem, model, info, half)
+    full = model.state_dict()
+    avg = {k[len("average.net."):]: v for k, v in full.items() if k.startswith("average.net.")}
+    state = {k: v for k, v in full.items() if not k.startswith("average.")}
+    for k in [k for k in state if k.startswith("nets.gen.")]:
+        state[k] = avg[k[len("nets.gen."):]]
+    return _save(stem, model, dict(info, generator=AVERAGE_ONLY), half, state)
 
 
 def save_classifier(stem, clf: torch.nn.Module, data: str, meta: dict | None = None) -> Path:
@@ -234,6 +251,11 @@ def load_checkpoint(path, device: str | torch.device = "cpu") -> tuple[Generativ
     try:
         with safe_open(str(weights), framework="pt") as f:
             state = {k: f.get_tensor(k) for k in f.keys()}
+        if meta.get("generator") == AVERAGE_ONLY and model.average is not None:
+            # the generator's place holds its average (save_checkpoint(average_only=True)): the model
+            # samples from it directly and keeps no second copy
+            model.average = None
+            state = {k: v for k, v in state.items() if not k.startswith("average.")}
         model.load_state_dict(state, strict=True)
     except CheckpointError:
         raise

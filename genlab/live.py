@@ -226,6 +226,8 @@ class LiveRun:
         overrides = {k: v for k, v in c.to_dict().items() if k not in ("model", "data", "shape")}
         run = cls(c.model, c.data, overrides, seed=seed, batch_size=int(meta.get("batch_size", 64)),
                   eval_samples=eval_samples)
+        if trained.average is None and run.model.average is not None:
+            run.model.average = None  # a checkpoint that stores only the average: its generator is that average
         run.model.load_state_dict(trained.state_dict())
         run.model.eval()
         run.model.sample_average = average

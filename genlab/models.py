@@ -816,8 +816,10 @@ def remember(*groups: str) -> Callable:
 
 
 def average_generator(m: GenerativeModel):
-    """An `after` hook: fold the generator's new weights into its moving average."""
-    m.average.update(m.nets["gen"])
+    """An `after` hook: fold the generator's new weights into its moving average (none when the model
+    came from a checkpoint that stores only the average: its generator is that average)."""
+    if m.average is not None:
+        m.average.update(m.nets["gen"])
 
 
 def _averaging(c: ModelConfig):

@@ -69,7 +69,8 @@ def train_config_for(recipe: dict, out: str, resume: bool = True, channels_last:
     # stored with those values, so `rebuild` never mistakes it for the recipe file's own run.
     ran = dict(recipe, **{k: v for k, v in given.items() if k in RESULT_FIELDS}) if recipe else None
     return TrainConfig(out=out, resume=resume, channels_last=channels_last or recipe.get("channels_last", False),
-                       half_checkpoint=half or recipe.get("half", False), recipe=ran, **tv)
+                       half_checkpoint=half or recipe.get("half", False),
+                       average_only=bool(recipe.get("average_only", False)), recipe=ran, **tv)
 
 
 def rebuild(recipe_path, ckpt_root="checkpoints", runs_root="runs/recipes", device: str | None = None,

@@ -45,6 +45,8 @@ class TrainConfig:
     data_on_device: bool = True  # keep a whole small dataset on the GPU
     half_checkpoint: bool = False  # store the final weights as float16
     snapshot_every: int = 0  # > 0: also keep the model at every such step, in float16, as out/snapshots/step-NNNNNNN
+    average_only: bool = False  # a model with a generator average: the final checkpoint stores the average in the
+    # generator's place and not the generator itself (checkpoint.save_checkpoint; resume.safetensors keeps both)
     name: str | None = None
     recipe: dict | None = None  # the recipe this run reproduces, stored in the metadata
 
@@ -347,8 +349,9 @@ def fit(model_cfg: ModelConfig, data, tc: TrainConfig, callbacks: list[Callback]
         record=record, diverged=diverged, desc=f"{model_cfg.model} on {model_cfg.data}" if progress else None,
         stop_event=stop_event,
         snapshot=(lambda s: save_checkpoint(snapshot_stem(out, s), model, meta(s), half=True)) if out else None)
-    if out and tc.half_checkpoint and not stopped:
-        last_ckpt = save_checkpoint(out / "model", model, meta(step), half=True)
+    if out and (tc.half_checkpoint or tc.average_only) and not stopped:
+        last_ckpt = save_checkpoint(out / "model", model, meta(step), half=tc.half_checkpoint,
+                                    average_only=tc.average_only)
     model.eval()
     result = TrainResult(model, step, stopped, clock.wall(), clock.segment_rate(step), last_ckpt, history)
     for cb in callbacks:

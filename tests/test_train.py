@@ -416,6 +416,50 @@ def test_a_gan_trains_the_same_with_or_without_an_average_and_samples_from_it_in
         assert torch.equal(loaded.decode(z), averaged.decode(z))
 
 
+def test_a_checkpoint_of_the_average_only_samples_as_the_full_one_and_is_smaller(tmp_path):
+    """TrainConfig.average_only (a recipe's `average_only = true`): the final checkpoint keeps the generator's
+    average in the generator's place and drops the generator itself, and nothing a user draws changes."""
+    from genlab.checkpoint import AVERAGE_ONLY, CheckpointError, read_metadata
+    from genlab.live import LiveRun
+
+    data = load_dataset("ring")
+    cfg = tiny_cfg("gan", data, ema_decay=0.5)
+    full = fit(cfg, data, TrainConfig(steps=6, batch_size=8, out=str(tmp_path / "full")), progress=False)
+    fit(cfg, data, TrainConfig(steps=6, batch_size=8, out=str(tmp_path / "small"), average_only=True),
+        progress=False)
+    a, b = tmp_path / "full" / "model", tmp_path / "small" / "model"
+    assert read_metadata(b)["generator"] == AVERAGE_ONLY and "generator" not in read_metadata(a)
+    gen_bytes = sum(v.numel() * v.element_size() for v in full.model.nets["gen"].state_dict().values())
+    saved = a.with_suffix(".safetensors").stat().st_size - b.with_suffix(".safetensors").stat().st_size
+    assert saved >= 0.9 * gen_bytes  # one copy of the generator fewer
+    loaded_full, _ = load_checkpoint(a)
+    loaded, _ = load_checkpoint(b)
+    assert loaded.average is None and loaded_full.average is not None
+    z = full.model.prior(32, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want = loaded_full.decode(z)
+        assert torch.equal(loaded.decode(z), want)  # the same samples
+        assert not torch.equal(loaded_full.nets["gen"](z), want)  # and they are the average's, not G's own
+    # the trained view of the Mode-collapse page reads it too, and keeps training it without an average
+    run = LiveRun.from_checkpoint(b, eval_samples=200)
+    assert run.model.average is None
+    run.model.train()
+    run.step(2)
+    # the resumable state keeps both, so the run can go on where it stopped
+    resumed = fit(cfg, data, TrainConfig(steps=8, batch_size=8, out=str(tmp_path / "small"), resume=True,
+                                         average_only=True), progress=False)
+    assert resumed.step == 8 and resumed.model.average is not None
+    # a file marked average-only must still hold every other weight
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(b.with_suffix(".safetensors")), framework="pt") as f:
+        header, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys() if not k.startswith("nets.disc.")}
+    save_file(tensors, str(b.with_suffix(".safetensors")), metadata=header)
+    with pytest.raises(CheckpointError, match="does not fit"):
+        load_checkpoint(b)
+
+
 def test_a_generator_average_can_join_a_resumed_run_before_its_start_and_not_after(tmp_path):
     from genlab.checkpoint import CheckpointError
 
