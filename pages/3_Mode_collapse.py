@@ -28,6 +28,7 @@ ui.setup_page(
 )
 
 from genlab import compare, live, userdata  # noqa: E402  (after the page header, so the title shows while torch loads)
+from genlab.checkpoint import AVERAGE_ONLY  # noqa: E402
 from genlab.data import DATASETS, load_dataset  # noqa: E402
 from genlab.models import MODELS  # noqa: E402
 from genlab.rejection import drs_summary  # noqa: E402
@@ -781,12 +782,13 @@ def trained_view(dataset: str) -> None:
         title[p], names[p], stored[p], metas[p] = (f"{r.name}, {r.steps:,} steps", r.name, r.metrics or {}, r.meta)
         if r.config.get("ema_decay"):
             label[p] = base + ", samples from its generator average)"
-            label[p + ITSELF] = base + ", the generator itself, not its average)"
-            title[p + ITSELF] = title[p] + ", generator itself"
+            if r.meta.get("generator") != AVERAGE_ONLY:  # the file keeps the generator itself too
+                label[p + ITSELF] = base + ", the generator itself, not its average)"
+                title[p + ITSELF] = title[p] + ", generator itself"
+                names[p + ITSELF] = r.name + " (generator itself)"
+                stored[p + ITSELF] = {}  # genlab eval measures DRS on what the checkpoint samples: the average
             title[p] += ", generator average"
-            names[p + ITSELF] = r.name + " (generator itself)"
             names[p] += " (generator average)"
-            stored[p + ITSELF] = {}  # genlab eval measures DRS on what the checkpoint samples: the average
         else:
             label[p] = base + ")"
     chosen = st.multiselect("Checkpoints", list(label), default=paths[:2], key="trained_ckpts", format_func=label.get)

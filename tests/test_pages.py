@@ -585,6 +585,24 @@ def test_mode_collapse_trained_view_says_which_checkpoint_samples_from_a_generat
     assert list(table["checkpoint"]) == [average, itself] and table["with DRS: modes / high quality / reverse KL"].iloc[1] == "–"
 
 
+def test_mode_collapse_trained_view_offers_no_generator_itself_where_the_file_keeps_only_the_average(
+        lab, monkeypatch, tmp_path):
+    """A checkpoint saved with average_only holds no generator but its average: the picker must not offer
+    "the generator itself" for it (it would draw the average under that name)."""
+    from genlab.data import load_dataset
+    from genlab.models import make_config
+    from genlab.train import TrainConfig, fit
+
+    grid = load_dataset("grid")
+    monkeypatch.setenv("GENLAB_RUNS", str(tmp_path / "runs"))
+    cfg = make_config("gan", "grid", grid.shape, latent_dim=2, ema_decay=0.9)
+    fit(cfg, grid, TrainConfig(steps=3, batch_size=16, out=str(tmp_path / "runs" / "lean"), name="lean",
+                               average_only=True), progress=False)
+    at = open_page("3_Mode_collapse.py", {"view": "trained", "dataset": "grid"})
+    assert at.multiselect(key="trained_ckpts").options == ["lean (gan, 3 steps, samples from its generator average)"]
+    assert sorted(charts(at)) == ["lean (generator average): samples per mode", "lean, 3 steps, generator average"]
+
+
 def test_mode_collapse_trained_view_counts_samples_per_mode_where_the_modes_are(lab, monkeypatch, tmp_path):
     """A generator pinned to one mode: the per-mode chart puts all 2,500 samples there and crosses out the rest."""
     from genlab.checkpoint import load_checkpoint, save_checkpoint
