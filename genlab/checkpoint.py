@@ -125,6 +125,12 @@ def _save(stem, module: torch.nn.Module, info: dict, half: bool, state: dict | N
 AVERAGE_ONLY = "average"  # the sidecar's "generator" when only the generator's moving average is stored
 
 
+def holds_generator_itself(meta: dict) -> bool:
+    """Whether a checkpoint of a GAN that samples from a moving average of its generator (ema_decay > 0)
+    also holds the generator itself, to draw beside the average (not when saved with average_only)."""
+    return bool((meta.get("config") or {}).get("ema_decay")) and meta.get("generator") != AVERAGE_ONLY
+
+
 def save_checkpoint(stem, model: GenerativeModel, meta: dict | None = None, half: bool = False,
                     average_only: bool = False) -> Path:
     """Write STEM.safetensors and STEM.json atomically; returns the stem. `meta`: dataset, steps,

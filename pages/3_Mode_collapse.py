@@ -28,7 +28,7 @@ ui.setup_page(
 )
 
 from genlab import compare, live, userdata  # noqa: E402  (after the page header, so the title shows while torch loads)
-from genlab.checkpoint import AVERAGE_ONLY  # noqa: E402
+from genlab.checkpoint import holds_generator_itself  # noqa: E402
 from genlab.data import DATASETS, load_dataset  # noqa: E402
 from genlab.models import MODELS  # noqa: E402
 from genlab.rejection import drs_summary  # noqa: E402
@@ -782,7 +782,7 @@ def trained_view(dataset: str) -> None:
         title[p], names[p], stored[p], metas[p] = (f"{r.name}, {r.steps:,} steps", r.name, r.metrics or {}, r.meta)
         if r.config.get("ema_decay"):
             label[p] = base + ", samples from its generator average)"
-            if r.meta.get("generator") != AVERAGE_ONLY:  # the file keeps the generator itself too
+            if holds_generator_itself(r.meta):
                 label[p + ITSELF] = base + ", the generator itself, not its average)"
                 title[p + ITSELF] = title[p] + ", generator itself"
                 names[p + ITSELF] = r.name + " (generator itself)"
